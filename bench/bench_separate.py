@@ -47,7 +47,7 @@ import tensorflow as tf  # noqa: E402
 from absl import logging  # noqa: E402
 
 from cass_tf.export import SERVING_SIGNATURE, WAVEFORM_INPUT, export  # noqa: E402
-from cass_tf.separate import Separator, separate  # noqa: E402
+from cass_tf.separation import Separator, separate  # noqa: E402
 from common import cores  # noqa: E402
 
 DEFAULT_MODELS = ("saved_models/ecg", "saved_models/ppg")

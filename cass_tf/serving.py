@@ -50,7 +50,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from cass_tf import audio
-from cass_tf.separate import PathLike, _check_rate, _fit, _load_mixture
+from cass_tf.separation import PathLike, _check_rate, _fit, _load_mixture
 
 WAVEFORM_INPUT = "waveform"  # cass_tf.export.WAVEFORM_INPUT (not imported: that module loads TensorFlow)
 DEFAULT_SIGNATURE = "serving_default"

@@ -28,7 +28,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E4
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 from cass_tf.export import export, read_serving_config  # noqa: E402
-from cass_tf.separate import Separator, separate  # noqa: E402
+from cass_tf.separation import Separator, separate  # noqa: E402
 from cass_tf.serving import GrpcClient, RestClient, ServingError  # noqa: E402
 
 

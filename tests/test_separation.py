@@ -1,4 +1,4 @@
-"""Tests for cass_tf.separate: Separator over SavedModels and checkpoints, separate() inputs, blocks, CLI, errors."""
+"""Tests for cass_tf.separation: Separator over SavedModels and checkpoints, separate() inputs, blocks, CLI, errors."""
 
 import os
 import pathlib
@@ -16,7 +16,7 @@ import cass_tf  # noqa: E402
 from cass_tf import audio  # noqa: E402
 from cass_tf.export import export  # noqa: E402
 from cass_tf.models.cass import restore  # noqa: E402
-from cass_tf.separate import Separator, check_audio_files, separate  # noqa: E402
+from cass_tf.separation import Separator, check_audio_files, separate  # noqa: E402
 from cass_tf.spectral import Spectral  # noqa: E402
 from cass_tf.windows import separate_waveform  # noqa: E402
 
@@ -283,7 +283,7 @@ def test_bad_models(tmp_path, base_dir):
 # ---- command line ----
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "cass_tf.separate", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cass_tf.separation", *map(str, args)], capture_output=True,
                           text=True, env=ENV, cwd=REPO)
 
 

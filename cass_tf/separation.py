@@ -1,11 +1,11 @@
-"""Owns inference: `separate()` on arrays, lists and files, the reusable `Separator`, and `python -m cass_tf.separate`.
+"""Owns inference: `separate()` on arrays, lists and files, the reusable `Separator`, and the `separate` command.
 
     from cass_tf import separate, Separator
     parts = separate("mix.wav", "saved_models/bach10")            # {"saxophone": array, "bassoon": array}
     sep = Separator("saved_models/bach10")                         # load once, call many times
     parts = separate(x, sep, sample_rate=44100, progress=print)    # resampled to the model's rate and back
 
-    python -m cass_tf.separate a.wav b.flac --model saved_models/bach10 --out_dir out/
+    python -m cass_tf.separation a.wav b.flac --model saved_models/bach10 --out_dir out/
         -> out/a/<component>.wav, out/b/<component>.wav (32-bit float WAV at each input's own rate)
 
 A model is any of: a SavedModel version directory (`saved_models/x/3`), a TF Serving base directory (its highest
@@ -21,8 +21,8 @@ whole-signal computation uses, so it equals the one-shot result; blocks are cros
 both are in that exact region. Blocked and one-shot outputs therefore agree to float32 round-off (the tests allow
 1e-5 of the output scale), not just approximately. Resampling (audio.resample, polyphase) runs on the whole signal.
 
-Importing: `cass_tf.separate` (the package attribute, loaded lazily) is the function; this module is also callable
-the same way. Take other names with `from cass_tf.separate import Separator, run_files, ...`.
+Importing: `cass_tf.separate` and `cass_tf.Separator` (loaded lazily, so `import cass_tf` does not import TensorFlow)
+are this module's `separate` and `Separator`; take other names with `from cass_tf.separation import run_files, ...`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import math
 import os
 import sys
 import time
-import types
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -454,16 +453,6 @@ def define_flags() -> None:
                        lower_bound=0.0)
     flags.DEFINE_bool("quiet", False, "no progress bar or summary")
 
-
-class _CallableModule(types.ModuleType):
-    """`cass_tf.separate` is both this module and the function; once the module is imported, the package attribute
-    is the module, so calling it calls `separate()`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return separate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     define_flags()
