@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -408,7 +409,13 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {_as_json(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float's range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{path}: must be a finite number, got {_as_json(value)}")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {_as_json(value)}")

@@ -3,6 +3,7 @@
 import copy
 import json
 import pathlib
+import re
 
 import pytest
 
@@ -149,6 +150,42 @@ def test_range_wrong_length(ppg):
 
 def test_range_element_wrong_type(ppg):
     assert_rejected(set_path(ppg, "data.ppg.heart_bpm", [50, "x"]), "data.ppg.heart_bpm[1]", '"x"')
+
+
+@pytest.mark.parametrize("field, value, shown", [
+    ("loss.alpha", float("nan"), "NaN"),
+    ("train.ae_learning_rate", float("nan"), "NaN"),  # NaN passes `< 0`: finiteness is checked by type
+    ("scaling.gain", float("inf"), "Infinity"),
+    ("data.ppg.seconds", float("inf"), "Infinity"),
+    ("output.bless_threshold", float("-inf"), "-Infinity"),
+    ("data.ppg.heart_bpm", [50.0, float("inf")], "data.ppg.heart_bpm[1]"),  # inside a range
+    ("loss.cross", [[0.0, float("nan")], [0.0, 0.0]], "loss.cross[0][1]"),  # inside the cross matrix
+    ("loss.beta", 10**400, "1000"),  # an integer beyond float's range
+])
+def test_float_fields_must_be_finite(ppg, field, value, shown):
+    assert_rejected(set_path(ppg, field, value), field, "finite", shown)
+
+
+@pytest.mark.parametrize("item, field", [
+    ("train.ae_learning_rate=NaN", "train.ae_learning_rate"),
+    ("loss.alpha=NaN", "loss.alpha"),
+    ("scaling.gain=Infinity", "scaling.gain"),
+    ("data.ppg.seconds=-Infinity", "data.ppg.seconds"),
+    ("data.ppg.breathing_hz=[0.1, NaN]", "data.ppg.breathing_hz[1]"),
+    ("loss.beta=1e999", "loss.beta"),  # json.loads reads it as inf
+])
+def test_override_non_finite_rejected(item, field):
+    with pytest.raises(ConfigError, match=rf"ppg.json: {re.escape(field)}: must be a finite number"):
+        load_config(REPO / "configs" / "ppg.json", [item])
+
+
+def test_config_file_non_finite_rejected(tmp_path, ppg):
+    """JSON files may hold NaN/Infinity (Python's json reads them): the file and field are named."""
+    path = tmp_path / "inf.json"
+    path.write_text(json.dumps(set_path(ppg, "data.ppg.seconds", float("inf"))))
+    assert "Infinity" in path.read_text()
+    with pytest.raises(ConfigError, match=r"inf.json: data.ppg.seconds: must be a finite number, got Infinity"):
+        load_config(path)
 
 
 @pytest.mark.parametrize("field, value", [
