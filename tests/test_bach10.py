@@ -180,6 +180,22 @@ def test_stereo_stem(fake_root):
         load_fake(fake_root)
 
 
+def test_root_missing_named_when_loading(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=f"data.bach10.root.*{missing}"):
+        load_fake(missing)
+
+
+def test_test_piece_not_in_root(fake_root):
+    with pytest.raises(ValueError, match="data.bach10.test_pieces.*'04-D'"):
+        bach10.load(make_config(fake_root, 'data.bach10.test_pieces=["04-D"]'))
+
+
+def test_test_pieces_leave_nothing_to_train(fake_root):
+    with pytest.raises(ValueError, match="data.bach10.test_pieces.*none of the 3 pieces"):
+        bach10.load(make_config(fake_root, 'data.bach10.test_pieces=["01-A", "02-B", "03-C"]'))
+
+
 def test_full_mixture_reads_the_mix(fake_root):
     (fake_root / "02-B" / "02-B.wav").write_text("not audio")
     load_fake(fake_root)  # "components" never opens the mix

@@ -304,26 +304,24 @@ def test_other_source_section_given(ppg, ecg):
     assert_rejected(raw, "data.ecg", "'ppg'")
 
 
-# ---- Bach10 paths ----
+# ---- Bach10: validation is pure (the data is checked when loaded, tests/test_bach10.py) ----
 
 def test_fake_bach10_root_loads(fake_bach10):
     config = from_dict(fake_bach10)
     assert config.data.bach10.test_pieces == ("02-Second",)
 
 
-def test_bach10_root_missing(fake_bach10, tmp_path):
+def test_bach10_config_never_looks_at_the_data(fake_bach10, tmp_path, monkeypatch):
     missing = str(tmp_path / "nowhere")
-    assert_rejected(set_path(fake_bach10, "data.bach10.root", missing), "data.bach10.root", missing)
+    raw = set_path(set_path(fake_bach10, "data.bach10.root", missing), "data.bach10.test_pieces", ["03-Third"])
+    monkeypatch.chdir(tmp_path)
+    assert from_dict(raw).data.bach10.root == missing
+    assert load_config(REPO / "configs" / "bach10.json").data.bach10.test_pieces == ("09-Jesus", "10-NunBitten")
 
 
-def test_bach10_test_piece_not_in_root(fake_bach10):
-    raw = set_path(fake_bach10, "data.bach10.test_pieces", ["03-Third"])
-    assert_rejected(raw, "data.bach10.test_pieces", "'03-Third'")
-
-
-def test_bach10_test_pieces_leave_nothing_to_train(fake_bach10):
-    raw = set_path(fake_bach10, "data.bach10.test_pieces", ["01-First", "02-Second"])
-    assert_rejected(raw, "data.bach10.test_pieces")
+@pytest.mark.parametrize("pieces", [[], ["02-Second", "02-Second"], [""]])
+def test_bach10_test_pieces_distinct_and_named(fake_bach10, pieces):
+    assert_rejected(set_path(fake_bach10, "data.bach10.test_pieces", pieces), "data.bach10.test_pieces")
 
 
 # ---- overrides ----

@@ -29,12 +29,26 @@ def load(config: Config) -> dict[str, list[Recording]]:
     of them". Files are cached in memory (per absolute path and rate), so a second `load` reads nothing.
     """
     params = config.data.bach10
-    pieces = sorted(d for d in os.listdir(params.root) if os.path.isdir(os.path.join(params.root, d)))
+    pieces = _pieces(params.root, params.test_pieces)
     splits: dict[str, list[Recording]] = {"train": [], "test": []}
     for piece in pieces:
         split = "test" if piece in params.test_pieces else "train"
         splits[split].append(_load_piece(config, piece))
     return splits
+
+
+def _pieces(root: str, test_pieces: tuple[str, ...]) -> list[str]:
+    """The piece directories under `root`, sorted, after checking the test pieces are there and leave some to train on."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"data.bach10.root: Bach10 directory not found: {root!r} ({os.path.abspath(root)!r})")
+    pieces = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    missing = [p for p in test_pieces if p not in pieces]
+    if missing:
+        raise ValueError(f"data.bach10.test_pieces: no piece {missing[0]!r} in {root!r} (has {pieces})")
+    if len(test_pieces) >= len(pieces):
+        raise ValueError(f"data.bach10.test_pieces: {list(test_pieces)} leave none of the {len(pieces)} pieces in "
+                         f"{root!r} to train on")
+    return pieces
 
 
 def _load_piece(config: Config, piece: str) -> Recording:
