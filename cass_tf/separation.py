@@ -37,10 +37,10 @@ import numpy as np
 from absl import app, flags
 
 from cass_tf import audio
+from cass_tf.checks import PathLike, check_array, check_audio_files, check_block_seconds, check_rate, load_mixtures
 
 # TensorFlow (and cass_tf.export, which imports it) load on first use, so bad input is reported without the wait.
 
-PathLike = Union[str, os.PathLike]
 Progress = Callable[[float], None]
 DEFAULT_BLOCK_SECONDS = 60.0
 
@@ -153,7 +153,7 @@ class Separator:
 
     def __call__(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         """One-shot separation of [samples] or [batch, samples] float audio at `sample_rate`; same shapes out."""
-        x = _check_array(waveform, "waveform", allow_batch=True)
+        x = check_array(waveform, "waveform", layout="(samples,) or (batch, samples)")
         batch = x if x.ndim == 2 else x[np.newaxis]
         outputs = self._run(batch)
         return {n: (v if x.ndim == 2 else v[0]) for n, v in outputs.items()}
@@ -164,7 +164,7 @@ class Separator:
 
         `progress(fraction)` is called after each block with the fraction of samples done (ending with 1.0).
         """
-        x = _check_array(waveform, "waveform", allow_batch=True)
+        x = check_array(waveform, "waveform", layout="(samples,) or (batch, samples)")
         batch = x if x.ndim == 2 else x[np.newaxis]
         samples = batch.shape[1]
         done = _scaled(progress, 0.0, 1.0)
@@ -184,7 +184,7 @@ class Separator:
     def blocks(self, samples: int, block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS
                ) -> list[tuple[int, int, np.ndarray]]:
         """(start, end, weight) per block for a signal of `samples`; the weights sum to 1 at every sample."""
-        if _check_block_seconds(block_seconds) is None:
+        if check_block_seconds(block_seconds) is None:
             return [(0, samples, np.ones(samples, np.float32))]
         hop, window, frames = self._stft["hop"], self._stft["window"], self._patch["frames"]
         unit = hop * (frames // 2)  # one patch hop in samples: block starts stay on the whole signal's patch grid
@@ -229,7 +229,7 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     mixture: a 1-D float array (samples,); a 2-D float array (channels, samples), averaged to mono first; an audio
         file path (str or PathLike; read with soundfile, channels averaged, its own rate used); or a list/tuple of
         those, giving a list of dicts in the same order. Integer arrays are rejected (convert them yourself, e.g.
-        `pcm.astype(np.float32) / 32768` for 16-bit), as are empty arrays, NaN/inf and 3-D arrays.
+        `pcm.astype(np.float32) / 32768` for 16-bit), as are empty arrays, NaN/inf, values beyond float32's range and 3-D arrays.
     model: a Separator, or anything Separator accepts (a path is loaded on every call: keep a Separator to reuse).
     sample_rate: the rate of array inputs in Hz (default: the model's). Inputs are resampled to the model's rate
         (audio.resample) and the outputs back to the input's rate; outputs have the input's length.
@@ -238,13 +238,10 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     Raises ValueError (or FileNotFoundError for a missing file or model) naming the problem, before any work.
     """
     if sample_rate is not None:
-        sample_rate = _check_rate(sample_rate)
-    _check_block_seconds(block_seconds)
-    many = isinstance(mixture, (list, tuple))
-    items = list(mixture) if many else [mixture]
-    if many and not items:
-        raise ValueError("mixture: the list of mixtures is empty")
-    loaded = [_load_mixture(item, sample_rate, f"mixture[{i}]" if many else "mixture") for i, item in enumerate(items)]
+        sample_rate = check_rate(sample_rate)
+    check_block_seconds(block_seconds)
+    mixtures, many = load_mixtures(mixture, sample_rate)
+    loaded = [(audio.to_mono(x), rate) for x, rate in mixtures]
     separator = model if isinstance(model, Separator) else Separator(model)
     total = sum(x.shape[0] for x, _ in loaded)
     results, done = [], 0
@@ -260,69 +257,7 @@ def _separate_one(separator: Separator, x: np.ndarray, rate: int, block_seconds:
     model_rate = separator.sample_rate
     resampled = audio.resample(x, rate, model_rate)
     outputs = separator.process(resampled, block_seconds, progress)
-    return {n: _fit(audio.resample(v, model_rate, rate), x.shape[0]) for n, v in outputs.items()}
-
-
-def _load_mixture(item: Any, sample_rate: Optional[int], what: str) -> tuple[np.ndarray, Optional[int]]:
-    """(mono float32 samples, rate) for one mixture, validated; rate None means "the model's"."""
-    if isinstance(item, (str, os.PathLike)):
-        x, rate = audio.read_audio(item, mono=True)
-        if sample_rate is not None and sample_rate != rate:
-            raise ValueError(f"{what}: sample_rate={sample_rate} was given but {os.fspath(item)!r} is at {rate} Hz "
-                             "(a file's own rate is used; leave sample_rate out)")
-        return _check_array(x, f"{what} ({os.fspath(item)!r})", allow_batch=False), rate
-    if isinstance(item, (list, tuple)):
-        raise ValueError(f"{what}: a nested list; pass each mixture as a NumPy array or a path")
-    if np.isscalar(item) or item is None:
-        raise ValueError(f"{what}: expected an array or an audio file path, got {type(item).__name__}"
-                         + (" (a list is taken as several mixtures: pass np.asarray(...) for one signal)"
-                            if what.startswith("mixture[") else ""))
-    x = _check_array(item, what, allow_batch=True)
-    if x.ndim == 2:
-        if x.shape[0] > x.shape[1] and x.shape[0] > 8:
-            raise ValueError(f"{what}: shape {x.shape} looks like (samples, channels); expected (channels, samples), "
-                             "pass its transpose")
-        x = audio.to_mono(x)
-    return x, sample_rate
-
-
-def _check_array(x: Any, what: str, allow_batch: bool) -> np.ndarray:
-    """A float32 copy-free view of a valid 1-D (or 2-D) finite, non-empty floating array, or a ValueError."""
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        hint = (" (integer PCM: convert it to float first, e.g. x.astype(np.float32) / 32768 for 16-bit)"
-                if np.issubdtype(x.dtype, np.integer) else "")
-        raise ValueError(f"{what}: expected a floating-point array, got dtype {x.dtype}{hint}")
-    allowed = (1, 2) if allow_batch else (1,)
-    if x.ndim not in allowed:
-        layout = "(samples,) or (channels, samples)" if allow_batch else "(samples,)"
-        raise ValueError(f"{what}: expected {layout}, got a {x.ndim}-D array of shape {x.shape}")
-    if x.size == 0:
-        raise ValueError(f"{what}: empty (shape {x.shape}); at least one sample is needed")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = int(x.size - np.count_nonzero(finite))
-        first = np.unravel_index(int(np.argmin(finite)), x.shape)
-        raise ValueError(f"{what}: {bad} non-finite value(s) (NaN or inf), the first at index "
-                         f"{tuple(int(i) for i in first) if x.ndim > 1 else int(first[0])}")
-    return x.astype(np.float32, copy=False)
-
-
-def _check_rate(rate: Any) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise ValueError(f"sample_rate must be a positive integer (Hz), got {rate!r}")
-    if not math.isfinite(rate) or rate <= 0 or int(rate) != rate:
-        raise ValueError(f"sample_rate must be a positive integer (Hz), got {rate!r}")
-    return int(rate)
-
-
-def _check_block_seconds(value: Any) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"block_seconds must be a positive number of seconds or None, got {value!r}")
-    return float(value)
+    return {n: audio.fit_length(audio.resample(v, model_rate, rate), x.shape[0]) for n, v in outputs.items()}
 
 
 def _resolve(path: str) -> tuple[str, str]:
@@ -355,11 +290,6 @@ def _scaled(progress: Optional[Progress], offset: float, span: float) -> Progres
     return lambda fraction: progress(min(1.0, offset + span * fraction))
 
 
-def _fit(x: np.ndarray, samples: int) -> np.ndarray:
-    x = np.asarray(x, np.float32)[:samples]
-    return np.pad(x, (0, samples - x.shape[0])) if x.shape[0] < samples else x
-
-
 def _round_up(value: int, unit: int) -> int:
     return -(-value // unit) * unit
 
@@ -386,40 +316,13 @@ class _Bar:
         sys.stderr.flush()
 
 
-def check_audio_files(paths: Sequence[str]) -> None:
-    """Validates every input file before any output is written: exists, is audio, non-empty, finite, unique stem."""
-    import soundfile as sf
-
-    if not paths:
-        raise ValueError("no input files given")
-    stems: dict[str, str] = {}
-    for path in paths:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"audio file not found: {path!r}")
-        if os.path.isdir(path):
-            raise ValueError(f"{path!r} is a directory, not an audio file")
-        try:
-            info = sf.info(path)
-            if info.frames == 0:
-                raise ValueError(f"audio file {path!r} is empty (0 frames)")
-            for block in sf.blocks(path, blocksize=1 << 20, dtype="float32", always_2d=True):
-                if not np.isfinite(block).all():
-                    raise ValueError(f"audio file {path!r} contains NaN or inf samples")
-        except (sf.SoundFileError, RuntimeError) as e:
-            raise ValueError(f"{path!r} is not a readable audio file ({e})") from None
-        stem = os.path.splitext(os.path.basename(path))[0]
-        if stem in stems:
-            raise ValueError(f"{path!r} and {stems[stem]!r} would both write to <out_dir>/{stem}/; rename one")
-        stems[stem] = path
-
-
 def run_files(paths: Sequence[str], model: Union[PathLike, Separator], out_dir: str,
               block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS, show_progress: bool = True) -> list[str]:
     """Separates each file into `<out_dir>/<stem>/<component>.wav`; everything is validated first. Returns paths."""
     check_audio_files(paths)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
-    _check_block_seconds(block_seconds)
+    check_block_seconds(block_seconds)
     separator = model if isinstance(model, Separator) else Separator(model)
     bar = _Bar(len(paths), show_progress)
     written = []

@@ -50,14 +50,13 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from cass_tf import audio
-from cass_tf.separation import PathLike, _check_rate, _fit, _load_mixture
+from cass_tf.checks import Mixture, check_rate, load_mixtures
 
 WAVEFORM_INPUT = "waveform"  # cass_tf.export.WAVEFORM_INPUT (not imported: that module loads TensorFlow)
 DEFAULT_SIGNATURE = "serving_default"
 MAX_MESSAGE_BYTES = 2**31 - 1
 DEFAULT_MAX_BATCH = 16
 
-Mixture = Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, PathLike]]]
 Result = Union[dict[str, np.ndarray], list[dict[str, np.ndarray]]]
 
 
@@ -93,7 +92,7 @@ class _Client(abc.ABC):
             components = tuple(components)
         self.model, self.signature, self.timeout = model, signature, float(timeout)
         self.version = None if version is None else int(version)
-        self.sample_rate = None if sample_rate is None else _check_rate(sample_rate)
+        self.sample_rate = None if sample_rate is None else check_rate(sample_rate)
         self.components = components
         self.max_batch = int(max_batch)
 
@@ -113,13 +112,9 @@ class _Client(abc.ABC):
         failures raise ServingError.
         """
         if sample_rate is not None:
-            sample_rate = _check_rate(sample_rate)
-        many = isinstance(mixture, (list, tuple))
-        items = list(mixture) if many else [mixture]
-        if many and not items:
-            raise ValueError("mixture: the list of mixtures is empty")
-        loaded = [_load_mixture(item, sample_rate, f"mixture[{i}]" if many else "mixture")
-                  for i, item in enumerate(items)]
+            sample_rate = check_rate(sample_rate)
+        mixtures, many = load_mixtures(mixture, sample_rate)
+        loaded = [(audio.to_mono(x), rate) for x, rate in mixtures]
         model_rate = self.sample_rate
         rates = []
         for i, (_, rate) in enumerate(loaded):
@@ -135,7 +130,7 @@ class _Client(abc.ABC):
         for (x, _), rate, parts in zip(loaded, rates, outputs):
             if rate is not None:
                 parts = {n: audio.resample(v, model_rate, rate) for n, v in parts.items()}
-            results.append({n: _fit(v, x.shape[0]) for n, v in parts.items()})
+            results.append({n: audio.fit_length(v, x.shape[0]) for n, v in parts.items()})
         return results if many else results[0]
 
     def _separate_signals(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:

@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,7 +17,8 @@ import cass_tf  # noqa: E402
 from cass_tf import audio  # noqa: E402
 from cass_tf.export import export  # noqa: E402
 from cass_tf.models.cass import restore  # noqa: E402
-from cass_tf.separation import Separator, check_audio_files, separate  # noqa: E402
+from cass_tf.checks import check_audio_files  # noqa: E402
+from cass_tf.separation import Separator, separate  # noqa: E402
 from cass_tf.spectral import Spectral  # noqa: E402
 from cass_tf.windows import separate_waveform  # noqa: E402
 
@@ -218,10 +220,32 @@ def test_top_level_lazy_names(separator):
     (np.zeros((100, 2), np.float32), "looks like \\(samples, channels\\)"),
     ([], "list of mixtures is empty"),
     ([np.zeros(10, np.float32), 3.0], r"mixture\[1\]"),
+    (np.zeros(10, np.complex64), "^mixture: expected a floating-point array, got dtype complex64"),
+    ([np.zeros(10), np.zeros(10, object)], r"^mixture\[1\]: expected a floating-point array, got dtype object"),
 ])
 def test_bad_arrays(separator, mixture, message):
     with pytest.raises(ValueError, match=message):
         separate(mixture, separator)
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_float64_beyond_float32_range(separator, many):
+    """Finite float64 values that float32 cannot hold: named as the user's argument, said as what it is, and refused
+    before the cast (which would print NumPy's overflow RuntimeWarning and then report 'non-finite')."""
+    x = np.full(4000, 1e300)
+    x[7] = -3e300
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError) as info:
+            separate([signal(10).astype(np.float64), x] if many else x, separator)
+    assert caught == []
+    what = "mixture[1]" if many else "mixture"
+    assert str(info.value).startswith(f"{what}: values exceed float32's range (max |x| = 3e+300 > 3.40282e+38)")
+    assert "waveform" not in str(info.value) and "non-finite" not in str(info.value)
+    with pytest.raises(ValueError, match="^waveform: values exceed float32's range"):  # Separator's own argument
+        separator(x)
+    big = separate(np.full(300, 1e30) * signal(300), separator)  # large but within range: separated, finite
+    assert all(np.isfinite(v).all() for v in big.values())
 
 
 @pytest.mark.parametrize("rate", [0, -16000, 1.5, float("nan"), "64"])
@@ -245,6 +269,27 @@ def test_bad_files(separator, tmp_path):
     sf.write(nan, np.array([0.0, np.nan, 0.5], np.float32), RATE, subtype="FLOAT")
     with pytest.raises(ValueError, match="non-finite"):
         separate(nan, separator)
+
+
+@pytest.mark.parametrize("subtype, frame_bytes", [("FLOAT", 4), ("PCM_16", 2)])
+def test_truncated_wav_refused(separator, tmp_path, subtype, frame_bytes):
+    """A WAV cut short (its data chunk smaller than the header says) is refused, naming the file and both counts,
+    by separate(), the file checks and read_audio; soundfile alone would read the frames present."""
+    path = tmp_path / "cut.wav"
+    sf.write(path, signal(1000), RATE, subtype=subtype)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size - 301 * frame_bytes)  # 300 whole frames and a byte of one more
+    assert sf.info(path).frames == 699  # soundfile does not complain
+    message = f"'{path}' is truncated: its header declares 1000 frames but only 699 are present"
+    for call in (lambda: separate(path, separator), lambda: check_audio_files([path]),
+                 lambda: audio.read_audio(path)):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert message in str(info.value)
+    with open(path, "r+b") as f:  # the full length again (the cut frames now zeros): accepted
+        f.truncate(size)
+    assert separate(path, separator)["heart"].shape == (1000,)
 
 
 def test_bad_separator_input(separator):

@@ -432,6 +432,8 @@ def test_inputs_are_checked_before_any_request(rest):
         client.separate([])
     with pytest.raises(ValueError, match="non-finite"):
         client.separate(np.array([0.0, np.nan], np.float32))
+    with pytest.raises(ValueError, match=r"^mixture\[0\]: values exceed float32's range"):  # same checks as separate()
+        client.separate([np.full(10, 1e300)])
     assert server.requests == []
     with pytest.raises(ValueError, match="url"):
         RestClient("localhost:8501")

@@ -1,0 +1,129 @@
+"""Owns input checking shared by `separate()` and the serving clients: arrays, rates, block lengths, mixtures, files.
+
+Every check raises ValueError (FileNotFoundError for a missing file) whose message starts with the argument the
+caller passed (`mixture`, `mixture[2]`, `sample_rate`, `block_seconds`, or a file path), before any work is done.
+No TensorFlow here: bad input is reported without waiting for it to load.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from cass_tf import audio
+
+PathLike = Union[str, os.PathLike]
+Mixture = Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, PathLike]]]
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+CHANNELS_LAYOUT = "(samples,) or (channels, samples)"
+
+
+def check_array(x: Any, what: str, layout: str = CHANNELS_LAYOUT) -> np.ndarray:
+    """`x` as float32 if it is a 1-D or 2-D, non-empty, finite floating array within float32's range, else a
+    ValueError starting with `what`; `layout` says what the two shapes mean."""
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError) as e:  # ragged nested sequences
+        raise ValueError(f"{what}: not an array ({e})") from None
+    if not np.issubdtype(x.dtype, np.floating):
+        hint = (" (integer PCM: convert it to float first, e.g. x.astype(np.float32) / 32768 for 16-bit)"
+                if np.issubdtype(x.dtype, np.integer) else "")
+        raise ValueError(f"{what}: expected a floating-point array, got dtype {x.dtype}{hint}")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{what}: expected {layout}, got a {x.ndim}-D array of shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{what}: empty (shape {x.shape}); at least one sample is needed")
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = int(x.size - np.count_nonzero(finite))
+        first = np.unravel_index(int(np.argmin(finite)), x.shape)
+        raise ValueError(f"{what}: {bad} non-finite value(s) (NaN or inf), the first at index "
+                         f"{tuple(int(i) for i in first) if x.ndim > 1 else int(first[0])}")
+    if x.dtype.itemsize > 4:  # checked before the cast, which would overflow to inf (with a NumPy warning)
+        peak = float(np.abs(x).max())
+        if peak > FLOAT32_MAX:
+            raise ValueError(f"{what}: values exceed float32's range (max |x| = {peak:.6g} > {FLOAT32_MAX:.6g}); "
+                             "the model computes in float32")
+    return x.astype(np.float32, copy=False)
+
+
+def check_rate(rate: Any, what: str = "sample_rate") -> int:
+    """`rate` as an int if it is a positive whole number of Hz (int or integral float), else a ValueError."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(rate) or rate <= 0 or int(rate) != rate:
+        raise ValueError(f"{what} must be a positive integer (Hz), got {rate!r}")
+    return int(rate)
+
+
+def check_block_seconds(value: Any) -> Optional[float]:
+    """`block_seconds` as a float (None stays None: one piece), or a ValueError unless positive and finite."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"block_seconds must be a positive number of seconds or None, got {value!r}")
+    return float(value)
+
+
+def load_mixtures(mixture: Mixture, sample_rate: Optional[int]
+                  ) -> tuple[list[tuple[np.ndarray, Optional[int]]], bool]:
+    """([(samples, rate) per mixture], whether a list was given) for `separate(mixture, ..., sample_rate)`.
+
+    Each mixture is checked (`load_mixture`) before the first is processed; `sample_rate` must already be checked.
+    """
+    many = isinstance(mixture, (list, tuple))
+    items = list(mixture) if many else [mixture]
+    if many and not items:
+        raise ValueError("mixture: the list of mixtures is empty")
+    return [load_mixture(item, sample_rate, f"mixture[{i}]" if many else "mixture")
+            for i, item in enumerate(items)], many
+
+
+def load_mixture(item: Any, sample_rate: Optional[int], what: str) -> tuple[np.ndarray, Optional[int]]:
+    """(float32 (samples,) or (channels, samples), rate) for one mixture, checked; rate None means "the model's".
+
+    An array is taken at `sample_rate`; a file path is read at its own rate (a different `sample_rate` is an error).
+    """
+    if isinstance(item, (str, os.PathLike)):
+        x, rate = audio.read_audio(item)
+        if sample_rate is not None and sample_rate != rate:
+            raise ValueError(f"{what}: sample_rate={sample_rate} was given but {os.fspath(item)!r} is at {rate} Hz "
+                             "(a file's own rate is used; leave sample_rate out)")
+        return check_array(x, f"{what} ({os.fspath(item)!r})"), rate
+    if isinstance(item, (list, tuple)):
+        raise ValueError(f"{what}: a nested list; pass each mixture as a NumPy array or a path")
+    if np.isscalar(item) or item is None:
+        raise ValueError(f"{what}: expected an array or an audio file path, got {type(item).__name__}"
+                         + (" (a list is taken as several mixtures: pass np.asarray(...) for one signal)"
+                            if what.startswith("mixture[") else ""))
+    x = check_array(item, what)
+    if x.ndim == 2 and x.shape[0] > x.shape[1] and x.shape[0] > 8:
+        raise ValueError(f"{what}: shape {x.shape} looks like (samples, channels); expected (channels, samples), "
+                         "pass its transpose")
+    return x, sample_rate
+
+
+def check_audio_files(paths: Sequence[PathLike]) -> None:
+    """Validates every input file before any output is written: exists, is complete audio (`audio.audio_info`),
+    has only finite samples, and has a file stem no other input has (outputs go to <out_dir>/<stem>/)."""
+    import soundfile as sf
+
+    if not paths:
+        raise ValueError("no input files given")
+    stems: dict[str, str] = {}
+    for path in paths:
+        name = os.fspath(path)
+        audio.audio_info(path)
+        try:
+            for block in sf.blocks(path, blocksize=1 << 20, dtype="float32", always_2d=True):
+                if not np.isfinite(block).all():
+                    raise ValueError(f"audio file {name!r} contains NaN or inf samples")
+        except (sf.SoundFileError, RuntimeError) as e:
+            raise ValueError(f"{name!r} is not a readable audio file ({e})") from None
+        stem = os.path.splitext(os.path.basename(name))[0]
+        if stem in stems:
+            raise ValueError(f"{name!r} and {stems[stem]!r} would both write to <out_dir>/{stem}/; rename one")
+        stems[stem] = name
