@@ -172,11 +172,60 @@ class ScalingConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The autoencoders: width, what they output and see, and the level the inputs are brought to.
+
+    output: "magnitude" (a softplus magnitude) or "mask" (a [0, 1] mask times the mixture, scaled domain) borrow
+        the mixture's phase; "complex_mask" predicts a complex ratio mask (modulus tanh-bounded to 1, as in DCCRN)
+        applied to the mixture's complex STFT, so each estimate has its own phase.
+    input (complex_mask only): what the network sees of the mixture's complex STFT: "magnitude" (scaled), "magnitude_phase"
+        (scaled magnitude, cos and sin of the phase) or "complex" (real and imaginary parts times scaled/linear magnitude).
+    consistency (complex_mask only): "project" adds an equal share of (mixture - sum of estimates) to each estimate
+        (Wisdom et al., ICASSP 2019), for data whose components sum to the mixture; "none" leaves them.
+    input_rms: every input (a training crop, or a whole row at inference) is scaled to this RMS before the STFT and
+        the outputs scaled back, which makes separation scale-equivariant; None (models trained before this field)
+        feeds inputs as they come.
+    """
+
     width: int = 32  # channels of the first ResNet-9 stage; doubled at each of the three downsamplings
-    output: Literal["magnitude", "mask"] = "magnitude"
+    output: Literal["magnitude", "mask", "complex_mask"] = "magnitude"
+    input: Literal["magnitude", "magnitude_phase", "complex"] = "magnitude"
+    consistency: Literal["none", "project"] = "none"
+    input_rms: Optional[float] = None
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.width", self.width)
+        if self.input_rms is not None:
+            _check_positive(f"{path}.input_rms", self.input_rms)
+        if self.output != "complex_mask":
+            for name, default in (("input", "magnitude"), ("consistency", "none")):
+                if getattr(self, name) != default:
+                    raise ConfigError(f"{path}.{name}: {getattr(self, name)!r} needs model.output \"complex_mask\", "
+                                      f"got {self.output!r}")
+
+    @property
+    def complex(self) -> bool:
+        """Whether the networks work on complex spectra (features [F, T, 2]) instead of magnitudes ([F, T, 1])."""
+        return self.output == "complex_mask"
+
+
+@dataclass(frozen=True)
+class ReconstructionConfig:
+    """The reconstruction term of eq. 7 (cass_tf.losses.reconstruction_loss): weighted sum of
+
+    spectrum: MSE on the output spectrogram (the paper's; the scaled magnitude features, or real and imaginary
+        parts of the complex estimate for complex outputs); waveform (complex outputs only): `waveform_loss` on the
+        waveforms after the in-graph inverse STFT: "l1" or "l2" (mean absolute / squared error) or "neg_si_sdr"."""
+
+    spectrum: float = 1.0
+    waveform: float = 0.0
+    waveform_loss: Literal["l1", "l2", "neg_si_sdr"] = "l1"
+
+    def check(self, path: str) -> None:
+        for name in ("spectrum", "waveform"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        if self.spectrum == 0 and self.waveform == 0:
+            raise ConfigError(f"{path}: at least one of spectrum and waveform must be > 0")
 
 
 @dataclass(frozen=True)
@@ -185,11 +234,15 @@ class LossConfig:
     alpha: float = 0.9
     beta: float = 0.1
     cross: tuple[tuple[float, ...], ...] = ()  # K x K, cross[i][j] weighs BCE(D_i(AE_j(X)), 0); () means all 0.01 off the diagonal
+    reconstruction: ReconstructionConfig = field(default_factory=ReconstructionConfig)
+    # what the discriminators judge: the scaled magnitude of an estimate (the paper's) or its complex spectrum
+    discriminator_input: Literal["magnitude", "complex"] = "magnitude"
 
     def check(self, path: str, k: int) -> None:
         for name in ("alpha", "beta"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        self.reconstruction.check(f"{path}.reconstruction")
         if not self.cross:
             return
         if len(self.cross) != k or any(len(row) != k for row in self.cross):
@@ -263,6 +316,11 @@ class Config:
         self.scaling.check("scaling")
         self.model.check("model")
         self.loss.check("loss", len(self.data.components))
+        if not self.model.complex:
+            if self.loss.reconstruction.waveform > 0:
+                raise ConfigError("loss.reconstruction.waveform: a waveform term needs model.output \"complex_mask\"")
+            if self.loss.discriminator_input != "magnitude":
+                raise ConfigError("loss.discriminator_input: \"complex\" needs model.output \"complex_mask\"")
         self.train.check("train")
         self.output.check("output")
         bins = self.stft.n_fft // 2 + 1
