@@ -8,6 +8,8 @@ Conventions:
   (`tf.nn.compute_average_loss`). Under `tf.distribute`, pass the global batch size, so that summing the replicas'
   losses gives the global mean. With `global_batch_size=None` the divisor is this batch's size: a plain mean.
 - Inputs are cast to float32 first, so mixed-precision network outputs are scored in float32.
+- The reconstruction term of eq. 7 is `weights.spectrum` x MSE on the output features plus, when the caller passes
+  waveforms (after its inverse STFT), `weights.waveform` x a waveform error (config `loss.reconstruction`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import tensorflow as tf
+
+from cass_tf.config import ReconstructionConfig
+
+Waveforms = tuple[tf.Tensor, tf.Tensor]  # (estimate, target), float [B, samples]
 
 
 def _average(per_example: tf.Tensor, global_batch_size: int | None) -> tf.Tensor:
@@ -34,14 +40,43 @@ def _bce_loss(logits: tf.Tensor, label: float, global_batch_size: int | None) ->
     return _average(_bce(logits, label), global_batch_size)
 
 
+def _mean_per_example(values: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+
+
+def waveform_error(estimate: tf.Tensor, target: tf.Tensor, kind: str) -> tf.Tensor:
+    """Per-example waveform error [B] of [B, samples] waveforms: "l1" mean |e|, "l2" mean e^2, "neg_si_sdr" -SI-SDR (dB).
+
+    The SI-SDR uses an epsilon of 1e-8 x the energies, so a silent target or estimate stays finite."""
+    estimate, target = tf.cast(estimate, tf.float32), tf.cast(target, tf.float32)
+    if kind == "l1":
+        return _mean_per_example(tf.abs(estimate - target))
+    if kind == "l2":
+        return _mean_per_example(tf.square(estimate - target))
+    if kind != "neg_si_sdr":
+        raise ValueError(f"waveform loss must be 'l1', 'l2' or 'neg_si_sdr', got {kind!r}")
+    energy = tf.reduce_sum(tf.square(target), axis=-1, keepdims=True)
+    tiny = 1e-8 * (energy + tf.reduce_sum(tf.square(estimate), axis=-1, keepdims=True)) + 1e-20
+    projection = tf.reduce_sum(estimate * target, axis=-1, keepdims=True) / (energy + tiny) * target
+    ratio = (tf.reduce_sum(tf.square(projection), axis=-1) + tiny[:, 0]) / (
+        tf.reduce_sum(tf.square(estimate - projection), axis=-1) + tiny[:, 0])
+    return -10.0 * tf.math.log(ratio) / tf.math.log(10.0)
+
+
 def reconstruction_loss(
-    estimate: tf.Tensor, target: tf.Tensor, global_batch_size: int | None = None
+    estimate: tf.Tensor, target: tf.Tensor, global_batch_size: int | None = None, *,
+    weights: ReconstructionConfig | None = None, waveforms: Waveforms | None = None,
 ) -> tf.Tensor:
-    """MSE(estimate, target): mean over each example's elements, then averaged over the batch."""
+    """weights.spectrum x MSE(estimate, target) + weights.waveform x waveform_error(*waveforms), each averaged over
+    the batch. MSE: mean over each example's elements. Default weights: MSE alone (the paper's)."""
+    weights = weights or ReconstructionConfig()
     error = tf.square(tf.cast(estimate, tf.float32) - tf.cast(target, tf.float32))
-    batch = tf.shape(error)[0]
-    per_example = tf.reduce_mean(tf.reshape(error, [batch, -1]), axis=1)
-    return _average(per_example, global_batch_size)
+    loss = weights.spectrum * _average(_mean_per_example(error), global_batch_size)
+    if weights.waveform > 0:
+        if waveforms is None:
+            raise ValueError("weights.waveform > 0 needs the (estimate, target) waveforms")
+        loss += weights.waveform * _average(waveform_error(*waveforms, weights.waveform_loss), global_batch_size)
+    return loss
 
 
 def adversarial_loss(fake_logits: tf.Tensor, global_batch_size: int | None = None) -> tf.Tensor:
@@ -56,13 +91,16 @@ def ae_loss(
     alpha: float,
     beta: float,
     global_batch_size: int | None = None,
+    *,
+    weights: ReconstructionConfig | None = None,
+    waveforms: Waveforms | None = None,
 ) -> tf.Tensor:
-    """Eq. 7: alpha * MSE(AE_i(X), X_i) + beta * BCE(D_i(AE_i(X)), 1).
+    """Eq. 7: alpha * reconstruction(AE_i(X), X_i) + beta * BCE(D_i(AE_i(X)), 1); see `reconstruction_loss`.
 
     With `fake_logits=None` (baseline mode, no discriminator) this is the reconstruction loss alone, *unweighted*
     by alpha: the baseline of Pandey et al. trains with the reconstruction loss only.
     """
-    mse = reconstruction_loss(estimate, target, global_batch_size)
+    mse = reconstruction_loss(estimate, target, global_batch_size, weights=weights, waveforms=waveforms)
     if fake_logits is None:
         return mse
     return alpha * mse + beta * adversarial_loss(fake_logits, global_batch_size)

@@ -3,14 +3,18 @@
 Conventions:
 - A waveform is float32 `[..., samples]`; its spectrum is complex64 `[..., frames, n_fft/2+1]` (tf.signal.stft,
   no padding, so `samples = window + (frames-1)*hop` gives exactly `frames` frames).
-- A *feature* is what the networks see: the lowest `patch.frequency_bins` bins of the magnitude, scaled, laid out
-  frequency-major with a channel axis: float32 `[..., F, T, 1]`.
+- A *feature* is what the autoencoders take and give: the lowest `patch.frequency_bins` bins, laid out
+  frequency-major with a channel axis: for magnitude models the scaled magnitude, float32 `[..., F, T, 1]`; for
+  complex models (`model.output` "complex_mask") the real and imaginary parts, linear, float32 `[..., F, T, 2]`.
 - Scaling (config `scaling`): "linear" m, "log1p" log(1 + gain*m), "power" (gain*m)**exponent. Each is monotone on
   m >= 0 and exactly inverted by `unscale`; a non-negative network output always maps back to a valid magnitude.
-- Back to a waveform: the component magnitude takes the *mixture's* phase; bins above F are set to zero; the
+- Back to a waveform: a component magnitude takes the *mixture's* phase (a complex feature is its own spectrum);
+  bins above F are set to zero; the
   inverse STFT divides the overlap-added frames by the actual overlap-added squared window, so reconstruction is
   exact everywhere except the `margin` samples at each end, where that envelope is below COVERAGE_FLOOR of the
   squared window's peak (dividing by it there would amplify any inconsistency of an estimated spectrum).
+- Level (`level`): the RMS of each row of a waveform, computed as max|x| * rms(x / max|x|) so it neither
+  underflows nor overflows in float32; an all-zero row has level 0.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def unscale(values: tf.Tensor, scaling: ScalingConfig) -> tf.Tensor:
 class Spectral:
     """STFT <-> (F, T) feature patches for one config."""
 
-    def __init__(self, stft: STFTConfig, patch: PatchConfig, scaling: ScalingConfig):
+    def __init__(self, stft: STFTConfig, patch: PatchConfig, scaling: ScalingConfig, complex_features: bool = False):
         self.n_fft = stft.n_fft
         self.hop = stft.hop
         self.window = stft.window
@@ -53,10 +57,16 @@ class Spectral:
         self.bins = patch.frequency_bins
         self.frames = patch.frames
         self.scaling = scaling
+        self.complex = complex_features
 
     @classmethod
     def from_config(cls, config: Config) -> "Spectral":
-        return cls(config.stft, config.patch, config.scaling)
+        return cls(config.stft, config.patch, config.scaling, config.model.complex)
+
+    @property
+    def channels(self) -> int:
+        """Channels of a feature: 2 (real, imaginary) for complex models, else 1 (scaled magnitude)."""
+        return 2 if self.complex else 1
 
     @property
     def margin(self) -> int:
@@ -83,8 +93,16 @@ class Spectral:
                               fft_length=self.n_fft, window_fn=self.window_fn)
 
     def features(self, spectrum: tf.Tensor) -> tf.Tensor:
-        """complex [..., T, bins] -> scaled magnitude patch float32 [..., F, T, 1]."""
+        """complex [..., T, bins] -> feature float32 [..., F, T, channels] (see the module doc)."""
+        if self.complex:
+            lowest = tf.linalg.matrix_transpose(spectrum[..., : self.bins])
+            return tf.stack([tf.math.real(lowest), tf.math.imag(lowest)], axis=-1)
         return self.to_features(tf.abs(spectrum[..., : self.bins]))
+
+    def spectrum(self, features: tf.Tensor) -> tf.Tensor:
+        """Complex feature [..., F, T, 2] -> complex64 spectrum [..., T, F] (time-major, lowest F bins)."""
+        features = tf.cast(features, tf.float32)
+        return tf.linalg.matrix_transpose(tf.complex(features[..., 0], features[..., 1]))
 
     def to_features(self, magnitude: tf.Tensor) -> tf.Tensor:
         """Linear magnitude [..., T, F] -> scaled feature [..., F, T, 1]."""
@@ -95,14 +113,29 @@ class Spectral:
         return tf.linalg.matrix_transpose(unscale(tf.cast(features[..., 0], tf.float32), self.scaling))
 
     def waveform(self, features: tf.Tensor, mixture_spectrum: tf.Tensor, samples: int | tf.Tensor) -> tf.Tensor:
-        """Component features [..., F, T, 1] + the mixture's spectrum [..., T, bins] -> waveform [..., samples]."""
-        magnitude = self.magnitude(features)
-        full_bins = self.n_fft // 2 + 1
-        pad = [[0, 0]] * (len(magnitude.shape) - 1) + [[0, full_bins - self.bins]]
-        magnitude = tf.pad(magnitude, pad)
+        """Component features [..., F, T, C] + the mixture's spectrum [..., T, bins] -> waveform [..., samples].
+
+        A complex feature is inverted as it is (the mixture's spectrum is not used)."""
+        if self.complex:
+            return self.waveform_from_spectrum(self.spectrum(features), samples)
+        return self.waveform_from_magnitude(self.magnitude(features), mixture_spectrum, samples)
+
+    def waveform_from_spectrum(self, spectrum: tf.Tensor, samples: int | tf.Tensor) -> tf.Tensor:
+        """Complex spectrum of the lowest F bins [..., T, F] -> waveform [..., samples] (bins above F zero)."""
+        return self.inverse_stft(self._full_bins(spectrum), samples)
+
+    def waveform_from_magnitude(self, magnitude: tf.Tensor, mixture_spectrum: tf.Tensor,
+                                samples: int | tf.Tensor) -> tf.Tensor:
+        """Linear magnitude [..., T, F] with the mixture's phase (spectrum [..., T, bins]) -> waveform [..., samples]."""
+        magnitude = self._full_bins(magnitude)
         phase = tf.math.angle(mixture_spectrum)
         spectrum = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
         return self.inverse_stft(spectrum, samples)
+
+    def _full_bins(self, lowest: tf.Tensor) -> tf.Tensor:
+        """[..., T, F] -> [..., T, n_fft/2+1]: the bins above F set to zero."""
+        pad = [[0, 0]] * (len(lowest.shape) - 1) + [[0, self.n_fft // 2 + 1 - self.bins]]
+        return tf.pad(lowest, pad)
 
     def inverse_stft(self, spectrum: tf.Tensor, samples: int | tf.Tensor) -> tf.Tensor:
         """complex [..., frames, bins] -> float32 [..., samples], normalised by the overlap-added squared window."""
@@ -114,6 +147,26 @@ class Spectral:
         safe = envelope > COVERAGE_FLOOR * tf.reduce_max(squared)
         waveform = tf.where(safe, frames / tf.where(safe, envelope, 1.0), 0.0)
         return _fit_length(waveform, samples)
+
+
+def level(waveform: tf.Tensor) -> tf.Tensor:
+    """RMS over the last axis, float32 [...]: max|x| * rms(x / max|x|) (no under/overflow); 0 for an all-zero row."""
+    waveform = tf.cast(waveform, tf.float32)
+    peak = tf.reduce_max(tf.abs(waveform), axis=-1)
+    safe = tf.where(peak > 0, peak, 1.0)
+    return peak * tf.sqrt(tf.reduce_mean(tf.square(waveform / safe[..., tf.newaxis]), axis=-1))
+
+
+def to_reference(waveform: tf.Tensor, level_: tf.Tensor, reference: float) -> tf.Tensor:
+    """waveform [..., samples] scaled by reference / level_ [...] (0 where the level is 0: silence stays silent)."""
+    level_ = tf.cast(level_, tf.float32)
+    gain = tf.where(level_ > 0, reference / tf.where(level_ > 0, level_, 1.0), 0.0)
+    return tf.cast(waveform, tf.float32) * gain[..., tf.newaxis]
+
+
+def from_reference(waveform: tf.Tensor, level_: tf.Tensor, reference: float) -> tf.Tensor:
+    """The inverse of `to_reference` for outputs: waveform [..., samples] scaled by level_ / reference."""
+    return tf.cast(waveform, tf.float32) * (tf.cast(level_, tf.float32) / reference)[..., tf.newaxis]
 
 
 def _fit_length(waveform: tf.Tensor, samples: int | tf.Tensor) -> tf.Tensor:

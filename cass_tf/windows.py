@@ -1,10 +1,13 @@
-"""Owns whole-signal separation: any length, STFT patches at 50% overlap cross-faded in the magnitude domain.
+"""Owns whole-signal separation: any length, STFT patches at 50% overlap cross-faded in the linear spectral domain.
 
 A signal of any length (>= 1 sample) is zero-padded by one STFT window on each side (so every real sample lies
 where the inverse STFT is exact), its feature frames are cut into (F, T) patches with hop T/2, each patch goes
-through the networks, and the linear component magnitudes are overlap-added with a Hann weight over the patch's
-frames and divided by the summed weights. One inverse STFT with the mixture phase then gives each component.
-Cross-fading happens before the inverse STFT, so there are no seams at patch boundaries.
+through the networks, and the linear component magnitudes (complex models: the complex spectra, real and imaginary
+parts) are overlap-added with a Hann weight over the patch's frames and divided by the summed weights. One inverse
+STFT (magnitudes with the mixture phase) then gives each component. Cross-fading happens before the inverse STFT,
+so there are no seams at patch boundaries.
+`separate_at_level` brings each row to the model's input RMS first (given the row's level, e.g. a whole signal's
+when this is one block of it) and scales the outputs back, which makes separation scale-equivariant.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from cass_tf.spectral import Spectral
+from cass_tf.spectral import Spectral, from_reference, level, to_reference
 
-Networks = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # features [N, F, T, 1] -> {component: [N, F, T, 1]}
+Networks = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # features [N, F, T, C] -> {component: [N, F, T, C]}
 
 
 def separate_waveform(spectral: Spectral, networks: Networks, names: Sequence[str], waveform: tf.Tensor,
@@ -26,23 +29,42 @@ def separate_waveform(spectral: Spectral, networks: Networks, names: Sequence[st
     frames, hop = spectral.frames, spectral.frames // 2
     padded = _pad(waveform, spectral, samples, frames, hop)
     spectrum = spectral.stft(padded)  # [B, M, bins]
-    features = spectral.features(spectrum)  # [B, F, M, 1]
-    patches = tf.signal.frame(features[..., 0], frames, hop, axis=2)  # [B, F, P, T]
+    features = spectral.features(spectrum)  # [B, F, M, C]
+    channels = spectral.channels
+    patches = tf.signal.frame(features, frames, hop, axis=2)  # [B, F, P, T, C]
     batch, bins, count = tf.shape(patches)[0], tf.shape(patches)[1], tf.shape(patches)[2]
-    flat = tf.reshape(tf.transpose(patches, [0, 2, 1, 3]), [batch * count, bins, frames, 1])
+    flat = tf.reshape(tf.transpose(patches, [0, 2, 1, 3, 4]), [batch * count, bins, frames, channels])
     outputs = _in_chunks(networks, names, flat, max_patches)
     weight = tf.signal.hann_window(frames, periodic=False, dtype=tf.float32) + 1e-3
     norm = tf.signal.overlap_and_add(tf.tile(weight[tf.newaxis], [count, 1]), hop)  # [M]
     results = {}
     for name, estimate in outputs.items():
-        magnitude = spectral.magnitude(estimate)  # [B*P, T, F] linear
-        magnitude = tf.reshape(magnitude, [batch, count, frames, bins]) * weight[:, tf.newaxis]
-        magnitude = tf.transpose(magnitude, [0, 3, 1, 2])  # [B, F, P, T]
-        merged = tf.signal.overlap_and_add(magnitude, hop) / norm  # [B, F, M]
-        merged_features = spectral.to_features(tf.linalg.matrix_transpose(merged))
-        full = spectral.waveform(merged_features, spectrum, tf.shape(padded)[1])
+        if spectral.complex:
+            linear = tf.cast(estimate, tf.float32)  # [B*P, F, T, 2]: real and imaginary parts
+        else:
+            linear = tf.linalg.matrix_transpose(spectral.magnitude(estimate))[..., tf.newaxis]  # [B*P, F, T, 1]
+        linear = tf.reshape(linear, [batch, count, bins, frames, channels]) * weight[:, tf.newaxis]
+        linear = tf.transpose(linear, [0, 2, 4, 1, 3])  # [B, F, C, P, T]
+        merged = tf.transpose(tf.signal.overlap_and_add(linear, hop) / norm, [0, 2, 3, 1])  # [B, C, M, F]
+        if spectral.complex:
+            full = spectral.waveform_from_spectrum(tf.complex(merged[:, 0], merged[:, 1]), tf.shape(padded)[1])
+        else:
+            full = spectral.waveform_from_magnitude(merged[:, 0], spectrum, tf.shape(padded)[1])
         results[name] = full[:, spectral.window: spectral.window + samples]
     return results
+
+
+def separate_at_level(spectral: Spectral, networks: Networks, names: Sequence[str], waveform: tf.Tensor,
+                      reference: float | None, row_level: tf.Tensor | None = None,
+                      max_patches: int = 64) -> dict[str, tf.Tensor]:
+    """`separate_waveform` of each row brought from `row_level` [B] (default: the row's own `spectral.level`) to RMS
+    `reference`, outputs scaled back by row_level / reference; `reference` None: `separate_waveform` as it is."""
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    if reference is None:
+        return separate_waveform(spectral, networks, names, waveform, max_patches)
+    row_level = level(waveform) if row_level is None else tf.convert_to_tensor(row_level, tf.float32)
+    outputs = separate_waveform(spectral, networks, names, to_reference(waveform, row_level, reference), max_patches)
+    return {n: from_reference(v, row_level, reference) for n, v in outputs.items()}
 
 
 def _pad(waveform: tf.Tensor, spectral: Spectral, samples: tf.Tensor, frames: int, hop: int) -> tf.Tensor:

@@ -6,6 +6,8 @@ every conv a 3x3 conv-BatchNorm-ReLU, widths w, 2w, 4w, 8w. The decoder mirrors 
 upsamplings back to (F, T, 1). The discriminator is the encoder trunk + global average pool + one dense unit
 that outputs a LOGIT (losses apply the sigmoid inside a numerically stable BCE).
 Final layers compute in float32 so mixed precision never reaches the outputs.
+Complex models (output "complex_mask") take the mixture's complex feature [F, T, 2] (cass_tf.spectral), show the
+network what `model.input` says of it (`NetworkInput`), and multiply it by a bounded complex mask (`ComplexMask`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 from keras import layers
+
+from cass_tf.config import ScalingConfig
+from cass_tf.spectral import scale
+
+INPUT_CHANNELS = {"magnitude": 1, "magnitude_phase": 3, "complex": 2}
+_TINY = 1e-12  # added under square roots of |z|^2: keeps phases and gradients finite at z = 0
 
 
 def batch_norm(name: str) -> layers.BatchNormalization:
@@ -56,14 +64,49 @@ def trunk(x: keras.KerasTensor, width: int, name: str) -> keras.KerasTensor:
     return residual_block(x, 8 * width, f"{name}_stage3_res")
 
 
-def build_encoder(shape: tuple[int, int], width: int, name: str = "encoder") -> keras.Model:
-    """Mixture features [F, T, 1] -> code [F/8, T/8, 8*width]."""
-    inputs = keras.Input((*shape, 1), name="mixture")
+class NetworkInput(layers.Layer):
+    """Complex feature [..., 2] (real, imaginary; linear) -> what the network sees (`model.input`), float32:
+    "magnitude": scale(|X|) [..., 1]; "magnitude_phase": scale(|X|), cos, sin of the phase [..., 3];
+    "complex": X * scale(|X|) / |X| [..., 2] (the real and imaginary parts with a compressed modulus)."""
+
+    def __init__(self, kind: str, scaling: ScalingConfig, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.kind, self.scaling = kind, scaling
+
+    def call(self, features: tf.Tensor) -> tf.Tensor:
+        modulus = tf.sqrt(tf.reduce_sum(tf.square(features), axis=-1, keepdims=True) + _TINY)
+        scaled = scale(modulus, self.scaling)
+        if self.kind == "magnitude":
+            return scaled
+        if self.kind == "magnitude_phase":
+            return tf.concat([scaled, features / modulus], axis=-1)
+        return features * (scaled / modulus)
+
+
+class ComplexMask(layers.Layer):
+    """(z [..., 2], mixture [..., 2]) -> M * mixture, complex, with M = tanh(|z|) z / |z| (|M| < 1, as DCCRN)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+
+    def call(self, inputs: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        z, mixture = (tf.cast(t, tf.float32) for t in inputs)
+        modulus = tf.sqrt(tf.reduce_sum(tf.square(z), axis=-1, keepdims=True) + _TINY)
+        mask = z * (tf.tanh(modulus) / modulus)
+        real = mask[..., 0] * mixture[..., 0] - mask[..., 1] * mixture[..., 1]
+        imag = mask[..., 0] * mixture[..., 1] + mask[..., 1] * mixture[..., 0]
+        return tf.stack([real, imag], axis=-1)
+
+
+def build_encoder(shape: tuple[int, int], width: int, name: str = "encoder", channels: int = 1) -> keras.Model:
+    """Mixture features [F, T, channels] -> code [F/8, T/8, 8*width]."""
+    inputs = keras.Input((*shape, channels), name="mixture")
     return keras.Model(inputs, trunk(inputs, width, name), name=name)
 
 
 def build_decoder(shape: tuple[int, int], width: int, output: str, name: str = "decoder") -> keras.Model:
-    """Code [F/8, T/8, 8*width] -> non-negative [F, T, 1]: a magnitude (softplus) or a [0, 1] mask (sigmoid).
+    """Code [F/8, T/8, 8*width] -> non-negative [F, T, 1]: a magnitude (softplus) or a [0, 1] mask (sigmoid); for
+    "complex_mask" an unbounded [F, T, 2] (the real and imaginary parts of z, bounded by `ComplexMask`).
 
     Softplus, not ReLU: a ReLU head whose pre-activations all turn negative outputs zeros with zero gradient for
     good (seen on the fetal ECG); softplus always has a gradient and its floor is negligible on linear magnitudes."""
@@ -73,15 +116,25 @@ def build_decoder(shape: tuple[int, int], width: int, output: str, name: str = "
     x = up_block(x, 2 * width, f"{name}_stage2_up")
     x = residual_block(x, 2 * width, f"{name}_stage1_res")
     x = up_block(x, width, f"{name}_stage1_up")
-    activation = "softplus" if output == "magnitude" else "sigmoid"
-    outputs = layers.Conv2D(1, 3, padding="same", activation=activation, dtype="float32", name=f"{name}_out")(x)
+    activation = {"magnitude": "softplus", "mask": "sigmoid", "complex_mask": None}[output]
+    channels = 2 if output == "complex_mask" else 1
+    outputs = layers.Conv2D(channels, 3, padding="same", activation=activation, dtype="float32", name=f"{name}_out")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str) -> keras.Model:
-    """AE_i = Decoder_i o Encoder_i: mixture features [F, T, 1] -> component features [F, T, 1].
+def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str, network_input: str = "magnitude",
+                      scaling: ScalingConfig | None = None) -> keras.Model:
+    """AE_i = Decoder_i o Encoder_i: mixture features [F, T, C] -> component features [F, T, C] (C: 1, or 2 complex).
 
-    With output "mask" the decoder's [0, 1] mask multiplies the mixture features (masking in the scaled domain)."""
+    With output "mask" the decoder's [0, 1] mask multiplies the mixture features (masking in the scaled domain);
+    with "complex_mask" the encoder sees `NetworkInput(network_input, scaling)` of the complex mixture feature and
+    the decoder's bounded complex mask multiplies it."""
+    if output == "complex_mask":
+        inputs = keras.Input((*shape, 2), name="mixture")
+        seen = NetworkInput(network_input, scaling or ScalingConfig(), name=f"{name}_input")(inputs)
+        encoder = build_encoder(shape, width, f"{name}_encoder", INPUT_CHANNELS[network_input])
+        z = build_decoder(shape, width, output, f"{name}_decoder")(encoder(seen))
+        return keras.Model(inputs, ComplexMask(name=f"{name}_masked")((z, inputs)), name=name)
     inputs = keras.Input((*shape, 1), name="mixture")
     encoder = build_encoder(shape, width, f"{name}_encoder")
     decoder = build_decoder(shape, width, output, f"{name}_decoder")
@@ -91,9 +144,9 @@ def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_discriminator(shape: tuple[int, int], width: int, name: str) -> keras.Model:
-    """Component features [F, T, 1] -> one logit per example [1] (sigmoid of it: probability of a real X_i)."""
-    inputs = keras.Input((*shape, 1), name="component")
+def build_discriminator(shape: tuple[int, int], width: int, name: str, channels: int = 1) -> keras.Model:
+    """Component features [F, T, channels] -> one logit per example [1] (sigmoid of it: probability of a real X_i)."""
+    inputs = keras.Input((*shape, channels), name="component")
     x = trunk(inputs, width, name)
     x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
     logits = layers.Dense(1, dtype="float32", name=f"{name}_logit")(x)
