@@ -1,6 +1,6 @@
-"""Owns the waveform scores: relative p-norm error (paper eq. 6), SI-SDR and SDR, and their test-set summary.
+"""Owns the scores: waveform (relative p-norm error, paper eq. 6; SI-SDR; SDR), event-level (QRS, rates), summaries.
 
-Conventions:
+Conventions for the waveform scores (the event-level ones are NumPy/SciPy, see their section below):
 - Inputs are float waveforms `[..., samples]` (NumPy arrays or tensors; graph-safe). Each function reduces over the
   last axis and returns one value per example, shape `[...]`, computed and returned in float64 (sums of squares
   over long signals lose precision in float32).
@@ -94,3 +94,167 @@ def summarize(values: np.ndarray | Sequence[float]) -> dict[str, float | int]:
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"expected a non-empty 1-D array, got shape {values.shape}")
     return {"mean": float(np.mean(values)), "median": float(np.median(values)), "count": int(values.size)}
+
+
+# ---- event-level scores (NumPy/SciPy only): QRS detection and breathing/pulse rates ----
+#
+# Fixed rules, chosen on synthetic data or from the field's conventions, never tuned on the real validation sets:
+# - QRS: band-pass QRS_BAND (Butterworth, zero phase), take |x| so either polarity counts, keep the largest peak in
+#   any 60/max_bpm s (scipy.signal.find_peaks `distance`), and drop peaks below QRS_THRESHOLD times the median
+#   height of the tallest `seconds * min_bpm / 60` candidates (robust to a few artefact spikes, scale-free).
+# - Matching: detected and reference events match one-to-one within MATCH_SECONDS (50 ms, the PhysioNet/CinC
+#   Challenge 2013 and FECGSYN rule), greedily in time order, which maximises the number of matches on a line.
+# - Rates per RATE_WINDOW_SECONDS window (32 s, non-overlapping, the last partial window dropped): the dominant
+#   periodogram peak inside the band (Hann window, linear detrend, zero-padded to RATE_RESOLUTION_HZ), or the
+#   mean interval between peaks of the band-passed signal; references from event times the same way.
+
+QRS_BAND = (8.0, 40.0)  # Hz: QRS energy, above baseline wander and T waves, below mains
+QRS_THRESHOLD = 0.35
+MATCH_SECONDS = 0.05
+RATE_WINDOW_SECONDS = 32.0
+RATE_RESOLUTION_HZ = 0.002
+BREATHING_BAND = (0.1, 0.7)  # Hz
+PULSE_BAND = (0.6, 3.5)  # Hz
+FILTER_ORDER = 2  # Butterworth order per band edge, applied forwards and backwards (sosfiltfilt)
+
+
+def bandpass(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
+    """Zero-phase Butterworth band-pass (scipy.signal.butter + sosfiltfilt) of a 1-D signal, float64.
+
+    A band edge at or above Nyquist is dropped (high-pass only); raises ValueError for an empty band.
+    """
+    from scipy import signal as sps
+
+    low, high = band
+    if not 0 < low < high:
+        raise ValueError(f"band must be 0 < low < high (Hz), got {band}")
+    x = np.asarray(signal, dtype=np.float64)
+    if high < rate / 2:
+        sos = sps.butter(FILTER_ORDER, [low, high], btype="bandpass", fs=rate, output="sos")
+    else:
+        sos = sps.butter(FILTER_ORDER, low, btype="highpass", fs=rate, output="sos")
+    return sps.sosfiltfilt(sos, x)
+
+
+def detect_qrs(signal: np.ndarray, rate: float, max_bpm: float, min_bpm: float = 40.0,
+               band: tuple[float, float] = QRS_BAND, threshold: float = QRS_THRESHOLD) -> np.ndarray:
+    """R-peak sample indices (int64, sorted) in a 1-D ECG of either polarity; see the rules above."""
+    from scipy import signal as sps
+
+    envelope = np.abs(bandpass(signal, rate, band))
+    candidates, properties = sps.find_peaks(envelope, height=0.0, distance=max(1, int(rate * 60 / max_bpm)))
+    if candidates.size == 0:
+        return candidates.astype(np.int64)
+    heights = properties["peak_heights"]
+    expected = max(1, int(len(envelope) / rate * min_bpm / 60))
+    level = np.median(np.sort(heights)[-expected:])
+    return candidates[heights >= threshold * level].astype(np.int64)
+
+
+def match_events(detected: np.ndarray, reference: np.ndarray, tolerance: int) -> dict[str, float | int]:
+    """One-to-one matches of detected to reference event indices within `tolerance` samples.
+
+    Returns tp, fp, fn and sensitivity tp/(tp+fn), PPV tp/(tp+fp), F1 2tp/(2tp+fp+fn). With no reference events
+    sensitivity is 1 (nothing missed); with no detections PPV is 1 (nothing false); with neither, F1 is 1.
+    """
+    detected, reference = np.sort(np.asarray(detected)), np.sort(np.asarray(reference))
+    i = j = tp = 0
+    while i < reference.size and j < detected.size:
+        if abs(int(detected[j]) - int(reference[i])) <= tolerance:
+            tp, i, j = tp + 1, i + 1, j + 1
+        elif detected[j] < reference[i]:
+            j += 1
+        else:
+            i += 1
+    fp, fn = int(detected.size - tp), int(reference.size - tp)
+    return {
+        "tp": tp, "fp": fp, "fn": fn,
+        "sensitivity": tp / (tp + fn) if tp + fn else 1.0,
+        "ppv": tp / (tp + fp) if tp + fp else 1.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+    }
+
+
+def qrs_scores(estimate: np.ndarray, reference_peaks: np.ndarray, rate: float, max_bpm: float,
+               min_bpm: float = 40.0) -> dict[str, float | int]:
+    """QRS detection on a separated ECG component against true R-peak indices: match_events at MATCH_SECONDS."""
+    detected = detect_qrs(estimate, rate, max_bpm=max_bpm, min_bpm=min_bpm)
+    return match_events(detected, reference_peaks, tolerance=round(MATCH_SECONDS * rate))
+
+
+def rate_windows(samples: int, rate: float, seconds: float = RATE_WINDOW_SECONDS) -> list[tuple[int, int]]:
+    """(start, end) sample bounds of consecutive non-overlapping windows of `seconds`; a partial last one is dropped."""
+    length = round(seconds * rate)
+    return [(start, start + length) for start in range(0, samples - length + 1, length)]
+
+
+def spectral_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> float:
+    """Rate (per minute) of the largest periodogram peak of a 1-D signal inside band (Hz)."""
+    from scipy import signal as sps
+
+    x = np.asarray(signal, dtype=np.float64)
+    nfft = max(x.size, int(np.ceil(rate / RATE_RESOLUTION_HZ)))
+    frequencies, power = sps.periodogram(x, fs=rate, window="hann", nfft=nfft, detrend="linear")
+    inside = (frequencies >= band[0]) & (frequencies <= band[1])
+    return float(60.0 * frequencies[inside][np.argmax(power[inside])])
+
+
+def peak_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> float:
+    """Rate (per minute) from the mean interval between peaks of the band-passed signal (NaN with < 2 peaks).
+
+    Peaks are at least 1/band[1] s apart and stand out by a quarter of the filtered signal's standard deviation.
+    """
+    return event_rate(_band_peaks(signal, rate, band), rate)
+
+
+def _band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
+    from scipy import signal as sps
+
+    filtered = bandpass(signal, rate, band)
+    peaks, _ = sps.find_peaks(filtered, distance=max(1, int(rate / band[1])), prominence=0.25 * np.std(filtered))
+    return peaks
+
+
+def event_rate(events: np.ndarray, rate: float) -> float:
+    """Rate (per minute) from event sample indices: 60 (n - 1) / (last - first) seconds; NaN with < 2 events."""
+    events = np.sort(np.asarray(events))
+    if events.size < 2 or events[-1] == events[0]:
+        return float("nan")
+    return float(60.0 * (events.size - 1) * rate / (events[-1] - events[0]))
+
+
+def windowed_rates(signal: np.ndarray, rate: float, band: tuple[float, float], method: str = "spectral",
+                   seconds: float = RATE_WINDOW_SECONDS) -> np.ndarray:
+    """Per-window rates (per minute) of a 1-D signal, method "spectral" (spectral_rate) or "peaks" (peak_rate).
+
+    "peaks" filters the whole signal once and counts peaks per window, so window edges see no filter transient.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    windows = rate_windows(x.size, rate, seconds)
+    if method == "spectral":
+        return np.array([spectral_rate(x[a:b], rate, band) for a, b in windows])
+    if method == "peaks":
+        return windowed_event_rates(_band_peaks(x, rate, band), x.size, rate, seconds)
+    raise ValueError(f"method must be 'spectral' or 'peaks', got {method!r}")
+
+
+def windowed_event_rates(events: np.ndarray, samples: int, rate: float,
+                         seconds: float = RATE_WINDOW_SECONDS) -> np.ndarray:
+    """Per-window event_rate of the events inside each of rate_windows(samples, rate, seconds)."""
+    events = np.asarray(events)
+    return np.array([event_rate(events[(events >= a) & (events < b)], rate)
+                     for a, b in rate_windows(samples, rate, seconds)])
+
+
+def rate_errors(estimated: np.ndarray, reference: np.ndarray) -> dict[str, float | int]:
+    """Mean and median absolute error (per minute) over windows where both rates are finite; count of those windows.
+
+    With no such window the errors are NaN and the count 0 (a recording too short or without events says so).
+    """
+    estimated, reference = np.asarray(estimated, np.float64), np.asarray(reference, np.float64)
+    if estimated.shape != reference.shape:
+        raise ValueError(f"rate arrays differ in shape: {estimated.shape} vs {reference.shape}")
+    errors = np.abs(estimated - reference)[np.isfinite(estimated) & np.isfinite(reference)]
+    if errors.size == 0:
+        return {"mae": float("nan"), "median": float("nan"), "count": 0}
+    return {"mae": float(np.mean(errors)), "median": float(np.median(errors)), "count": int(errors.size)}

@@ -123,3 +123,99 @@ def test_summarize_infinity_reaches_the_mean_not_the_median():
 def test_summarize_rejects_empty_or_nested(values):
     with pytest.raises(ValueError, match="1-D"):
         metrics.summarize(values)
+
+
+# ---- event-level scores ----
+
+def spike_train(samples, positions, polarity=1.0):
+    x = np.zeros(samples)
+    x[np.asarray(positions)] = polarity
+    return x
+
+
+def test_match_events_one_miss_one_false_positive():
+    reference = np.array([100, 300, 500, 700])
+    detected = np.array([104, 296, 520, 900])  # 700 missed; 900 false; 520 is 20 samples off (inside 25)
+    scores = metrics.match_events(detected, reference, tolerance=25)
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (3, 1, 1)
+    assert scores["sensitivity"] == 3 / 4 and scores["ppv"] == 3 / 4 and scores["f1"] == 6 / 8
+
+
+def test_match_events_is_one_to_one():
+    # two detections near one reference count once; the second is a false positive
+    scores = metrics.match_events(np.array([98, 102]), np.array([100]), tolerance=5)
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (1, 1, 0)
+    # a detection between two references within tolerance of both is used once, then the next one still matches
+    scores = metrics.match_events(np.array([105, 112]), np.array([100, 110]), tolerance=6)
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (2, 0, 0)
+
+
+def test_match_events_empty_cases():
+    assert metrics.match_events(np.array([], int), np.array([], int), 5)["f1"] == 1.0
+    none_found = metrics.match_events(np.array([], int), np.array([10, 20]), 5)
+    assert (none_found["sensitivity"], none_found["ppv"], none_found["f1"]) == (0.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("polarity", [1.0, -1.0])
+def test_detect_qrs_finds_a_spike_train_of_either_polarity(polarity):
+    rate, beats = 500, np.arange(250, 9750, 350)  # 85.7 BPM
+    x = spike_train(10_000, beats, polarity) + 0.02 * np.sin(2 * np.pi * 0.3 * np.arange(10_000) / rate)
+    detected = metrics.detect_qrs(x, rate, max_bpm=150)
+    assert detected.size == beats.size
+    assert np.max(np.abs(detected - beats)) <= 2
+
+
+def test_detect_qrs_refractory_keeps_the_larger_peak_and_drops_small_ones():
+    rate = 500
+    x = spike_train(5000, [1000, 1050, 2000, 3000, 4000]) * np.array([1.0])
+    x[1050] = 0.6  # 100 ms after a beat: inside the 400 ms refractory period of 150 BPM
+    x[2500] = 0.1  # below 0.35 of the typical beat height
+    np.testing.assert_array_equal(metrics.detect_qrs(x, rate, max_bpm=150), [1000, 2000, 3000, 4000])
+
+
+def test_qrs_scores_on_a_spike_train_with_a_missing_beat():
+    rate = 250
+    truth = np.arange(100, 4900, 200)
+    x = spike_train(5000, np.delete(truth, 5))
+    scores = metrics.qrs_scores(x, truth, rate, max_bpm=200)
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (truth.size - 1, 0, 1)
+
+
+@pytest.mark.parametrize("hz", [0.25, 0.4])
+def test_spectral_rate_of_a_sinusoid(hz):
+    rate = 25
+    t = np.arange(round(32 * rate)) / rate
+    x = np.sin(2 * np.pi * hz * t + 0.3) + 0.3 * np.sin(2 * np.pi * 1.3 * t)  # a pulse outside the breathing band
+    assert abs(metrics.spectral_rate(x, rate, metrics.BREATHING_BAND) - 60 * hz) <= 60 * metrics.RATE_RESOLUTION_HZ
+    assert abs(metrics.spectral_rate(x, rate, metrics.PULSE_BAND) - 78.0) <= 60 * metrics.RATE_RESOLUTION_HZ
+
+
+def test_windowed_rates_track_a_rate_change_with_both_estimators():
+    rate, seconds = 25, 32
+    t = np.arange(seconds * rate) / rate
+    x = np.concatenate([np.sin(2 * np.pi * 0.2 * t), np.sin(2 * np.pi * 0.5 * t), np.zeros(10 * rate)])
+    for method in ("spectral", "peaks"):
+        rates = metrics.windowed_rates(x, rate, metrics.BREATHING_BAND, method=method)
+        np.testing.assert_allclose(rates, [12.0, 30.0], atol=0.5)  # partial last window dropped
+
+
+def test_event_rates_and_errors_by_hand():
+    # events every 2 s at 10 Hz: 30 per minute in the first 32-s window; 3 s apart in the second: 20 per minute
+    events = np.concatenate([np.arange(0, 320, 20), np.arange(320, 640, 30)])
+    np.testing.assert_allclose(metrics.windowed_event_rates(events, 640, 10), [30.0, 20.0])
+    assert np.isnan(metrics.event_rate(np.array([5]), 10))
+    errors = metrics.rate_errors(np.array([31.0, 18.0, 5.0]), np.array([30.0, 20.0, np.nan]))
+    assert errors == {"mae": 1.5, "median": 1.5, "count": 2}
+    with pytest.raises(ValueError, match="shape"):
+        metrics.rate_errors(np.zeros(2), np.zeros(3))
+
+
+def test_bandpass_passes_the_band_and_rejects_outside():
+    rate = 100
+    t = np.arange(20 * rate) / rate
+    inside, outside = np.sin(2 * np.pi * 1.0 * t), np.sin(2 * np.pi * 20.0 * t)
+    y = metrics.bandpass(inside + outside, rate, (0.5, 3.0))
+    core = slice(5 * rate, 15 * rate)  # away from the edges
+    assert np.max(np.abs(y[core] - inside[core])) < 0.05
+    with pytest.raises(ValueError, match="band"):
+        metrics.bandpass(inside, rate, (3.0, 1.0))
