@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 import struct
-import uuid
 from typing import Any, Optional
 
 import numpy as np
 import scipy.signal
 import soundfile as sf
+
+from cass_tf import atomic
 
 PathLike = str | os.PathLike
 
@@ -116,19 +117,11 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 def write_audio(path: PathLike, x: np.ndarray, rate: int) -> None:
     """Writes (samples,) or (channels, samples) as a 32-bit float WAV (lossless for float32 input).
 
-    Parent directories are created; the file appears atomically (written to a temporary file in the same
+    Parent directories are created; the file appears atomically (cass_tf.atomic: a temporary in the same
     directory, then renamed over `path`), so readers never see a half-written file.
     """
     x = np.asarray(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"expected (samples,) or (channels, samples), got shape {x.shape}")
-    path = os.path.abspath(path)
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        sf.write(temp, x.T, rate, subtype="FLOAT", format="WAV")
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic.writing(path, "wb") as f:
+        sf.write(f, x.T, rate, subtype="FLOAT", format="WAV")

@@ -15,7 +15,7 @@ an audio file path, or a list/tuple of those), validates everything with the sam
 and returns the same: {component: float32 array of the input's length}, or a list of such dicts for a list.
 
 The model's sample rate cannot be asked over either API (TF Serving exposes only signature defs, not assets), so
-pass it as `sample_rate=` when constructing a client: `cass_tf.export.read_serving_config(version_dir)["sample_rate"]`,
+pass it as `sample_rate=` when constructing a client: `cass_tf.contract.read_asset(version_dir).sample_rate`,
 i.e. "sample_rate" in the export's `assets/cass_config.json`. Inputs at another rate (`separate(x, sample_rate=r)`
 or a file's own rate) are resampled to the model's rate with `cass_tf.audio.resample` and the outputs back, as
 `cass_tf.separate` does. A client without `sample_rate` treats arrays as already at the model's rate and refuses an
@@ -51,9 +51,8 @@ import numpy as np
 
 from cass_tf import audio
 from cass_tf.checks import Mixture, check_rate, load_mixtures
+from cass_tf.contract import SERVING_SIGNATURE, WAVEFORM_INPUT
 
-WAVEFORM_INPUT = "waveform"  # cass_tf.export.WAVEFORM_INPUT (not imported: that module loads TensorFlow)
-DEFAULT_SIGNATURE = "serving_default"
 MAX_MESSAGE_BYTES = 2**31 - 1
 DEFAULT_MAX_BATCH = 16
 
@@ -191,7 +190,7 @@ class RestClient(_Client):
     """
 
     def __init__(self, url: str = "http://localhost:8501", model: str = "ecg", version: Optional[int] = None,
-                 signature: str = DEFAULT_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
+                 signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
                  components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH):
         super().__init__(model, version, signature, timeout, sample_rate, components, max_batch)
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
@@ -296,7 +295,7 @@ class GrpcClient(_Client):
     """
 
     def __init__(self, target: str = "localhost:8500", model: str = "ecg", version: Optional[int] = None,
-                 signature: str = DEFAULT_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
+                 signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
                  components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH,
                  credentials: Any = None, max_message_bytes: int = MAX_MESSAGE_BYTES):
         super().__init__(model, version, signature, timeout, sample_rate, components, max_batch)

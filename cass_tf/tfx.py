@@ -7,8 +7,9 @@ contracts instead, and `run_fn` can be named as a TFX Trainer's `module_file` fu
   `fn_args.train_steps`, trains into `fn_args.model_run_dir` (checkpoints, logs) and writes the serving
   SavedModel to `fn_args.serving_model_dir`.
 - Evaluator: `bless()` writes an empty `BLESSED` or `NOT_BLESSED` file into its output directory.
-- Pusher: `push()` copies a SavedModel into `<push_dir>/<integer version>/`, `saved_model.pb` last, so a model
-  server polling the base directory never loads a half-copied version; an existing version is never replaced.
+- Pusher: `push()` copies a SavedModel into `<push_dir>/<integer version>/` through a hidden temporary renamed in
+  one step (cass_tf.atomic), so a model server polling the base directory never loads a half-copied version; an
+  existing version is never replaced.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import dataclasses
 import math
 import os
 import shutil
-import tempfile
 from typing import Any, Mapping
 
+from cass_tf import atomic, contract
 from cass_tf.config import Config, load_config
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
@@ -50,18 +51,18 @@ def trainer_config(fn_args: Any) -> Config:
 
 
 def run_fn(fn_args: Any) -> None:
-    """TFX Trainer entry point: trains (resuming if possible) and writes the SavedModel to serving_model_dir."""
-    from cass_tf.export import export
+    """TFX Trainer entry point: trains (resuming if possible) and writes the SavedModel to serving_model_dir
+    (replacing the previous run's)."""
+    from cass_tf.export import save
+    from cass_tf.models.cass import restore
     from cass_tf.train import train
 
     config = trainer_config(fn_args)
     train(config)
-    parent = os.path.dirname(os.path.abspath(fn_args.serving_model_dir))
-    os.makedirs(parent, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=parent) as staging:
-        version_dir = export(config.output.model_dir, staging, version=1)
-        shutil.rmtree(fn_args.serving_model_dir, ignore_errors=True)
-        os.rename(version_dir, fn_args.serving_model_dir)
+    model = restore(config.output.model_dir)
+    shutil.rmtree(fn_args.serving_model_dir, ignore_errors=True)
+    with atomic.directory(fn_args.serving_model_dir) as staging:
+        save(model, staging)
 
 
 def bless(candidate: Mapping[str, float], threshold: float, current: Mapping[str, float] | None,
@@ -75,30 +76,31 @@ def bless(candidate: Mapping[str, float], threshold: float, current: Mapping[str
         reasons += [f"{c}: {e:.4g} worse than the pushed model's {current[c]:.4g}"
                     for c, e in candidate.items() if c in current and e > current[c]]
     blessed = not reasons
-    os.makedirs(out_dir, exist_ok=True)
+    atomic.make_dirs(out_dir, "Evaluator output directory")
     for name in (BLESSED, NOT_BLESSED):
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             os.remove(path)
-    open(os.path.join(out_dir, BLESSED if blessed else NOT_BLESSED), "w").close()
+    atomic.write_text(os.path.join(out_dir, BLESSED if blessed else NOT_BLESSED), "")
     return blessed, reasons
 
 
 def push(saved_model_dir: str, push_dir: str, version: int | None = None) -> str | None:
-    """Copies a SavedModel to `<push_dir>/<version>/` (next free by default), saved_model.pb last.
+    """Copies a SavedModel to `<push_dir>/<version>/` (next free by default), appearing in one rename.
 
     Returns the new version directory, or None when that version already exists (nothing is touched)."""
-    from cass_tf.export import versions, write_models_config
+    from cass_tf.export import write_models_config
 
     if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
         raise FileNotFoundError(f"{saved_model_dir}: no saved_model.pb to push")
-    existing = versions(push_dir)
+    atomic.make_dirs(push_dir, "push_dir")
+    existing = contract.versions(push_dir)
     version = version if version is not None else (existing[-1] + 1 if existing else 1)
     target = os.path.join(push_dir, str(version))
-    if os.path.exists(target):
+    try:
+        with atomic.directory(target) as staging:
+            shutil.copytree(saved_model_dir, staging, dirs_exist_ok=True)
+    except FileExistsError:
         return None
-    shutil.copytree(saved_model_dir, target, ignore=shutil.ignore_patterns("saved_model.pb"))
-    shutil.copy2(os.path.join(saved_model_dir, "saved_model.pb"), os.path.join(target, "saved_model.pb.tmp"))
-    os.replace(os.path.join(target, "saved_model.pb.tmp"), os.path.join(target, "saved_model.pb"))
     write_models_config(push_dir)
     return target

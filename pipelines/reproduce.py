@@ -29,7 +29,6 @@ Budgets (`BUDGETS`):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shlex
@@ -40,7 +39,9 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cass_tf import atomic  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
+from cass_tf.rundir import WAVEFORM_L2, RunDir  # noqa: E402
 
 VARIANTS = ("baseline", "cass", "cass_cross")
 LABELS = {"baseline": "Baseline AE", "cass": "CASS", "cass_cross": "CASS with Cross Training"}
@@ -121,13 +122,12 @@ def train_variant(config: Config, label: str) -> float:
     epochs = config.train.epochs
 
     def progress(row: dict[str, float]) -> None:
-        errors = "  ".join(f"{k.split('/', 1)[1]}={v:.4g}" for k, v in row.items() if k.startswith("test_l2/"))
+        errors = "  ".join(f"{k.split('/', 1)[1]}={v:.4g}" for k, v in row.items() if k.startswith(WAVEFORM_L2))
         print(f"[{label}] epoch {int(row['epoch'])}/{epochs}  test L2 {errors}  ({row['seconds']:.1f} s)", flush=True)
 
     started = time.time()
     result = train(config, verbose=False, on_epoch=progress)
     total = before + time.time() - started
-    os.makedirs(model_dir, exist_ok=True)
     _write_json(timing_path, {"train_seconds": total, "epochs": result.epoch, "steps": result.step})
     print(f"[{label}] done: {result.epoch} epochs, {result.step} steps, {total:.0f} s of training wall time",
           flush=True)
@@ -155,25 +155,23 @@ def reproduce(config: Config, budget: str, out_dir: str, results_dir: str, comma
     for variant in VARIANTS:
         model_dir = configs[variant].output.model_dir
         started = time.time()
-        results[variant] = evaluate.evaluate_run(model_dir, configs[variant], data)
+        model = restore(model_dir)
+        results[variant] = evaluate.evaluate_run(model_dir, configs[variant], data, model=model)
         if variant != "baseline":
-            discriminators[variant] = evaluate.discriminator_outputs(restore(model_dir), data)
-        histories[variant] = read_history(model_dir)
+            discriminators[variant] = evaluate.discriminator_outputs(model, data)
+        histories[variant] = RunDir(model_dir).read_history()
         print(f"[{task} {variant}] evaluated in {time.time() - started:.0f} s", flush=True)
     oracle = evaluate.oracle_errors(data, config)
     evaluate.write_outputs(results, config.components, root, config, oracle)
 
-    os.makedirs(results_dir, exist_ok=True)
+    atomic.make_dirs(results_dir, "--results")
     figures = {
         "test_l2": plots.test_l2_curves(histories, config.components, os.path.join(results_dir, f"{task}_test_l2.png")),
         "discriminator": plots.discriminator_outputs(discriminators,
                                                      os.path.join(results_dir, f"{task}_discriminator.png")),
     }
     report = results_markdown(config, budget, results, oracle, times, command, overrides, root, figures)
-    path = os.path.join(results_dir, f"{task}.md")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(report)
-    os.replace(path + ".tmp", path)
+    path = atomic.write_text(os.path.join(results_dir, f"{task}.md"), report)
     print(f"== {task}: wrote {path}, {figures['test_l2']}, {figures['discriminator']}", flush=True)
     return results
 
@@ -306,15 +304,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def read_history(model_dir: str) -> list[dict[str, float]]:
-    """The rows of `<model_dir>/history.csv` as floats (empty cells, e.g. columns added later, are left out)."""
-    path = os.path.join(model_dir, "history.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-
-
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
@@ -328,9 +317,7 @@ def _read_json(path: str) -> dict[str, Any]:
 
 
 def _write_json(path: str, value: dict[str, Any]) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
+    atomic.write_text(path, json.dumps(value, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 Steps (TFX's components, by convention; TFX itself cannot be installed here, see cass_tf/tfx.py):
     Trainer    cass_tf.tfx.run_fn: trains in <work_dir>/Trainer/model_run (resumes), writes the SavedModel to
                <work_dir>/Trainer/serving_model
-    Evaluator  scores that SavedModel (its `spectrogram` signature, i.e. exactly what is served) on the config's
+    Evaluator  scores that SavedModel (its `features` signature, i.e. exactly what is served) on the config's
                fixed test crops: relative L2 error per component after the inverse STFT (eq. 6); the currently
                pushed version (highest in --push_dir) is scored the same way when it has the same STFT, patch,
                scaling, rate and components. Blessed only if every component is below output.bless_threshold and
@@ -26,39 +26,42 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cass_tf import atomic, contract  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
 from cass_tf.train import TrainingError  # noqa: E402
 
-COMPARED = ("sample_rate", "components", "stft", "patch", "scaling")
-
 
 def saved_model_l2(version_dir: str, data: Any, config: Config) -> dict[str, float]:
-    """{component: mean test-crop relative L2} of an exported SavedModel, through its `spectrogram` signature."""
+    """{component: mean test-crop relative L2} of an exported SavedModel, through its features signature."""
     import tensorflow as tf
 
     from cass_tf.evaluate import crop_errors
 
-    loaded = tf.saved_model.load(version_dir)  # must outlive the calls: the signature refers to its variables
+    asset = contract.read_asset(version_dir)
+    loaded = tf.saved_model.load(contract.check_version_dir(version_dir))  # must outlive the calls (its variables)
+    signature = loaded.signatures[asset.features_signature]
 
     def networks(features: tf.Tensor) -> dict[str, tf.Tensor]:
-        return loaded.signatures["spectrogram"](mixture_magnitude=features)
+        return signature(**{asset.features_input: features})
 
     return {c: m["l2"] for c, m in crop_errors(networks, data, config).means().items()}
 
 
 def comparable(version_dir: str, config: Config) -> bool:
     """Whether a pushed version takes the same inputs and gives the same outputs as `config`'s models."""
-    from cass_tf.export import read_serving_config, serving_config
+    from cass_tf.evaluate import check_compatible
 
-    pushed, ours = read_serving_config(version_dir), serving_config(config)
-    return all(pushed.get(k) == ours[k] for k in COMPARED)
+    try:
+        check_compatible(contract.read_asset(version_dir).config, config, version_dir)
+    except ConfigError:
+        return False
+    return True
 
 
 def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_dir: str | None,
         train_steps: int | None, version: int | None) -> dict[str, Any]:
     """The whole pipeline; returns what happened (also written to <work_dir>/Evaluator/evaluation.json)."""
     from cass_tf.data.pipeline import make_datasets
-    from cass_tf.export import versions
     from cass_tf.tfx import FnArgs, bless, push, run_fn, trainer_config
 
     config = load_config(config_path, overrides)
@@ -73,7 +76,7 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
     print("[Evaluator] scoring the exported model on the test crops")
     data = make_datasets(config)
     candidate = saved_model_l2(fn_args.serving_model_dir, data, config)
-    pushed = versions(push_dir)
+    pushed = contract.versions(push_dir)
     current_dir = os.path.join(push_dir, str(pushed[-1])) if pushed else None
     current = None
     if current_dir and comparable(current_dir, config):
@@ -83,8 +86,7 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
               "pushed_l2": current, "blessed": blessed, "reasons": reasons, "pushed_to": None}
     if blessed:
         result["pushed_to"] = push(fn_args.serving_model_dir, push_dir, version)
-    with open(os.path.join(work_dir, "Evaluator", "evaluation.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
+    atomic.write_text(os.path.join(work_dir, "Evaluator", "evaluation.json"), json.dumps(result, indent=2))
     return result
 
 

@@ -1,4 +1,4 @@
-"""Tests for cass_tf.evaluate: crop and whole-signal scores against oracles and NumPy, the CLI, history's test_l2."""
+"""Tests for cass_tf.evaluate: crop and whole-signal scores against oracles and NumPy, the CLI, history's test_l2_waveform."""
 
 import csv
 import json
@@ -205,7 +205,7 @@ def test_trained_model_scores(trained):
 
 
 def test_history_has_waveform_test_l2(trained):
-    """history.csv logs test_l2/<component> every epoch; the restored model reproduces the last value."""
+    """history.csv logs test_l2_waveform/<component> every epoch; the restored model reproduces the last value."""
     config, model_dir, result = trained
     from cass_tf.models.cass import restore
 
@@ -213,12 +213,12 @@ def test_history_has_waveform_test_l2(trained):
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
     for name in config.components:
-        values = [float(r[f"test_l2/{name}"]) for r in rows]
+        values = [float(r[f"test_l2_waveform/{name}"]) for r in rows]
         assert all(math.isfinite(v) and 0 < v < 10 for v in values)
     restored = evaluate.waveform_l2(restore(model_dir), make_datasets(config), config)
     for name in config.components:
-        assert restored[name] == pytest.approx(float(rows[-1][f"test_l2/{name}"]), rel=1e-4)
-        assert result.history[-1][f"test_l2/{name}"] == pytest.approx(restored[name], rel=1e-4)
+        assert restored[name] == pytest.approx(float(rows[-1][f"test_l2_waveform/{name}"]), rel=1e-4)
+        assert result.history[-1][f"test_l2_waveform/{name}"] == pytest.approx(restored[name], rel=1e-4)
 
 
 def test_incompatible_config_is_refused(trained):

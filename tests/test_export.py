@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from cass_tf import contract  # noqa: E402
 from cass_tf import export as export_module  # noqa: E402
 from cass_tf.export import ExportError, export  # noqa: E402
 from cass_tf.models.cass import restore  # noqa: E402
@@ -94,7 +95,7 @@ def test_explicit_and_existing_versions(exported, model, tmp_path):
     assert export(model, other, version=7) == str(other / "7")
     (other / "3").mkdir()
     (other / "not-a-version").mkdir()
-    assert export_module.versions(other) == [3, 7]
+    assert contract.versions(other) == [3, 7]
     assert export_module._choose_version(str(other), None) == 8  # next free after the highest
 
 
@@ -137,14 +138,14 @@ def test_restore_loads_trained_weights(model_dir, model):
 def test_saved_model_cli_show_lists_signatures(exported):
     base, _ = exported
     text = saved_model_cli("show", "--all", "--dir", str(base / "1"))
-    assert "signature_def['serving_default']" in text and "signature_def['spectrogram']" in text
+    assert "signature_def['serving_default']" in text and "signature_def['features']" in text
     serving = text.split("signature_def['serving_default']")[1].split("signature_def[")[0]
     assert "inputs['waveform']" in serving and "shape: (-1, -1)" in serving
     assert "outputs['heart']" in serving and "outputs['respiratory']" in serving
     assert "output_0" not in text
-    spectrogram = text.split("signature_def['spectrogram']")[1].split("signature_def[")[0]
-    assert "inputs['mixture_magnitude']" in spectrogram and "shape: (-1, 16, 16, 1)" in spectrogram
-    assert "outputs['heart']" in spectrogram and "outputs['respiratory']" in spectrogram
+    features = text.split("signature_def['features']")[1].split("signature_def[")[0]
+    assert "inputs['mixture_features']" in features and "shape: (-1, 16, 16, 1)" in features
+    assert "outputs['heart']" in features and "outputs['respiratory']" in features
 
 
 def test_saved_model_cli_run(exported, model, tmp_path):
@@ -180,9 +181,9 @@ def test_reloaded_serving_equals_keras_model(loaded, model, samples):
         assert np.abs(expected["heart"]).max() > 0
 
 
-def test_spectrogram_signature_equals_model(loaded, model):
+def test_features_signature_equals_model(loaded, model):
     features = np.random.default_rng(2).uniform(0, 2, size=(4, 16, 16, 1)).astype(np.float32)
-    out = loaded.signatures["spectrogram"](mixture_magnitude=tf.constant(features))
+    out = loaded.signatures["features"](mixture_features=tf.constant(features))
     for name, value in model(features, training=False).items():
         assert out[name].shape == (4, 16, 16, 1)
         assert_close(out[name].numpy(), value.numpy())

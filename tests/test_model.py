@@ -204,11 +204,11 @@ def test_global_batch_size_divides_the_summed_losses(batch):
 
 # ---- learning ----
 
-def mean_test_rel_l2(test_step, model, data):
+def mean_test_l2_magnitude(test_step, model, data):
     values, sizes = [], []
     for b in data.test:
         results = test_step(b)
-        values.append([float(results[f"rel_l2/{n}"]) for n in model.names])
+        values.append([float(results[f"l2_magnitude/{n}"]) for n in model.names])
         sizes.append(int(b[0].shape[0]))
     return np.average(np.array(values), axis=0, weights=sizes)
 
@@ -216,14 +216,14 @@ def mean_test_rel_l2(test_step, model, data):
 def test_training_lowers_ae_loss_and_test_error(data):
     model = build(tiny(), ae_lr=1e-3, d_lr=1e-4, seed=3)
     test_step = tf.function(model.test_step)
-    before = mean_test_rel_l2(test_step, model, data)
+    before = mean_test_l2_magnitude(test_step, model, data)
     step = tf.function(model.train_step)
     iterator = iter(data.train)
     losses = []
     for _ in range(200):
         results = step(next(iterator))
         losses.append(sum(float(results[f"ae_loss/{n}"]) for n in model.names))
-    after = mean_test_rel_l2(test_step, model, data)
+    after = mean_test_l2_magnitude(test_step, model, data)
     first, last = np.mean(losses[:10]), np.mean(losses[-10:])
     assert np.all(np.isfinite(losses))
     assert last < 0.7 * first, (first, last)

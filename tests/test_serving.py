@@ -27,7 +27,8 @@ from google.protobuf import json_format  # noqa: E402
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E402
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
-from cass_tf.export import export, read_serving_config  # noqa: E402
+from cass_tf.contract import read_asset  # noqa: E402
+from cass_tf.export import export  # noqa: E402
 from cass_tf.separation import Separator, separate  # noqa: E402
 from cass_tf.serving import GrpcClient, RestClient, ServingError  # noqa: E402
 
@@ -340,7 +341,7 @@ def test_rest_equals_separate(rest, separator):
 
 def test_rest_resamples_like_separate(rest, separator, tmp_path):
     server, url = rest
-    client = RestClient(url, model=MODEL, sample_rate=read_serving_config(separator.source)["sample_rate"])
+    client = RestClient(url, model=MODEL, sample_rate=read_asset(separator.source).sample_rate)
     x = signal(480, rate=48)
     got = client.separate(x, sample_rate=48)
     assert_same(got, separate(x, separator, sample_rate=48))
@@ -405,7 +406,7 @@ def test_rest_metadata_and_single_unnamed_output(rest, separator):
     meta = RestClient(url, model=MODEL).metadata()
     assert server.requests[-1]["method"] == "GET" and server.requests[-1]["path"] == f"/v1/models/{MODEL}/metadata"
     signatures = meta["metadata"]["signature_def"]["signature_def"]
-    assert {"serving_default", "spectrogram"} <= set(signatures)  # and __saved_model_init_op, as TF Serving lists it
+    assert {"serving_default", "features"} <= set(signatures)  # and __saved_model_init_op, as TF Serving lists it
     assert set(signatures["serving_default"]["outputs"]) == set(NAMES)
     assert signatures["serving_default"]["inputs"]["waveform"]["dtype"] == "DT_FLOAT"
     # a one-output signature is answered {"outputs": [[...]]}: the name comes from the metadata (or components)

@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import cass_tf  # noqa: E402
 from cass_tf.config import load_config  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
-from cass_tf.export import read_serving_config, versions  # noqa: E402
+from cass_tf.contract import FORMAT_VERSION, read_asset, versions  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The worst whole-signal relative L2 accepted per component; the shipped models score well below on their own
@@ -29,10 +29,11 @@ def fresh_recording(name):
 def test_shipped_model_separates_fresh_data(name):
     base = os.path.join(REPO, "saved_models", name)
     assert versions(base) == [1]
-    served = read_serving_config(os.path.join(base, "1"))
+    served = read_asset(os.path.join(base, "1"))
     config, recording = fresh_recording(name)
-    assert served["sample_rate"] == config.data.sample_rate
-    assert served["components"] == list(config.components)
+    assert served.format_version == FORMAT_VERSION
+    assert served.sample_rate == config.data.sample_rate
+    assert served.components == config.components
     parts = cass_tf.separate(recording.mixture, base)
     for component, limit in LIMITS[name].items():
         truth = recording.components[component]

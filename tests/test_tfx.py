@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-from cass_tf import tfx
+from cass_tf import atomic, tfx
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "pipelines"))
@@ -43,23 +43,26 @@ def fake_saved_model(path):
             f.write(text)
 
 
-def test_push_writes_versions_with_saved_model_pb_last(tmp_path, monkeypatch):
+def test_push_writes_versions_complete_in_one_rename(tmp_path, monkeypatch):
     source, base = str(tmp_path / "model"), str(tmp_path / "serving" / "ppg")
     fake_saved_model(source)
-    seen_when_pb_appeared = []
-    real_replace = os.replace
+    complete_when_renamed = []
+    real_rename = os.rename
 
     def spy(src, dst):
-        if dst.endswith("saved_model.pb"):
-            seen_when_pb_appeared.append(sorted(os.listdir(os.path.join(os.path.dirname(dst), "variables"))))
-        real_replace(src, dst)
+        if os.path.basename(dst).isdigit():  # the version appears: everything must be in it already
+            assert not os.path.exists(dst)
+            complete_when_renamed.append(sorted(os.listdir(src)) + sorted(os.listdir(os.path.join(src, "variables"))))
+        real_rename(src, dst)
 
-    monkeypatch.setattr(tfx.os, "replace", spy)
+    monkeypatch.setattr(atomic.os, "rename", spy)
     assert tfx.push(source, base) == os.path.join(base, "1")
     assert tfx.push(source, base) == os.path.join(base, "2")
-    assert seen_when_pb_appeared == [["variables.data-00000-of-00001", "variables.index"]] * 2
+    expected = ["saved_model.pb", "variables", "variables.data-00000-of-00001", "variables.index"]
+    assert complete_when_renamed == [expected] * 2
     with open(os.path.join(base, "2", "saved_model.pb")) as f:
         assert f.read() == "graph"
+    assert sorted(os.listdir(base)) == ["1", "2", "models.config"]  # no temporaries left
     assert 'base_path: "/models/ppg"' in open(os.path.join(base, "models.config")).read()
 
 

@@ -96,7 +96,7 @@ def test_cli_writes_every_output(trained):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert [int(r["step"]) for r in rows] == [2, 4]
     for c in ("heart", "respiratory"):
-        for key in (f"ae_loss/{c}", f"d_loss/{c}", f"test_rel_l2/{c}"):
+        for key in (f"ae_loss/{c}", f"d_loss/{c}", f"test_l2_magnitude/{c}"):
             assert key in rows[0], sorted(rows[0])
             assert all(np.isfinite(float(r[key])) for r in rows)
 
@@ -105,7 +105,7 @@ def test_cli_writes_every_output(trained):
     tags = set()
     for event in tf.compat.v1.train.summary_iterator(str(model_dir / "logs" / events[0])):
         tags.update(v.tag for v in event.summary.value)
-    assert {"ae_loss/heart", "d_loss/respiratory", "test_rel_l2/heart"} <= tags, tags
+    assert {"ae_loss/heart", "d_loss/respiratory", "test_l2_magnitude/heart"} <= tags, tags
 
     with open(model_dir / "training_curves.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

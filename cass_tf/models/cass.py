@@ -101,11 +101,12 @@ class CASSModel(keras.Model):
         return _named(ae, d)
 
     def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
-        """The training losses without updates, plus each component's relative L2 error of linear magnitudes."""
+        """The training losses without updates, plus each component's relative L2 error of linear magnitudes
+        (`l2_magnitude/<component>`; the waveform-domain error is cass_tf.evaluate.waveform_l2)."""
         ae, d, estimates = self.compute_losses(batch, global_batch_size=None, training=False)
         results = _named(ae, d)
         for name in self.names:
-            results[f"rel_l2/{name}"] = relative_l2(estimates[name], batch[1][name], self.config)
+            results[f"l2_magnitude/{name}"] = relative_l2(estimates[name], batch[1][name], self.config)
         return results
 
 
@@ -124,18 +125,18 @@ def _named(ae: dict[str, tf.Tensor], d: dict[str, tf.Tensor]) -> dict[str, tf.Te
 
 
 def restore(model_dir: str) -> CASSModel:
-    """The model trained in `model_dir` (its config.json and latest checkpoint), ready for inference."""
-    import os
+    """The model trained in `model_dir` (its config.json and latest checkpoint), ready for inference.
 
-    from cass_tf.config import load_config
+    Reads only the run directory: the config is validated (pure rules), the training data is never touched.
+    """
+    from cass_tf.rundir import RunDir
 
-    config_path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(config_path):
-        raise FileNotFoundError(f"{model_dir}: not a cass_tf model directory (no config.json)")
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    run_dir = RunDir(model_dir)
+    config = run_dir.load_config()
+    latest = run_dir.latest_checkpoint()
     if latest is None:
-        raise FileNotFoundError(f"{model_dir}: no checkpoint in {os.path.join(model_dir, 'checkpoints')}")
-    model = CASSModel(load_config(config_path))
+        raise FileNotFoundError(f"{model_dir}: no checkpoint in {run_dir.checkpoints}")
+    model = CASSModel(config)
     status = tf.train.Checkpoint(model=model).restore(latest)
     try:
         status.assert_existing_objects_matched()  # every network weight must come from the checkpoint

@@ -1,0 +1,164 @@
+"""Owns the serving contract of an exported model: signature, input and asset names, the format version, and
+reading and validating an export's `assets/cass_config.json` (an untrusted file). Imports no TensorFlow.
+
+Format 2 (current) signatures:
+- `serving_default`: input `waveform` float32 [batch, samples] -> one float32 [batch, samples] output per component.
+- `features`: input `mixture_features` float32 [batch, F, T, 1], the networks' scaled feature domain
+  (cass_tf.spectral) -> one output per component in the same domain.
+Format 1 named the second signature `spectrogram` and its input `mixture_magnitude` (though it took scaled
+features too); such models still load (`FEATURES_SIGNATURES`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from cass_tf.config import Config, ConfigError, ScalingConfig, from_dict
+
+FORMAT_VERSION = 2
+CONFIG_ASSET = "cass_config.json"
+SERVING_SIGNATURE = "serving_default"
+WAVEFORM_INPUT = "waveform"
+FEATURES_SIGNATURE = "features"
+FEATURES_INPUT = "mixture_features"
+# format_version -> (features signature name, its input name)
+FEATURES_SIGNATURES = {1: ("spectrogram", "mixture_magnitude"), 2: (FEATURES_SIGNATURE, FEATURES_INPUT)}
+DEFAULT_MAX_PATCHES = 64
+# Blocks of one long signal must share the whole signal's level (scale equivariance, cass_tf.windows.separate_at_level):
+# this signature takes it as a second input, float32 [batch] (the RMS of each whole row, cass_tf.spectral.level).
+LEVEL_SIGNATURE = "separate_at_level"
+LEVEL_INPUT = "level"
+
+
+@dataclasses.dataclass(frozen=True)
+class Asset:
+    """A validated `assets/cass_config.json`: what a caller needs to feed and read an export's signatures."""
+
+    path: str
+    format_version: int
+    sample_rate: int
+    components: tuple[str, ...]
+    max_patches: int
+    config: Config
+
+    @property
+    def features_signature(self) -> str:
+        return FEATURES_SIGNATURES[self.format_version][0]
+
+    @property
+    def features_input(self) -> str:
+        return FEATURES_SIGNATURES[self.format_version][1]
+
+
+def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version: int = FORMAT_VERSION
+          ) -> dict[str, Any]:
+    """What `assets/cass_config.json` holds: enough to feed and read the signatures, plus the full config.
+
+    `format_version` other than the current one names the signatures as that format did (for compatibility tests).
+    """
+    plain = config.to_dict()
+    patch = f"float32 [batch, {config.patch.frequency_bins}, {config.patch.frames}, 1]"
+    features_signature, features_input = FEATURES_SIGNATURES[format_version]
+    return {
+        "format_version": format_version,
+        "name": config.name,
+        "sample_rate": config.data.sample_rate,
+        "components": list(config.components),
+        "stft": plain["stft"],
+        "patch": plain["patch"],
+        "scaling": plain["scaling"],
+        "max_patches": max_patches,
+        "signatures": {
+            SERVING_SIGNATURE: {
+                "inputs": {WAVEFORM_INPUT: "float32 [batch, samples], samples >= 1, at sample_rate"},
+                "outputs": {n: "float32 [batch, samples]" for n in config.components},
+            },
+            features_signature: {
+                "inputs": {features_input: (
+                    f"{patch}: scaled STFT magnitude ({scaling_text(config.scaling)}) of the lowest "
+                    "patch.frequency_bins bins, frequency-major")},
+                "outputs": {n: "float32 [batch, F, T, 1], same scaled domain" for n in config.components},
+            },
+        },
+        "config": plain,
+    }
+
+
+def scaling_text(scaling: ScalingConfig) -> str:
+    """The feature scaling as a formula of the linear magnitude m."""
+    if scaling.kind == "log1p":
+        return f"log1p({scaling.gain} * m)"
+    if scaling.kind == "power":
+        return f"({scaling.gain} * m) ** {scaling.exponent}"
+    return "m, linear"
+
+
+def versions(export_dir: str | os.PathLike) -> list[int]:
+    """The integer version directories in a TF Serving base directory, ascending."""
+    export_dir = os.fspath(export_dir)
+    if not os.path.isdir(export_dir):
+        return []
+    return sorted(int(d) for d in os.listdir(export_dir)
+                  if d.isdigit() and os.path.isdir(os.path.join(export_dir, d)))
+
+
+def check_version_dir(version_dir: str | os.PathLike) -> str:
+    """A one-line ValueError unless `version_dir` holds a complete SavedModel (saved_model.pb, variables/)."""
+    path = os.fspath(version_dir)
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"SavedModel {path!r} is incomplete: no saved_model.pb")
+    if not os.path.isfile(os.path.join(path, "variables", "variables.index")):
+        what = "variables/variables.index" if os.path.isdir(os.path.join(path, "variables")) else "variables/ directory"
+        raise ValueError(f"SavedModel {path!r} is incomplete: no {what} (the weights); export it again")
+    return path
+
+
+def read_asset(version_dir: str | os.PathLike) -> Asset:
+    """The validated `assets/cass_config.json` of an export; ValueError naming the file (and field) if it is wrong.
+
+    The embedded training config is validated by the rules of `cass_tf.config.load_config`, and the top-level
+    fields must be well-typed and agree with it.
+    """
+    path = os.path.join(os.fspath(version_dir), "assets", CONFIG_ASSET)
+    if not os.path.isfile(path):
+        raise ValueError(f"{os.fspath(version_dir)!r} is not a cass_tf export: no assets/{CONFIG_ASSET}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot be read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: the top level must be a JSON object")
+    version = _field(raw, path, "format_version", int)
+    if version not in FEATURES_SIGNATURES:
+        raise ValueError(f"{path}: format_version: {version} is not one this cass_tf reads "
+                         f"({sorted(FEATURES_SIGNATURES)}); a newer cass_tf wrote it?")
+    try:
+        config = from_dict(_field(raw, path, "config", dict))
+    except ConfigError as e:
+        raise ValueError(f"{path}: config.{e}") from None
+    expected = {"sample_rate": config.data.sample_rate, "components": list(config.components),
+                "stft": config.to_dict()["stft"], "patch": config.to_dict()["patch"],
+                "scaling": config.to_dict()["scaling"]}
+    for name, value in expected.items():
+        given = _field(raw, path, name, type(value))
+        if given != value:
+            raise ValueError(f"{path}: {name}: {json.dumps(given)} disagrees with config ({json.dumps(value)})")
+    max_patches = _field(raw, path, "max_patches", int)
+    if max_patches < 1:
+        raise ValueError(f"{path}: max_patches: must be >= 1, got {max_patches}")
+    return Asset(path, version, config.data.sample_rate, config.components, max_patches, config)
+
+
+def _field(raw: dict[str, Any], path: str, name: str, kind: type) -> Any:
+    if name not in raw:
+        raise ValueError(f"{path}: {name}: required field is missing")
+    value = raw[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{path}: {name}: expected {kind.__name__}, got {json.dumps(value)[:80]}")
+    return value
