@@ -39,11 +39,26 @@ class ECGConfig:
     seconds: float = 20.0
     train_recordings: int = 48
     test_recordings: int = 8
+    # Realistic abdominal recordings (configs/ecg_realistic.json); every default is off, the paper's plain setting.
+    # Nuisances go into the mixture only; amplitudes are relative to the maternal peak-to-peak.
+    wander_amplitude: Optional[Range] = None  # baseline wander (0.05-0.5 Hz), peak amplitude
+    powerline_amplitude: Optional[Range] = None  # 50 or 60 Hz mains + harmonics below Nyquist, fundamental amplitude
+    noise_snr_db: Optional[Range] = None  # white (muscle/electrode) noise, SNR against maternal + fetal power
+    polarity_flip: bool = False  # each heart's projection onto the electrode gets a random sign
+    morphology_jitter: float = 0.0  # relative jitter of ECGSYN's P/Q/R/S/T angles, heights and widths, per heart
+    fetal_hr_std: Optional[Range] = None  # std (BPM) of the fetal RR process; None: ECGSYN's 1 BPM
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("maternal_bpm", "fetal_bpm", "amplitude_ratio", "noise_hz"):
             _check_range(f"{path}.{name}", getattr(self, name), low=1e-6)
         _check_range(f"{path}.noise_amplitude", self.noise_amplitude, low=0.0)
+        for name in ("wander_amplitude", "powerline_amplitude", "fetal_hr_std"):
+            if getattr(self, name) is not None:
+                _check_range(f"{path}.{name}", getattr(self, name), low=0.0)
+        if self.noise_snr_db is not None:
+            _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
+        if not 0.0 <= self.morphology_jitter < 0.5:
+            raise ConfigError(f"{path}.morphology_jitter: must be in [0, 0.5), got {self.morphology_jitter}")
         if self.amplitude_ratio[0] < 1.0:
             raise ConfigError(f"{path}.amplitude_ratio: the maternal peak must be at least the fetal one, got {list(self.amplitude_ratio)}")
         if self.integration_rate % sample_rate:

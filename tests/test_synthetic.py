@@ -47,6 +47,9 @@ def assert_same(a, b):
         np.testing.assert_array_equal(x.mixture, y.mixture)
         for name in x.components:
             np.testing.assert_array_equal(x.components[name], y.components[name])
+        assert x.events.keys() == y.events.keys()
+        for name in x.events:
+            np.testing.assert_array_equal(x.events[name], y.events[name])
 
 
 def bpm(peaks, rate):
@@ -176,6 +179,104 @@ def test_ecg_disk_cache(tmp_path, monkeypatch):
     ecg.clear_cache()
     assert_same(first, ecg.load(config))
     assert sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def test_ecg_events_are_the_r_peaks_of_the_clean_components(ecg_data):
+    config = ecg_config()
+    rate, params = config.data.sample_rate, config.data.ecg
+    for recording in all_recordings(ecg_data):
+        for name, (low, high) in (("maternal", params.maternal_bpm), ("fetal", params.fetal_bpm)):
+            signal, events = recording.components[name], recording.events[name]
+            seconds = len(signal) / rate
+            assert seconds * low / 60 - 2 <= events.size <= seconds * high / 60 + 1, name
+            # every event is the maximum of the component within +-100 ms, and the R wave is its tallest wave
+            for e in events:
+                window = signal[max(0, e - rate // 10):e + rate // 10 + 1]
+                assert signal[e] == window.max()
+            assert signal[events].min() > 0.5 * signal.max()
+
+
+REALISTIC = ["data.ecg.wander_amplitude=[0.5, 0.5]", "data.ecg.powerline_amplitude=[0.2, 0.2]",
+             "data.ecg.noise_snr_db=[20, 20]", "data.ecg.polarity_flip=true", "data.ecg.morphology_jitter=0.2",
+             "data.ecg.fetal_hr_std=[4, 4]"]
+
+
+@pytest.fixture(scope="module")
+def realistic_ecg():
+    return ecg.load(ecg_config(*REALISTIC))
+
+
+def nuisance_only(*overrides):
+    """Recordings whose mixture minus components is exactly the one nuisance switched on (no respiration)."""
+    data = ecg.load(ecg_config("data.ecg.noise_amplitude=[0, 0]", "data.ecg.train_recordings=1", *overrides))
+    return [(r.mixture.astype(np.float64) - r.components["maternal"] - r.components["fetal"], r)
+            for r in all_recordings(data)]
+
+
+def test_ecg_realistic_components_stay_clean(realistic_ecg):
+    rate = ecg_config().data.sample_rate
+    for recording in all_recordings(realistic_ecg):
+        for name, signal in recording.components.items():
+            power = np.abs(np.fft.rfft(signal * np.hanning(len(signal)))) ** 2
+            frequencies = np.fft.rfftfreq(len(signal), 1 / rate)
+            mains = (np.abs(frequencies - 50) < 0.5) | (np.abs(frequencies - 60) < 0.5)
+            assert power[mains].sum() < 1e-3 * power.sum(), name  # no mains in the clean hearts
+
+
+def test_ecg_white_noise_at_the_configured_snr():
+    for noise, recording in nuisance_only("data.ecg.noise_snr_db=[20, 20]"):
+        clean = recording.components["maternal"].astype(np.float64) + recording.components["fetal"]
+        snr = 10 * np.log10(np.mean(clean ** 2) / np.mean(noise ** 2))
+        assert snr == pytest.approx(20, abs=0.05)  # float32 rounding of the mixture only
+        spectrum = np.abs(np.fft.rfft(noise)) ** 2
+        halves = np.array_split(spectrum, 2)
+        assert 0.8 < halves[0].sum() / halves[1].sum() < 1.25  # broadband: as much power above 64 Hz as below
+
+
+def test_ecg_power_line_is_50_or_60_hz_with_harmonics():
+    rate = ecg_config().data.sample_rate
+    for noise, _ in nuisance_only("data.ecg.powerline_amplitude=[0.2, 0.2]", "seed=5"):
+        spectrum = np.abs(np.fft.rfft(noise)) / (len(noise) / 2)
+        frequencies = np.fft.rfftfreq(len(noise), 1 / rate)
+        fundamental = frequencies[np.argmax(spectrum)]
+        assert fundamental in (50.0, 60.0)
+        assert spectrum.max() == pytest.approx(0.2, rel=1e-3)  # 12 s holds whole cycles of 50 and 60 Hz
+        harmonic = spectrum[np.argmin(np.abs(frequencies - 2 * fundamental))]
+        assert harmonic <= 0.2 / 2 * 1.001
+
+
+def test_ecg_baseline_wander_is_slow_with_the_configured_peak():
+    rate = ecg_config().data.sample_rate
+    for noise, _ in nuisance_only("data.ecg.wander_amplitude=[0.5, 0.5]"):
+        assert np.abs(noise).max() == pytest.approx(0.5, rel=1e-4)
+        power = np.abs(np.fft.rfft(noise * np.hanning(len(noise)))) ** 2
+        assert power[np.fft.rfftfreq(len(noise), 1 / rate) > 1.0].sum() < 1e-3 * power.sum()
+
+
+def test_ecg_realistic_polarity_variability_and_events(realistic_ecg, ecg_data):
+    rate = ecg_config().data.sample_rate
+    signs, spread = set(), {"realistic": [], "plain": []}
+    for kind, data in (("realistic", realistic_ecg), ("plain", ecg_data)):
+        for recording in all_recordings(data):
+            for name, signal in recording.components.items():
+                events = recording.events[name]
+                sign = np.sign(np.median(signal[events]))
+                assert np.all(np.sign(signal[events]) == sign)  # every R peak on the same side
+                if kind == "realistic":
+                    signs.add(sign)
+            spread[kind].append(np.std(np.diff(recording.events["fetal"])) / rate)
+    assert signs == {-1.0, 1.0}  # 6 hearts: both polarities appear
+    assert np.median(spread["realistic"]) > 2 * np.median(spread["plain"])  # fetal_hr_std 4 BPM vs ECGSYN's 1
+
+
+def test_ecg_realistic_fields_are_in_the_cache_key():
+    assert ecg._cache_key(ecg_config()) != ecg._cache_key(ecg_config("data.ecg.polarity_flip=true"))
+
+
+def test_ecg_realistic_config_loads_with_everything_on():
+    params = load_config(REPO / "configs" / "ecg_realistic.json").data.ecg
+    assert params.polarity_flip and params.morphology_jitter > 0
+    assert None not in (params.wander_amplitude, params.powerline_amplitude, params.noise_snr_db, params.fetal_hr_std)
 
 
 # ---- PPG ----

@@ -12,11 +12,16 @@ from cass_tf.config import Config
 
 @dataclasses.dataclass(frozen=True)
 class Recording:
-    """One recording: the mixture and each target component, float32 1-D arrays of equal length."""
+    """One recording: the mixture and each target component, float32 1-D arrays of equal length.
+
+    `events`: per component, the sample indices of its true beats (R peaks for ECG, systolic peaks for the PPG
+    heart, breath peaks for the PPG respiration), where the source knows them; empty for sources that do not.
+    """
 
     name: str
     mixture: np.ndarray
     components: dict[str, np.ndarray]
+    events: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.mixture.shape[0])
