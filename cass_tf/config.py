@@ -78,6 +78,12 @@ class PPGConfig:
     seconds: float = 60.0
     train_recordings: int = 48
     test_recordings: int = 8
+    # Realistic PPG (configs/ppg_realistic.json); every default is off, the plain setting (see cass_tf.data.ppg).
+    morphology_jitter: float = 0.0  # relative jitter of the two Gaussians' heights, centres and widths
+    amplitude_modulation: Optional[Range] = None  # respiratory-induced pulse-height depth; None: 0.1
+    frequency_modulation: Optional[Range] = None  # respiratory sinus arrhythmia, relative beat-interval depth
+    noise_snr_db: Optional[Range] = None  # white sensor noise, SNR against the clean mixture's power
+    scale: Optional[Range] = None  # one factor for mixture and components, log-uniform in this range
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("heart_bpm", "breathing_hz"):
@@ -87,6 +93,16 @@ class PPGConfig:
             raise ConfigError(f"{path}.beat_variability: must be in [0, 0.5), got {self.beat_variability}")
         if self.breathing_hz[1] >= sample_rate / 2:
             raise ConfigError(f"{path}.breathing_hz: above the Nyquist rate of data.sample_rate, got {list(self.breathing_hz)}")
+        if not 0.0 <= self.morphology_jitter < 0.5:
+            raise ConfigError(f"{path}.morphology_jitter: must be in [0, 0.5), got {self.morphology_jitter}")
+        for name in ("amplitude_modulation", "frequency_modulation"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value[0] <= value[1] < 1.0:
+                raise ConfigError(f"{path}.{name}: must be [low, high] with 0 <= low <= high < 1, got {list(value)}")
+        if self.noise_snr_db is not None:
+            _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
+        if self.scale is not None:
+            _check_range(f"{path}.scale", self.scale, low=1e-12)
         _check_recordings(self, path)
 
 

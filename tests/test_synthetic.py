@@ -332,3 +332,55 @@ def test_ppg_components_are_ordered(ppg_data):
     for full, picked in zip(all_recordings(ppg_data), all_recordings(swapped)):
         assert tuple(picked.components) == ("respiratory", "heart")
         np.testing.assert_array_equal(picked.mixture, full.mixture)
+
+
+def test_ppg_events_are_systolic_peaks_and_breath_maxima(ppg_data):
+    rate = ppg_config().data.sample_rate
+    for recording in all_recordings(ppg_data):
+        heart, respiratory = recording.components["heart"], recording.components["respiratory"]
+        found, _ = find_peaks(heart, prominence=0.5)
+        # the true systolic peaks are the prominent maxima, to within one sample (times are rounded to samples)
+        assert abs(found.size - recording.events["heart"].size) <= 1
+        inner = recording.events["heart"][(recording.events["heart"] > 2) & (recording.events["heart"] < heart.size - 3)]
+        assert np.all(np.min(np.abs(inner[:, None] - found[None, :]), axis=1) <= 1)
+        breaths = recording.events["respiratory"]
+        assert np.all(respiratory[breaths] >= 0.99 * np.abs(respiratory).max())
+        rate_from_crossings = zero_crossings(respiratory) / 2 / (respiratory.size / rate)
+        assert 60 * rate_from_crossings == pytest.approx(
+            60 * (breaths.size - 1) * rate / (breaths[-1] - breaths[0]), abs=60 / (respiratory.size / rate))
+
+
+PPG_REALISTIC = ["data.ppg.morphology_jitter=0.25", "data.ppg.amplitude_modulation=[0.3, 0.3]",
+                 "data.ppg.frequency_modulation=[0.1, 0.1]", "data.ppg.noise_snr_db=[20, 20]",
+                 "data.ppg.scale=[0.01, 100]"]
+
+
+def test_ppg_realistic_noise_snr_scale_and_clean_components():
+    realistic = all_recordings(ppg.load(ppg_config(*PPG_REALISTIC)))
+    plain = all_recordings(ppg.load(ppg_config()))
+    factors = []
+    for r in realistic:
+        clean = r.components["heart"].astype(np.float64) + r.components["respiratory"]
+        noise = r.mixture - clean
+        centred = clean - clean.mean()
+        assert 10 * np.log10(np.mean(centred ** 2) / np.mean(noise ** 2)) == pytest.approx(20, abs=0.1)
+        factors.append(np.ptp(r.components["heart"]))
+    assert max(factors) / min(factors) > 3  # one log-uniform scale per recording over 4 decades
+    # the components are still clean two-Gaussian pulses and a sinusoid: no noise in them
+    for r in realistic:
+        heart = r.components["heart"] / np.ptp(r.components["heart"])
+        assert np.std(np.diff(heart, 2)) < 0.1
+    assert not np.allclose(realistic[0].components["heart"], plain[0].components["heart"])
+
+
+def test_ppg_frequency_and_amplitude_modulation_follow_breathing():
+    config = ppg_config("data.ppg.frequency_modulation=[0.1, 0.1]", "data.ppg.amplitude_modulation=[0.3, 0.3]",
+                        "data.ppg.beat_variability=0", "data.sample_rate=256", "data.ppg.seconds=60")
+    rate = config.data.sample_rate
+    for recording in all_recordings(ppg.load(config)):
+        peaks, breaths = recording.events["heart"], recording.events["respiratory"]
+        intervals, heights = np.diff(peaks) / rate, recording.components["heart"][peaks]
+        # both swing with the breathing: intervals by +-10% (well above the 1-sample rounding), heights by +-0.3
+        assert 0.12 < np.ptp(intervals) / np.mean(intervals) < 0.3
+        assert np.ptp(heights) > 0.4  # 1 +- 0.3 pulse heights (the mean is removed from the component)
+        assert breaths.size >= 2

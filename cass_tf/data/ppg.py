@@ -20,6 +20,18 @@ Model, per recording (all draws from a NumPy Generator seeded by SeedSequence(co
     with breathing frequency f_b uniform in ppg.breathing_hz, depth d uniform in ppg.respiratory_depth
     (relative to the pulse amplitude) and a uniform random phase phi.
   mixture = heart + respiratory, exactly (the float32 sum of the float32 components).
+  events: "heart" the systolic peak samples, "respiratory" the breath peaks (maxima of the respiratory sinusoid);
+    the breathing rate is 60 f_b per minute.
+
+Realistic setting (PPGConfig fields, all off by default; configs/ppg_realistic.json turns them on), drawn from a
+second generator spawned from the recording's seed so the plain setting's recordings are unchanged:
+  morphology: each of the six two-Gaussian parameters scaled by 1 + U(-morphology_jitter, +morphology_jitter).
+  amplitude modulation: the respiratory-induced depth drawn uniform in amplitude_modulation (else 0.1).
+  frequency modulation (respiratory sinus arrhythmia, Karlen et al.): beat interval k scaled by
+    1 + m sin(2 pi f_b o_k + phi), m uniform in frequency_modulation, o_k the unmodulated onset.
+  sensor noise (motion-free): white Gaussian scaled to an SNR uniform in noise_snr_db against the clean mixture's
+    power (mean removed), in the mixture only.
+  scale: mixture and both components multiplied by one factor log-uniform in scale (PPG units are arbitrary).
 """
 
 from __future__ import annotations
@@ -49,41 +61,74 @@ def load(config: Config) -> dict[str, list[Recording]]:
     result = {}
     for split, root in (("train", train), ("test", test)):
         result[split] = [
-            _recording(f"ppg-{split}-{i:03d}", np.random.default_rng(s), params, rate, samples, config.data.components)
+            _recording(f"ppg-{split}-{i:03d}", s, params, rate, samples, config.data.components)
             for i, s in enumerate(root.spawn(counts[split]))
         ]
     return result
 
 
-def _recording(name: str, rng: np.random.Generator, params: PPGConfig, rate: int, samples: int,
+def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate: int, samples: int,
                components: tuple[str, ...]) -> Recording:
+    rng = np.random.default_rng(seed)
+    realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
     breathing = rng.uniform(*params.breathing_hz)
     phase = rng.uniform(0, 2 * np.pi)
-    heart = _pulse_train(rng, params, rate, samples, breathing, phase)
+    heart, peaks = _pulse_train(rng, realism, params, rate, samples, breathing, phase)
     t = np.arange(samples) / rate
     signals = {
         "heart": (heart - heart.mean()).astype(np.float32),
         "respiratory": (rng.uniform(*params.respiratory_depth) * np.sin(2 * np.pi * breathing * t + phase)).astype(np.float32),
     }
-    return Recording(name=name, mixture=signals["heart"] + signals["respiratory"],
-                     components={c: signals[c] for c in components})
+    mixture = signals["heart"] + signals["respiratory"]
+    if params.noise_snr_db is not None:
+        snr, white = realism.uniform(*params.noise_snr_db), realism.standard_normal(samples)
+        centred = mixture - mixture.mean()
+        mixture = mixture + (white * np.sqrt(np.mean(centred ** 2) / np.mean(white ** 2) / 10 ** (snr / 10))
+                             ).astype(np.float32)
+    if params.scale is not None:
+        factor = np.float32(np.exp(realism.uniform(*np.log(params.scale))))
+        mixture, signals = mixture * factor, {k: v * factor for k, v in signals.items()}
+    first = (np.pi / 2 - phase) / (2 * np.pi * breathing)  # the respiratory sinusoid's maxima, from t < 0 on
+    breaths = first + np.arange(math.ceil(samples / rate * breathing) + 1) / breathing
+    events = {"heart": _samples(peaks, rate, samples), "respiratory": _samples(breaths, rate, samples)}
+    return Recording(name=name, mixture=mixture, components={c: signals[c] for c in components},
+                     events={c: events[c] for c in components})
 
 
-def _pulse_train(rng: np.random.Generator, params: PPGConfig, rate: int, samples: int,
-                 breathing: float, phase: float) -> np.ndarray:
-    """The amplitude-modulated two-Gaussian pulse train, float64 of `samples` samples."""
+def _samples(times: np.ndarray, rate: int, samples: int) -> np.ndarray:
+    """Sample indices (int64, read-only) of event times in seconds that fall inside the recording."""
+    index = np.round(np.asarray(times) * rate).astype(np.int64)
+    index = index[(index >= 0) & (index < samples)]
+    index.setflags(write=False)
+    return index
+
+
+def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params: PPGConfig, rate: int, samples: int,
+                 breathing: float, phase: float) -> tuple[np.ndarray, np.ndarray]:
+    """The amplitude-modulated two-Gaussian pulse train (float64, `samples`) and its systolic peak times (s)."""
+    waves = (SYSTOLIC, DIASTOLIC)
+    if params.morphology_jitter:
+        jitter = params.morphology_jitter
+        waves = tuple(tuple(np.asarray(w) * (1 + realism.uniform(-jitter, jitter, 3))) for w in waves)
+    depth = realism.uniform(*params.amplitude_modulation) if params.amplitude_modulation is not None \
+        else AMPLITUDE_MODULATION
     mean = 60 / rng.uniform(*params.heart_bpm)
     intervals = _intervals(rng, mean, params.beat_variability, samples / rate)
     onsets = -rng.uniform(1, 2) * mean + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
-    peaks = onsets + (SYSTOLIC[1] + np.pi) / (2 * np.pi) * intervals
-    heights = 1 + AMPLITUDE_MODULATION * np.sin(2 * np.pi * breathing * peaks + phase)
+    if params.frequency_modulation is not None:
+        intervals = intervals * (1 + realism.uniform(*params.frequency_modulation)
+                                 * np.sin(2 * np.pi * breathing * onsets + phase))
+        onsets = onsets[0] + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
+    systolic = waves[0]
+    peaks = onsets + (systolic[1] + np.pi) / (2 * np.pi) * intervals
+    heights = 1 + depth * np.sin(2 * np.pi * breathing * peaks + phase)
     # Each beat is evaluated on [onset - RR, onset + 2 RR], beyond which both Gaussians are below 1e-15.
     width = math.ceil(3 * intervals.max() * rate) + 1
     index = np.floor((onsets - intervals) * rate).astype(np.int64)[:, None] + np.arange(width)
     theta = -np.pi + 2 * np.pi * (index / rate - onsets[:, None]) / intervals[:, None]
-    values = heights[:, None] * sum(a * np.exp(-0.5 * ((theta - c) / b) ** 2) for a, c, b in (SYSTOLIC, DIASTOLIC))
+    values = heights[:, None] * sum(a * np.exp(-0.5 * ((theta - c) / b) ** 2) for a, c, b in waves)
     inside = (index >= 0) & (index < samples)
-    return np.bincount(index[inside], weights=values[inside], minlength=samples)
+    return np.bincount(index[inside], weights=values[inside], minlength=samples), peaks
 
 
 def _intervals(rng: np.random.Generator, mean: float, variability: float, seconds: float) -> np.ndarray:
