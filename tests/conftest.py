@@ -1,17 +1,31 @@
-"""Shared fixtures: a tiny trained PPG model (width 2, 16x16 patches, 64 Hz), trained once per test session."""
+"""Shared fixtures and helpers: a tiny trained PPG model (width 2, 16x16 patches, 64 Hz), trained, restored and
+exported once per test session; a PPG-like test signal; the Keras reference separation and its tolerance."""
 
 import os
 import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["data.sample_rate=64", "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=10",
         "data.cache_dir=null", "model.width=2", "patch.frequency_bins=16", "patch.frames=16", "stft.n_fft=32",
         "stft.window=32", "stft.hop=8", "train.epochs=2", "train.steps_per_epoch=3", "train.batch_size=4",
         "train.ae_learning_rate=1e-3"]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+RATE = 64  # the tiny PPG model's sample rate
+NAMES = ("heart", "respiratory")
+
+# Property-based tests (tests/test_properties.py): "ci", bounded and reproducible, unless HYPOTHESIS_PROFILE says
+# "thorough" (many more random examples, e.g. `HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_properties.py`).
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +37,45 @@ def tiny_model_dir(tmp_path_factory) -> pathlib.Path:
     model_dir = tmp_path_factory.getbasetemp() / "tiny_ppg_run"
     train(load_config(REPO / "configs" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    """The tiny model restored from its model_dir (a CASSModel)."""
+    from cass_tf.models.cass import restore
+
+    return restore(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_model_dir, tmp_path_factory) -> pathlib.Path:
+    """`<base>/1`: the tiny model exported as version 1 of a TF Serving base directory (do not add versions)."""
+    from cass_tf.export import export
+
+    return pathlib.Path(export(str(tiny_model_dir), tmp_path_factory.mktemp("tiny_export") / "tiny"))
+
+
+def signal(samples, seed=0, rate=RATE):
+    """A PPG-like mixture: a pulse-ish harmonic series, slow respiration and a little noise (float32)."""
+    t = np.arange(samples) / rate
+    x = sum(np.sin(2 * np.pi * 1.2 * k * t + k) / k for k in range(1, 5)) + 0.5 * np.sin(2 * np.pi * 0.25 * t)
+    return (x + 0.05 * np.random.default_rng(seed).normal(size=samples)).astype(np.float32)
+
+
+def reference(model, x):
+    """`windows.separate_waveform` on a CASSModel, outside any SavedModel: [samples] or [batch, samples] in, the
+    same shape per component out (NumPy)."""
+    from cass_tf.spectral import Spectral
+    from cass_tf.windows import separate_waveform
+
+    batch = np.asarray(x, np.float32)
+    spectral = Spectral.from_config(model.config)
+    out = separate_waveform(spectral, lambda f: model(f, training=False), model.config.components,
+                            batch if batch.ndim == 2 else batch[np.newaxis])
+    return {n: v.numpy() if batch.ndim == 2 else v.numpy()[0] for n, v in out.items()}
+
+
+def assert_close(actual, expected, tolerance=1e-5):
+    """Equal to `tolerance` of the expected signal's peak (float32 round-off of the same computation)."""
+    scale = max(1e-3, float(np.abs(expected).max()))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=tolerance * scale)

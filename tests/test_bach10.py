@@ -201,3 +201,40 @@ def test_full_mixture_reads_the_mix(fake_root):
     load_fake(fake_root)  # "components" never opens the mix
     with pytest.raises(ValueError, match="02-B.wav.*not a readable audio file"):
         load_fake(fake_root, "data.bach10.mixture=full")
+
+
+# ---- inference never needs the training data (issue 9, bug 1) ----
+
+def test_trained_model_exports_and_separates_without_its_data(tmp_path, monkeypatch):
+    """Train a tiny Bach10 model on a fake layout, move its model_dir elsewhere and delete the data: restoring,
+    exporting and separating still work (they read the run directory only)."""
+    import shutil
+
+    import cass_tf
+    from cass_tf.export import export
+    from cass_tf.separation import Separator
+    from cass_tf.train import train
+
+    root = tmp_path / "data" / "Bach10"
+    for piece in ("01-A", "02-B", "03-C"):
+        (root / piece).mkdir(parents=True)
+        for stem in STEMS:
+            write_wav(root / piece / f"{piece}-{stem}.wav", frames=4410)
+    config = make_config(root, 'data.bach10.test_pieces=["03-C"]', "model.width=2", "patch.frequency_bins=16",
+                         "patch.frames=16", "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.epochs=1",
+                         "train.steps_per_epoch=1", "train.batch_size=2", f"output.model_dir={tmp_path / 'run'}")
+    train(config, verbose=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(tmp_path / "run", elsewhere / "run")
+    shutil.rmtree(tmp_path / "data")
+    monkeypatch.chdir(elsewhere)
+    version = export("run", "exports")
+    x = np.random.default_rng(0).normal(size=1000).astype(np.float32)
+    from_export = Separator(version)(x)
+    from_run = cass_tf.separate(x, "run")
+    assert set(from_export) == set(from_run) == {"bassoon", "saxophone"}
+    for name in from_run:
+        np.testing.assert_allclose(from_export[name], from_run[name], atol=1e-5 * max(1e-3, np.abs(from_run[name]).max()))
+    with pytest.raises(FileNotFoundError, match="data.bach10.root"):
+        train(config.replace([f"output.model_dir={elsewhere / 'run'}", "train.epochs=2"]), verbose=False)

@@ -1,7 +1,7 @@
-"""Tests for cass_tf.export: TF Serving layout, atomic versions, signatures (via saved_model_cli too), assets.
+"""Tests for cass_tf.export: TF Serving layout, atomic versions, signatures (via saved_model_cli too), assets, and
+the serving contract (cass_tf.contract): format 1 still loads, untrusted asset files and version directories.
 
-One tiny PPG model (width 2, 16x16 patches, n_fft 32) is trained once per session and shared with
-test_separate.py through the session's base temp directory.
+The tiny PPG model (width 2, 16x16 patches, n_fft 32) is conftest's, trained once per session.
 """
 
 import json
@@ -20,11 +20,7 @@ from cass_tf import contract  # noqa: E402
 from cass_tf import export as export_module  # noqa: E402
 from cass_tf.export import ExportError, export  # noqa: E402
 from cass_tf.models.cass import restore  # noqa: E402
-from cass_tf.spectral import Spectral  # noqa: E402
-from cass_tf.windows import separate_waveform  # noqa: E402
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+from conftest import ENV, assert_close, reference  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +29,8 @@ def model_dir(tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def model(model_dir):
-    return restore(str(model_dir))
+def model(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +40,6 @@ def exported(model_dir, model, tmp_path_factory):
     first = export(str(model_dir), base)
     assert first == str(base / "1")
     return base, export(model, base)
-
-
-def reference(model, x):
-    """Whole-signal separation with the Keras model, outside any SavedModel."""
-    spectral = Spectral.from_config(model.config)
-    out = separate_waveform(spectral, lambda f: model(f, training=False), model.config.components, x)
-    return {n: v.numpy() for n, v in out.items()}
-
-
-def assert_close(actual, expected, rtol=1e-5):
-    scale = max(1.0, float(np.abs(expected).max()))
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=rtol * scale)
 
 
 def saved_model_cli(*args):
@@ -200,3 +184,110 @@ def test_config_asset_travels_with_the_model(exported, tmp_path):
     path = loaded.cass_config.asset_path.numpy().decode()
     assert path == str(tmp_path / "copy" / "assets" / "cass_config.json")
     assert json.loads(pathlib.Path(path).read_text())["components"] == ["heart", "respiratory"]
+
+
+# ---- the serving contract: format versions, untrusted model directories ----
+
+def test_contract_imports_no_tensorflow():
+    code = "import sys, cass_tf.contract, cass_tf.serving; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
+
+
+def test_format_1_export_still_loads(model, tmp_path):
+    """A format-1 export (signature `spectrogram`, input `mixture_magnitude`) reads and separates like format 2."""
+    from cass_tf.separation import Separator
+
+    old = tmp_path / "old"
+    export_module.save(model, str(old), format_version=1)
+    asset = contract.read_asset(old)
+    assert (asset.format_version, asset.features_signature, asset.features_input) == (1, "spectrogram",
+                                                                                      "mixture_magnitude")
+    loaded = tf.saved_model.load(str(old))
+    features = np.random.default_rng(3).uniform(0, 2, size=(2, 16, 16, 1)).astype(np.float32)
+    out = loaded.signatures["spectrogram"](mixture_magnitude=tf.constant(features))
+    for name, value in model(features, training=False).items():
+        assert_close(out[name].numpy(), value.numpy())
+    x = np.random.default_rng(4).normal(size=300).astype(np.float32)
+    expected = reference(model, x)
+    for name, value in Separator(str(old))(x).items():
+        assert_close(value, expected[name])
+
+
+def broken_copy(exported, tmp_path, edit):
+    """A copy of version 1 whose assets/cass_config.json is `edit(text)`."""
+    import shutil
+
+    copy = tmp_path / "broken"
+    shutil.copytree(exported[0] / "1", copy)
+    asset = copy / "assets" / "cass_config.json"
+    asset.write_text(edit(asset.read_text()))
+    return copy, asset
+
+
+def with_asset(change):
+    def edit(text):
+        raw = json.loads(text)
+        change(raw)
+        return json.dumps(raw)
+    return edit
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda text: "{not json", "not valid JSON"),
+    (lambda text: "[]", "top level must be a JSON object"),
+    (with_asset(lambda raw: raw.pop("sample_rate")), "sample_rate: required field is missing"),
+    (with_asset(lambda raw: raw.update(sample_rate="64")), "sample_rate: expected int"),
+    (with_asset(lambda raw: raw.update(sample_rate=32)), "sample_rate: 32 disagrees with config"),
+    (with_asset(lambda raw: raw.update(components=["heart"])), "components"),
+    (with_asset(lambda raw: raw.update(format_version=99)), "format_version: 99"),
+    (with_asset(lambda raw: raw.update(max_patches=0)), "max_patches: must be >= 1"),
+    (with_asset(lambda raw: raw["config"]["data"].update(sample_rate=-64)), "config.data.sample_rate: must be > 0"),
+    (with_asset(lambda raw: raw["config"]["stft"].update(hop=float("nan"))), "config.stft.hop"),
+    (with_asset(lambda raw: raw["config"].update(extra=1)), "config.extra: unknown key"),
+])
+def test_bad_asset_is_one_error_naming_file_and_field(exported, tmp_path, edit, field):
+    from cass_tf.separation import Separator
+
+    copy, asset = broken_copy(exported, tmp_path, edit)
+    for load in (contract.read_asset, Separator):
+        with pytest.raises(ValueError) as info:
+            load(str(copy))
+        message = str(info.value)
+        assert str(asset) in message and field in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("remove", ["variables", "variables/variables.index", "saved_model.pb"])
+def test_incomplete_version_dir_is_one_line_naming_what_is_missing(exported, tmp_path, remove):
+    import shutil
+
+    from cass_tf.separation import Separator
+
+    copy, _ = broken_copy(exported, tmp_path, lambda text: text)
+    target = copy / remove
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(ValueError) as info:
+        Separator(str(copy)) if remove != "saved_model.pb" else contract.check_version_dir(copy)
+    message = str(info.value)
+    assert str(copy) in message and remove.split("/")[-1].split(".")[0] in message and "\n" not in message, message
+
+
+def test_export_removes_a_killed_exports_leftover(model, tmp_path):
+    """kill -9 during an export leaves `.tmp-<version>-<pid>-<hex>`; the next export of that version removes it
+    when the pid is dead, and never touches a live one's."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    base = tmp_path / "base"
+    dead, live = base / f".tmp-1-{child.pid}-{'a' * 32}", base / f".tmp-1-{os.getppid()}-{'b' * 32}"
+    for leftover in (dead, live):
+        (leftover / "variables").mkdir(parents=True)
+    export(model, base)
+    assert sorted(os.listdir(base)) == sorted(["1", "models.config", live.name])
+
+
+def test_export_dir_that_is_a_file(model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match="is not a directory"):
+        export(model, blocker)
+    with pytest.raises(ValueError, match=f"'{blocker}' is a file"):
+        export(model, blocker / "sub")

@@ -1,7 +1,7 @@
 """Tests for cass_tf.separation: Separator over SavedModels and checkpoints, separate() inputs, blocks, CLI, errors."""
 
 import os
-import pathlib
+import shutil
 import subprocess
 import sys
 import warnings
@@ -15,18 +15,10 @@ import tensorflow as tf  # noqa: E402
 
 import cass_tf  # noqa: E402
 from cass_tf import audio  # noqa: E402
-from cass_tf.export import export  # noqa: E402
-from cass_tf.models.cass import restore  # noqa: E402
 from cass_tf.checks import check_audio_files  # noqa: E402
+from cass_tf.export import export  # noqa: E402
 from cass_tf.separation import Separator, separate  # noqa: E402
-from cass_tf.spectral import Spectral  # noqa: E402
-from cass_tf.windows import separate_waveform  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from test_export import ENV, REPO  # noqa: E402
-
-RATE = 64  # the tiny PPG model's sample rate
-NAMES = ("heart", "respiratory")
+from conftest import ENV, NAMES, RATE, REPO, assert_close, reference, signal  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +27,10 @@ def model_dir(tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def base_dir(model_dir, tmp_path_factory):
+def base_dir(tiny_export, tmp_path_factory):
+    """A copy of the session's tiny export base directory (a test here adds a version to it)."""
     base = tmp_path_factory.mktemp("separate_models") / "tiny"
-    export(str(model_dir), base)
+    shutil.copytree(tiny_export.parent, base)
     return base
 
 
@@ -47,29 +40,8 @@ def separator(base_dir):
 
 
 @pytest.fixture(scope="module")
-def keras_model(model_dir):
-    return restore(str(model_dir))
-
-
-def signal(samples, seed=0, rate=RATE):
-    """A PPG-like test mixture: a pulse-ish harmonic series plus slow respiration plus a little noise."""
-    t = np.arange(samples) / rate
-    rng = np.random.default_rng(seed)
-    x = sum(np.sin(2 * np.pi * 1.2 * k * t + k) / k for k in range(1, 5)) + 0.5 * np.sin(2 * np.pi * 0.25 * t)
-    return (x + 0.05 * rng.normal(size=samples)).astype(np.float32)
-
-
-def reference(model, x):
-    """windows.separate_waveform on the restored Keras model, [samples] -> {name: [samples]}."""
-    spectral = Spectral.from_config(model.config)
-    out = separate_waveform(spectral, lambda f: model(f, training=False), NAMES, x[np.newaxis])
-    return {n: v.numpy()[0] for n, v in out.items()}
-
-
-def assert_close(actual, expected, tolerance=1e-5):
-    """Equal to `tolerance` of the expected signal's peak (float32 round-off of the same computation)."""
-    scale = max(1e-3, float(np.abs(expected).max()))
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=tolerance * scale)
+def keras_model(tiny_model):
+    return tiny_model
 
 
 # ---- Separator ----
@@ -248,7 +220,20 @@ def test_float64_beyond_float32_range(separator, many):
     assert all(np.isfinite(v).all() for v in big.values())
 
 
-@pytest.mark.parametrize("rate", [0, -16000, 1.5, float("nan"), "64"])
+def test_overflowing_outputs_refused(separator):
+    """float32 values near its limit pass the input checks but overflow the STFT: an error, never inf/NaN out."""
+    x = np.float32(3e38) * np.sign(signal(500))
+    for call, what in ((lambda: separate(x, separator), "mixture"), (lambda: separator(x), "waveform"),
+                       (lambda: separate(x, separator, sample_rate=2 * RATE), "mixture")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match=f"^{what}: the 'heart' output is not finite for this input "
+                                                 r"\(max \|x\| = 3e\+38\).*scale the input"):
+                call()
+        assert caught == []
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 1.5, float("nan"), "64", 10**9])  # 10**9: a ~20e9-tap resampler
 def test_bad_sample_rate(separator, rate):
     with pytest.raises(ValueError, match="sample_rate"):
         separate(signal(100), separator, sample_rate=rate)

@@ -28,21 +28,12 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E4
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 from cass_tf.contract import read_asset  # noqa: E402
-from cass_tf.export import export  # noqa: E402
 from cass_tf.separation import Separator, separate  # noqa: E402
 from cass_tf.serving import GrpcClient, RestClient, ServingError  # noqa: E402
+from conftest import NAMES, RATE, signal  # noqa: E402
 
 
-RATE = 64  # the tiny PPG model's sample rate
-NAMES = ("heart", "respiratory")
 MODEL = "tiny"
-
-
-def signal(samples, seed=0, rate=RATE):
-    """A PPG-like mixture: a pulse-ish harmonic series, slow respiration and a little noise."""
-    t = np.arange(samples) / rate
-    x = sum(np.sin(2 * np.pi * 1.2 * k * t + k) / k for k in range(1, 5)) + 0.5 * np.sin(2 * np.pi * 0.25 * t)
-    return (x + 0.05 * np.random.default_rng(seed).normal(size=samples)).astype(np.float32)
 
 
 def assert_same(actual, expected, tol=1e-5):
@@ -250,8 +241,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 # ---- fixtures ----
 
 @pytest.fixture(scope="module")
-def version_dir(tiny_model_dir, tmp_path_factory):
-    return export(str(tiny_model_dir), tmp_path_factory.mktemp("serving_models") / MODEL)
+def version_dir(tiny_export):
+    return str(tiny_export)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,119 @@
+"""Tests for cass_tf.atomic (publishing files and directories) and cass_tf.rundir (the run directory's layout)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cass_tf import atomic
+from cass_tf.rundir import RunDir
+
+
+def dead_pid():
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_write_text_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "a" / "b.txt"
+    atomic.write_text(path, "one")
+    atomic.write_text(path, "two")
+    assert path.read_text() == "two"
+    assert os.listdir(path.parent) == ["b.txt"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic.writing(path) as f:
+            f.write("half")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["x.json"]
+
+
+def test_temporary_carries_the_pid_and_is_hidden(tmp_path):
+    path = tmp_path / "out.wav"
+    with atomic.writing(path, "wb") as f:
+        temp = os.path.basename(f.name)
+        assert temp.startswith(f".out.wav.{os.getpid()}.") and temp.endswith(".tmp")
+        f.write(b"data")
+    assert path.read_bytes() == b"data"
+
+
+def test_stale_file_temporaries_of_dead_writers_are_removed(tmp_path):
+    """A kill -9 mid-write leaves `.<name>.<pid>.<hex>.tmp`; the next write of that file removes it if the pid is
+    dead, and leaves a live writer's temporary, another target's, and names it cannot prove are its own."""
+    hexa = "0" * 32
+    dead = tmp_path / f".out.wav.{dead_pid()}.{hexa}.tmp"
+    live = tmp_path / f".out.wav.{os.getppid()}.{hexa}.tmp"
+    other = tmp_path / f".other.wav.{dead_pid()}.{hexa}.tmp"
+    foreign = tmp_path / f".out.wav.{hexa}.tmp"  # no pid: not provably ours
+    for leftover in (dead, live, other, foreign):
+        leftover.write_text("partial")
+    atomic.write_text(tmp_path / "out.wav", "complete")
+    assert sorted(os.listdir(tmp_path)) == sorted(["out.wav", live.name, other.name, foreign.name])
+
+
+def test_directory_appears_complete_in_one_rename(tmp_path):
+    final = tmp_path / "base" / "3"
+    with atomic.directory(final) as temp:
+        assert os.path.basename(temp).startswith(f".tmp-3-{os.getpid()}-")
+        (open(os.path.join(temp, "saved_model.pb"), "w")).close()
+        assert not final.exists()
+    assert os.listdir(final) == ["saved_model.pb"] and os.listdir(final.parent) == ["3"]
+
+
+def test_directory_refuses_an_existing_target_and_cleans_up(tmp_path):
+    (tmp_path / "1").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        with atomic.directory(tmp_path / "1"):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic.directory(tmp_path / "2") as temp:
+            open(os.path.join(temp, "x"), "w").close()
+            raise RuntimeError("crash")
+    assert os.listdir(tmp_path) == ["1"]
+
+
+def test_stale_directory_of_a_dead_export_is_removed(tmp_path):
+    hexa = "f" * 32
+    dead = tmp_path / f".tmp-1-{dead_pid()}-{hexa}"
+    live = tmp_path / f".tmp-1-{os.getppid()}-{hexa}"
+    for leftover in (dead, live):
+        (leftover / "variables").mkdir(parents=True)
+    with atomic.directory(tmp_path / "1"):
+        pass
+    assert sorted(os.listdir(tmp_path)) == sorted(["1", live.name])
+
+
+@pytest.mark.parametrize("where", ["itself", "parent"])
+def test_a_file_in_the_way_of_a_directory_is_a_clear_error(tmp_path, where):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a regular file")
+    path = blocker if where == "itself" else blocker / "run"
+    with pytest.raises(ValueError, match=rf"model_dir '{path}'.*'{blocker}' is a file"):
+        RunDir(str(path)).create()
+    with pytest.raises(ValueError, match="is a file"):
+        atomic.write_text(blocker / "x.txt", "")
+
+
+def test_history_round_trip_and_legacy_columns(tmp_path):
+    run = RunDir(str(tmp_path))
+    rows = [{"epoch": 1, "step": 3, "ae_loss/a": 0.5, "test_l2_waveform/a": 0.25}]
+    run.write_history(rows)
+    assert run.read_history() == rows and type(run.read_history()[0]["epoch"]) is int
+    (tmp_path / "history.csv").write_text("epoch,step,test_l2/a,test_rel_l2/a\n1,3,0.5,0.75\n")
+    assert run.read_history() == [{"epoch": 1, "step": 3, "test_l2_waveform/a": 0.5, "test_l2_magnitude/a": 0.75}]
+
+
+def test_run_dir_layout(tmp_path):
+    run = RunDir(str(tmp_path))
+    assert [os.path.relpath(p, tmp_path) for p in (run.config, run.checkpoints, run.history, run.logs, run.curves,
+                                                      run.example)] == [
+        "config.json", "checkpoints", "history.csv", "logs", "training_curves.png", "example.png"]
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        run.load_config()
