@@ -16,6 +16,7 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+        "biosignal": ["pyedflib", "wfdb"],  # cass_tf.realdata: ADFECGDB's EDF and .qrs files
         "test": ["pytest", "tensorflow-serving-api>=2.21,<2.22"],
     },
     package_data={"cass_tf": ["py.typed"]},
