@@ -111,7 +111,8 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     if from_rate == to_rate:
         return np.asarray(x, dtype=np.float32)
     g = math.gcd(from_rate, to_rate)
-    return scipy.signal.resample_poly(x, to_rate // g, from_rate // g, axis=-1).astype(np.float32)
+    with np.errstate(over="ignore"):  # values near float32's limit may overshoot to inf: callers check outputs
+        return scipy.signal.resample_poly(x, to_rate // g, from_rate // g, axis=-1).astype(np.float32)
 
 
 def write_audio(path: PathLike, x: np.ndarray, rate: int) -> None:

@@ -19,6 +19,7 @@ PathLike = Union[str, os.PathLike]
 Mixture = Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, PathLike]]]
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 CHANNELS_LAYOUT = "(samples,) or (channels, samples)"
+MAX_SAMPLE_RATE = 1_000_000  # Hz; resampling between coprime rates costs filters of ~20 * rate taps
 
 
 def check_array(x: Any, what: str, layout: str = CHANNELS_LAYOUT) -> np.ndarray:
@@ -50,11 +51,23 @@ def check_array(x: Any, what: str, layout: str = CHANNELS_LAYOUT) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
+def check_outputs(outputs: dict[str, np.ndarray], x: np.ndarray, what: str) -> dict[str, np.ndarray]:
+    """`outputs` if every one is finite, else a ValueError naming `what`: a finite input (`x`) can still be so large
+    that the model's float32 arithmetic overflows (the STFT sums a window of samples)."""
+    for name, value in outputs.items():
+        if not np.isfinite(value).all():
+            raise ValueError(f"{what}: the {name!r} output is not finite for this input (max |x| = "
+                             f"{float(np.abs(x).max()):.6g}): the model's float32 arithmetic overflowed; scale the "
+                             "input toward [-1, 1]")
+    return outputs
+
+
 def check_rate(rate: Any, what: str = "sample_rate") -> int:
-    """`rate` as an int if it is a positive whole number of Hz (int or integral float), else a ValueError."""
+    """`rate` as an int if it is a whole number of Hz (int or integral float) in 1..MAX_SAMPLE_RATE, else a
+    ValueError."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(rate) or rate <= 0 or int(rate) != rate:
-        raise ValueError(f"{what} must be a positive integer (Hz), got {rate!r}")
+            or not math.isfinite(rate) or not 0 < rate <= MAX_SAMPLE_RATE or int(rate) != rate:
+        raise ValueError(f"{what} must be a positive integer (Hz) of at most {MAX_SAMPLE_RATE}, got {rate!r}")
     return int(rate)
 
 
@@ -89,6 +102,7 @@ def load_mixture(item: Any, sample_rate: Optional[int], what: str) -> tuple[np.n
     """
     if isinstance(item, (str, os.PathLike)):
         x, rate = audio.read_audio(item)
+        check_rate(rate, f"{what}: the sample rate of {os.fspath(item)!r}")
         if sample_rate is not None and sample_rate != rate:
             raise ValueError(f"{what}: sample_rate={sample_rate} was given but {os.fspath(item)!r} is at {rate} Hz "
                              "(a file's own rate is used; leave sample_rate out)")
@@ -106,24 +120,24 @@ def load_mixture(item: Any, sample_rate: Optional[int], what: str) -> tuple[np.n
     return x, sample_rate
 
 
-def check_audio_files(paths: Sequence[PathLike]) -> None:
-    """Validates every input file before any output is written: exists, is complete audio (`audio.audio_info`),
-    has only finite samples, and has a file stem no other input has (outputs go to <out_dir>/<stem>/)."""
-    import soundfile as sf
-
+def check_audio_files(paths: Sequence[PathLike], mono: bool = False) -> list[tuple[np.ndarray, int]]:
+    """Reads and validates every input file before any output is written: exists, is complete audio
+    (`audio.audio_info`), has only finite samples, and has a file stem no other input has (outputs go to
+    <out_dir>/<stem>/). Returns each file's (float32 (samples,) or (channels, samples), rate), decoded once (all
+    held in memory); `mono` averages the channels."""
     if not paths:
         raise ValueError("no input files given")
     stems: dict[str, str] = {}
+    loaded = []
     for path in paths:
         name = os.fspath(path)
-        audio.audio_info(path)
-        try:
-            for block in sf.blocks(path, blocksize=1 << 20, dtype="float32", always_2d=True):
-                if not np.isfinite(block).all():
-                    raise ValueError(f"audio file {name!r} contains NaN or inf samples")
-        except (sf.SoundFileError, RuntimeError) as e:
-            raise ValueError(f"{name!r} is not a readable audio file ({e})") from None
         stem = os.path.splitext(os.path.basename(name))[0]
         if stem in stems:
             raise ValueError(f"{name!r} and {stems[stem]!r} would both write to <out_dir>/{stem}/; rename one")
         stems[stem] = name
+        check_rate(audio.audio_info(path).samplerate, f"the sample rate of {name!r}")
+        x, rate = audio.read_audio(path, mono=mono)
+        if not np.isfinite(x).all():
+            raise ValueError(f"audio file {name!r} contains NaN or inf samples")
+        loaded.append((x, rate))
+    return loaded
