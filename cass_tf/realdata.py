@@ -27,9 +27,6 @@ BIDMC_RECORDS = tuple(f"{i:02d}" for i in range(1, 27))
 ABDOMINAL_CHANNELS = ("Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
 DIRECT_CHANNEL = "Direct_1"
 BIDMC_RATE = 125
-MATERNAL_MAX_BPM = 150.0  # refractory period for maternal R peaks (labour: maternal tachycardia rarely exceeds it)
-FETAL_MAX_BPM = 220.0  # refractory period for fetal R peaks (fetal tachycardia tops out near 200-220)
-FETAL_MIN_BPM = 90.0  # floor of the expected fetal beat count that sets the detection level (bradycardia < 110)
 MATERNAL_BEFORE, MATERNAL_AFTER = 0.35, 0.65  # template segment around a maternal R peak, fractions of the median RR
 TEMPLATE_BEATS = 20
 BASELINE_HZ = 1.0  # high-pass applied before template subtraction (removes wander, keeps the QRS/T shapes)
@@ -141,7 +138,8 @@ def breathing_reference(record: PPGRecord, seconds: float = metrics.RATE_WINDOW_
 def template_subtraction(channel: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """(residual, maternal R peaks): the high-passed channel minus a scaled local mean maternal beat at each peak."""
     x = metrics.bandpass(channel, rate, (BASELINE_HZ, rate / 2))
-    peaks = metrics.detect_qrs(x, rate, max_bpm=MATERNAL_MAX_BPM)
+    low, high = metrics.HEART_RATE_LIMITS["maternal"]
+    peaks = metrics.detect_qrs(x, rate, max_bpm=high, min_bpm=low)
     residual = x.copy()
     if peaks.size < 2:
         return residual, peaks
@@ -168,4 +166,5 @@ def classical_fetal_peaks(channel: np.ndarray, rate: float) -> np.ndarray:
 
 def fetal_peaks(signal: np.ndarray, rate: float) -> np.ndarray:
     """metrics.detect_qrs with the fetal heart-rate limits, used on every fetal signal scored here."""
-    return metrics.detect_qrs(signal, rate, max_bpm=FETAL_MAX_BPM, min_bpm=FETAL_MIN_BPM)
+    low, high = metrics.HEART_RATE_LIMITS["fetal"]
+    return metrics.detect_qrs(signal, rate, max_bpm=high, min_bpm=low)

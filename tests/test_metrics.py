@@ -219,3 +219,23 @@ def test_bandpass_passes_the_band_and_rejects_outside():
     assert np.max(np.abs(y[core] - inside[core])) < 0.05
     with pytest.raises(ValueError, match="band"):
         metrics.bandpass(inside, rate, (3.0, 1.0))
+
+
+def test_component_event_scores_per_kind():
+    rate = 256
+    truth = np.arange(50, 20 * rate, 110)  # fetal R peaks 430 ms apart (140 BPM)
+    fetal = spike_train(20 * rate, np.delete(truth, [3, 4]))  # two beats missed
+    scores = metrics.component_event_scores("fetal", fetal, truth, rate)
+    n = truth.size
+    assert scores == pytest.approx({"qrs_sensitivity": (n - 2) / n, "qrs_ppv": 1.0, "qrs_f1": 2 * (n - 2) / (2 * n - 2)})
+    rate = 32
+    t = np.arange(64 * rate) / rate
+    breaths = np.round((np.arange(20) + 0.25) / 0.3 * rate).astype(int)  # maxima of sin(2 pi 0.3 t): 18 per minute
+    breaths = breaths[breaths < t.size]
+    exact = metrics.component_event_scores("respiratory", np.sin(2 * np.pi * 0.3 * t), breaths, rate)
+    assert exact["rate_error"] < 0.3  # spectral resolution and sample rounding only
+    off = metrics.component_event_scores("respiratory", np.sin(2 * np.pi * 0.4 * t), breaths, rate)
+    assert off["rate_error"] == pytest.approx(6.0, abs=0.3)  # 24 vs 18 per minute
+    short = metrics.component_event_scores("heart", np.sin(2 * np.pi * 1.0 * t[:20 * rate]), np.arange(0, 640, 32), rate)
+    assert short["rate_error"] < 0.3  # a 20-s signal is scored as one window
+    assert metrics.component_event_scores("violin", np.zeros(10), np.array([], int), rate) == {}
