@@ -1,4 +1,4 @@
-"""Installs cass_tf: `pip install .`, `pip install .[test]`, `pip install .[gpu]`, `pip install .[serving]`."""
+"""Installs cass_tf and its `cass-tf` command: `pip install .`, `.[test]`, `.[gpu]`, `.[serving]`."""
 
 from setuptools import find_packages, setup
 
@@ -12,12 +12,13 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["cass_tf", "cass_tf.*"]),
-    install_requires=[TF, "keras>=3.12", "numpy", "scipy", "signalz", "absl-py", "soundfile", "matplotlib", "tensorboard"],
+    install_requires=[TF, "keras>=3.12", "numpy", "scipy", "signalz", "soundfile", "matplotlib", "tensorboard"],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         "biosignal": ["pyedflib", "wfdb"],  # cass_tf.realdata: ADFECGDB's EDF and .qrs files
-        "test": ["pytest", "tensorflow-serving-api>=2.21,<2.22"],
+        "test": ["pytest", "hypothesis", "tensorflow-serving-api>=2.21,<2.22"],
     },
     package_data={"cass_tf": ["py.typed"]},
+    entry_points={"console_scripts": ["cass-tf = cass_tf.cli:main"]},
 )

@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cass_tf import atomic  # noqa: E402
+from cass_tf import cli  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
 from cass_tf.rundir import WAVEFORM_L2, RunDir  # noqa: E402
 
@@ -98,6 +99,7 @@ PAPER: dict[str, dict[str, dict[str, dict[str, float]]]] = {
     },
 }
 TABLE_METRICS = ("l1", "l2", "linf", "si_sdr")
+PROG = "python pipelines/reproduce.py"
 
 
 def budget_overrides(budget: str, source: str) -> list[str]:
@@ -280,28 +282,27 @@ def _verdict(on_crops: bool, on_signals: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line (cass_tf.cli's conventions: quiet, one `error:` line, exit 2 on usage errors, --verbose)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python pipelines/reproduce.py", description=__doc__.split("\n\n")[0])
+    command = cli.Command("reproduce", __doc__.split("\n\n")[0], _arguments, lambda args: _run(args, argv))
+    return cli.run_command(command, argv, prog=PROG)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="configs/<task>.json")
     parser.add_argument("--budget", default="cpu", choices=sorted(BUDGETS),
                         help="cpu (default), paper, or tiny (tests only)")
     parser.add_argument("--set", action="append", default=[], help="extra override for all variants: dotted.path=json")
     parser.add_argument("--out_dir", default="runs/reproduce", help="where the three runs train")
     parser.add_argument("--results", default="docs/results", help="where <task>.md and the figures go")
-    args = parser.parse_args(argv)
-    try:
-        source = load_config(args.config).data.source
-        overrides = budget_overrides(args.budget, source)
-        config = load_config(args.config, overrides + args.set)
-        command = "python pipelines/reproduce.py " + shlex.join(argv)
-        reproduce(config, args.budget, args.out_dir, args.results, command, overrides + args.set)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except RuntimeError as e:  # cass_tf.train.TrainingError: a non-finite loss, a model_dir with another config
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    source = load_config(args.config).data.source
+    overrides = budget_overrides(args.budget, source)
+    config = load_config(args.config, overrides + args.set)
+    cli.show_device()
+    reproduce(config, args.budget, args.out_dir, args.results, f"{PROG} {shlex.join(argv)}", overrides + args.set)
 
 
 def _duration(seconds: float) -> str:

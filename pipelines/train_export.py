@@ -26,9 +26,8 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cass_tf import atomic, contract  # noqa: E402
+from cass_tf import atomic, cli, contract  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
-from cass_tf.train import TrainingError  # noqa: E402
 
 
 def saved_model_l2(version_dir: str, data: Any, config: Config) -> dict[str, float]:
@@ -91,19 +90,23 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True)
+    """The command line (cass_tf.cli's conventions: quiet, one `error:` line, exit 2 on usage errors, --verbose)."""
+    command = cli.Command("train_export", __doc__.split("\n")[0], _arguments, _run)
+    return cli.run_command(command, argv, prog="python pipelines/train_export.py")
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="configs/<task>.json")
     parser.add_argument("--set", action="append", default=[], help="dotted.path=value override (repeatable)")
-    parser.add_argument("--work_dir", default=None)
+    parser.add_argument("--work_dir", default=None, help="default: runs/pipeline/<config name>")
     parser.add_argument("--push_dir", default=None, help="TF Serving base directory (default: output.export_dir)")
     parser.add_argument("--train_steps", type=int, default=None, help="total steps (rounded up to whole epochs)")
     parser.add_argument("--version", type=int, default=None, help="version to push (default: the next free one)")
-    args = parser.parse_args(argv)
-    try:
-        result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version)
-    except (ConfigError, TrainingError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+
+
+def _run(args: argparse.Namespace) -> None:
+    cli.show_device()
+    result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version)
     scores = ", ".join(f"{c}={v:.4f}" for c, v in result["candidate_l2"].items())
     print(f"[Evaluator] test L2: {scores} (threshold {result['threshold']})")
     if result["pushed_l2"]:
@@ -115,7 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[Pusher] pushed {result['pushed_to']}")
     else:
         print("[Pusher] blessed, but that version already exists: nothing pushed")
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cass_tf import evaluate
+from cass_tf import cli, evaluate
 from cass_tf.config import ConfigError, load_config
 from cass_tf.data.pipeline import make_datasets
 from cass_tf.spectral import Spectral
@@ -256,10 +256,10 @@ def test_cli_writes_json_and_markdown(trained, tmp_path):
 
 
 def test_cli_missing_model_dir(tmp_path, capsys):
-    assert evaluate.main(["--model_dir", str(tmp_path / "nope")]) == 1
+    assert cli.main(["evaluate", "--model_dir", str(tmp_path / "nope")]) == 1
     assert "model_dir not found" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert evaluate.main(["--model_dir", str(tmp_path / "empty")]) == 1
+    assert cli.main(["evaluate", "--model_dir", str(tmp_path / "empty")]) == 1
     assert "no config.json" in capsys.readouterr().err
 
 
@@ -267,7 +267,7 @@ def test_cli_missing_checkpoint(trained, tmp_path, capsys):
     _, model_dir, _ = trained
     (tmp_path / "untrained").mkdir()
     (tmp_path / "untrained" / "config.json").write_text(pathlib.Path(model_dir, "config.json").read_text())
-    assert evaluate.main(["--model_dir", str(tmp_path / "untrained")]) == 1
+    assert cli.main(["evaluate", "--model_dir", str(tmp_path / "untrained")]) == 1
     assert "no checkpoint" in capsys.readouterr().err
 
 

@@ -1,0 +1,167 @@
+"""Tests for the command line (cass_tf.cli): `cass-tf` and `python -m cass_tf[.module]` as real subprocesses.
+
+The contract: `--help` for the tool and each command; quiet by default (no TensorFlow C++ log lines) with one line
+naming the device; every failure ends in one `error: ...` line, exit status 2 for usage errors and 1 otherwise;
+`--verbose` adds the traceback.
+"""
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY
+
+CONFIG = str(REPO / "configs" / "ppg.json")
+COMMANDS = ("train", "evaluate", "export", "separate")
+# What TensorFlow writes to stderr while loading and starting (absl-style C++ lines such as "I0000 00:00:... ]").
+TF_LOG = re.compile(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog|oneDNN custom operations|cuInit")
+
+
+def run(*args, module="cass_tf", timeout=300):
+    """Runs `python -m <module> args` in a clean environment (no TF_CPP_MIN_LOG_LEVEL: the CLI must quiet it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG")}
+    env.update(PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=timeout)
+
+
+def last_line(stderr):
+    return stderr.strip().splitlines()[-1]
+
+
+def assert_quiet(proc):
+    noise = [line for line in proc.stderr.splitlines() if TF_LOG.search(line)]
+    assert not noise, noise
+    assert "device: CPU" in proc.stderr, proc.stderr[-2000:]
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk; fails unless the file is a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+# ---- help ----
+
+def test_help_lists_every_command():
+    for argv in ([sys.executable, "-m", "cass_tf", "--help"], [shutil.which("cass-tf") or "cass-tf", "--help"]):
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert all(re.search(rf"^\s+{c}\s", proc.stdout, re.M) for c in COMMANDS), proc.stdout
+        assert "tensorflow" not in proc.stderr.lower()
+
+
+@pytest.mark.parametrize("command, flags", [
+    ("train", ["--config", "--set", "--model_dir", "--verbose"]),
+    ("evaluate", ["--model_dir", "--config", "--set", "--out", "--no_signals", "--verbose"]),
+    ("export", ["--model_dir", "--export_dir", "--version", "--verbose"]),
+    ("separate", ["--model", "--out_dir", "--block_seconds", "--plot", "--quiet", "--verbose"]),
+])
+def test_each_command_has_help(command, flags):
+    proc = run(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: python -m cass_tf {command}")
+    assert all(flag in proc.stdout for flag in flags), proc.stdout
+    module = "separation" if command == "separate" else command
+    alone = run("--help", module=f"cass_tf.{module}")
+    assert alone.returncode == 0 and alone.stdout.startswith(f"usage: python -m cass_tf.{module}")
+
+
+# ---- errors ----
+
+@pytest.mark.parametrize("argv, message", [
+    (["train"], "the following arguments are required: --config"),
+    (["export", "--model_dir", "m", "--export_dir", "e", "--version", "0"], "--version: must be a positive integer"),
+    (["separate", "a.wav", "--model", "m", "--out_dir", "o", "--block_seconds", "nan"], "--block_seconds"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required: <command>"),
+])
+def test_usage_errors_exit_2_with_one_error_line(argv, message):
+    proc = run(*argv)
+    assert proc.returncode == 2, proc.stderr
+    assert last_line(proc.stderr).startswith("error: ") and message in last_line(proc.stderr), proc.stderr
+    assert sum(line.startswith("error:") for line in proc.stderr.splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_module_without_config_is_a_usage_error():
+    proc = run(module="cass_tf.train")
+    assert proc.returncode == 2
+    assert last_line(proc.stderr) == ("error: the following arguments are required: --config "
+                                      "(see python -m cass_tf.train --help)")
+    assert "FATAL" not in proc.stderr and "helpshort" not in proc.stderr
+
+
+def test_model_dir_that_is_a_file_exits_1_and_verbose_adds_the_traceback(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("a file")
+    argv = ["train", "--config", CONFIG, *[a for o in TINY for a in ("--set", o)], "--model_dir", target]
+    proc = run(*argv)
+    assert proc.returncode == 1
+    assert last_line(proc.stderr).startswith("error: model_dir") and "is a file" in last_line(proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert_quiet(proc)
+    assert target.read_text() == "a file"
+
+    verbose = run(*argv, "--verbose")
+    assert verbose.returncode == 1
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert last_line(verbose.stderr) == last_line(proc.stderr)
+
+
+def test_error_line_is_one_line_and_names_unexpected_types():
+    from cass_tf.cli import error_line
+
+    assert error_line(ValueError("bad value\nsecond line")) == (
+        "error: bad value [...] (--verbose shows the whole message)")
+    assert error_line(FileNotFoundError("model not found: 'x'")) == "error: model not found: 'x'"
+    assert error_line(KeyError("sample_rate")) == "error: KeyError: 'sample_rate'"
+    assert error_line(AssertionError()) == "error: AssertionError"
+
+
+# ---- working commands ----
+
+def test_train_through_the_package_entry_point(tmp_path):
+    """`python -m cass_tf train` trains, prints the summary, writes example.png, and is quiet; a rerun resumes."""
+    model_dir = tmp_path / "run"
+    sets = [a for o in TINY + ["train.epochs=1", "train.steps_per_epoch=2"] for a in ("--set", o)]
+    proc = run("train", "--config", CONFIG, *sets, "--model_dir", model_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_quiet(proc)
+    assert "trained 1 epochs (2 steps)" in proc.stdout
+    assert re.search(r"final test relative L2 \(waveform, eq. 6\): heart=[\d.]+, respiratory=[\d.]+", proc.stdout)
+    width, height = png_size(model_dir / "example.png")
+    assert width > 800 and height > 600  # five rows (mixture, 2 x (true, estimate)), two columns
+
+
+def test_export_then_separate_with_plot(tiny_model_dir, tmp_path):
+    """`python -m cass_tf.export` (the module imports TensorFlow itself) is quiet too; `separate --plot` writes the
+    WAVs and separation.png."""
+    import soundfile as sf
+
+    export_dir = tmp_path / "exported"
+    proc = run("--model_dir", tiny_model_dir, "--export_dir", export_dir, module="cass_tf.export")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_quiet(proc)
+    assert f"exported {export_dir / '1'}" in proc.stdout
+
+    wav = tmp_path / "take.wav"
+    t = np.arange(64 * 12) / 64
+    sf.write(wav, (np.sin(2 * np.pi * 1.3 * t) + 0.5 * np.sin(2 * np.pi * 0.25 * t)).astype(np.float32), 64,
+             subtype="FLOAT")
+    out = tmp_path / "out"
+    proc = run("separate", wav, "--model", export_dir, "--out_dir", out, "--plot")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_quiet(proc)
+    assert sorted(p.name for p in (out / "take").iterdir()) == ["heart.wav", "respiratory.wav", "separation.png"]
+    width, height = png_size(out / "take" / "separation.png")
+    assert width > 800 and height > 400  # three rows: mixture, two estimates
+    assert "wrote 3 files" in proc.stdout
