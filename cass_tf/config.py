@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -388,21 +389,28 @@ class Config:
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> Config:
     """Reads a JSON config, applies `dotted.path=value` overrides, validates, returns a frozen Config."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file {path!r} cannot be read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"config file {path!r} is not valid JSON: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path!r}: the top level must be a JSON object")
+    raw = read_json_object(path)
     try:
         return from_dict(apply_overrides(raw, overrides))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str = "config file") -> dict[str, Any]:
+    """The JSON object in file `path`; a ConfigError naming `what` and the path if it is missing, unreadable, not
+    JSON, or not an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {os.fspath(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what} {os.fspath(path)!r} cannot be read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{what} {os.fspath(path)!r} is not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {os.fspath(path)!r}: the top level must be a JSON object")
+    return raw
 
 
 def from_dict(raw: dict[str, Any]) -> Config:

@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any
 
-from cass_tf.config import Config, ConfigError, ScalingConfig, from_dict
+from cass_tf.config import Config, ConfigError, ScalingConfig, from_dict, read_json_object
 
 FORMAT_VERSION = 2
 CONFIG_ASSET = "cass_config.json"
@@ -125,15 +125,7 @@ def read_asset(version_dir: str | os.PathLike) -> Asset:
     path = os.path.join(os.fspath(version_dir), "assets", CONFIG_ASSET)
     if not os.path.isfile(path):
         raise ValueError(f"{os.fspath(version_dir)!r} is not a cass_tf export: no assets/{CONFIG_ASSET}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot be read ({e})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: the top level must be a JSON object")
+    raw = read_json_object(path, "asset config")
     version = _field(raw, path, "format_version", int)
     if version not in FEATURES_SIGNATURES:
         raise ValueError(f"{path}: format_version: {version} is not one this cass_tf reads "

@@ -55,6 +55,14 @@ def tiny_export(tiny_model_dir, tmp_path_factory) -> pathlib.Path:
     return pathlib.Path(export(str(tiny_model_dir), tmp_path_factory.mktemp("tiny_export") / "tiny"))
 
 
+@pytest.fixture(scope="session")
+def tiny_separator(tiny_export):
+    """A Separator loaded from `tiny_export`."""
+    from cass_tf.separation import Separator
+
+    return Separator(tiny_export)
+
+
 def signal(samples, seed=0, rate=RATE):
     """A PPG-like mixture: a pulse-ish harmonic series, slow respiration and a little noise (float32)."""
     t = np.arange(samples) / rate

@@ -39,14 +39,9 @@ def separator(base_dir):
     return Separator(base_dir)
 
 
-@pytest.fixture(scope="module")
-def keras_model(tiny_model):
-    return tiny_model
-
-
 # ---- Separator ----
 
-def test_separator_sources_agree(base_dir, model_dir, separator, keras_model):
+def test_separator_sources_agree(base_dir, model_dir, separator, tiny_model):
     """Base dir (highest version), version dir, training model_dir and a copy all give the Keras model's result."""
     export(str(model_dir), base_dir)  # version 2: the base directory must pick it
     latest = Separator(base_dir)
@@ -55,7 +50,7 @@ def test_separator_sources_agree(base_dir, model_dir, separator, keras_model):
     checkpoint = Separator(str(model_dir))
     copy = Separator(version)
     x = signal(700)
-    expected = reference(keras_model, x)
+    expected = reference(tiny_model, x)
     for sep in (separator, latest, version, checkpoint, copy):
         assert sep.sample_rate == RATE and sep.components == NAMES
         out = sep(x)
@@ -76,11 +71,11 @@ def test_checkpoint_separator_traces_once(model_dir):
     assert sep.function.experimental_get_tracing_count() == 1
 
 
-def test_saved_model_separator_any_length(separator, keras_model):
+def test_saved_model_separator_any_length(separator, tiny_model):
     for samples in (1, 333, 1500):
         x = signal(samples, seed=samples)
         out = separator(x)
-        expected = reference(keras_model, x)
+        expected = reference(tiny_model, x)
         for n in NAMES:
             assert out[n].shape == (samples,)
             assert_close(out[n], expected[n])

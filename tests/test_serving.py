@@ -28,7 +28,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E4
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 from cass_tf.contract import read_asset  # noqa: E402
-from cass_tf.separation import Separator, separate  # noqa: E402
+from cass_tf.separation import separate  # noqa: E402
 from cass_tf.serving import GrpcClient, RestClient, ServingError  # noqa: E402
 from conftest import NAMES, RATE, signal  # noqa: E402
 
@@ -241,19 +241,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 # ---- fixtures ----
 
 @pytest.fixture(scope="module")
-def version_dir(tiny_export):
-    return str(tiny_export)
-
-
-@pytest.fixture(scope="module")
-def separator(version_dir):
-    return Separator(version_dir)
-
-
-@pytest.fixture(scope="module")
-def registry(version_dir):
-    return {MODEL: ServedModel(MODEL, 1, version_dir),
-            "heart_only": ServedModel("heart_only", 1, version_dir, outputs=("heart",))}
+def registry(tiny_export):
+    return {MODEL: ServedModel(MODEL, 1, str(tiny_export)),
+            "heart_only": ServedModel("heart_only", 1, str(tiny_export), outputs=("heart",))}
 
 
 @pytest.fixture(scope="module")
@@ -314,40 +304,40 @@ def test_rest_request_is_tf_serving_columnar_json(rest):
     np.testing.assert_array_equal(sent, x[np.newaxis])  # 9 significant digits read back every float32 exactly
 
 
-def test_rest_equals_separate(rest, separator):
+def test_rest_equals_separate(rest, tiny_separator):
     server, url = rest
     client = RestClient(url, model=MODEL, sample_rate=RATE, components=NAMES)
     x = signal(640)
-    assert_same(client.separate(x), separate(x, separator))
+    assert_same(client.separate(x), separate(x, tiny_separator))
     stereo = np.stack([signal(640, seed=3), signal(640, seed=4)])
     mixtures = [signal(640, seed=1), signal(512, seed=2), stereo]
     results = client.separate(mixtures)
     assert isinstance(results, list) and len(results) == 3
-    for got, want in zip(results, separate(mixtures, separator)):
+    for got, want in zip(results, separate(mixtures, tiny_separator)):
         assert_same(got, want)
     # the two 640-sample signals share one request, the 512-sample one has its own
     shapes = [np.asarray(json.loads(r["body"])["inputs"]["waveform"]).shape for r in server.requests[1:]]
     assert shapes == [(2, 640), (1, 512)]
 
 
-def test_rest_resamples_like_separate(rest, separator, tmp_path):
+def test_rest_resamples_like_separate(rest, tiny_separator, tmp_path):
     server, url = rest
-    client = RestClient(url, model=MODEL, sample_rate=read_asset(separator.source).sample_rate)
+    client = RestClient(url, model=MODEL, sample_rate=read_asset(tiny_separator.source).sample_rate)
     x = signal(480, rate=48)
     got = client.separate(x, sample_rate=48)
-    assert_same(got, separate(x, separator, sample_rate=48))
+    assert_same(got, separate(x, tiny_separator, sample_rate=48))
     assert got["heart"].shape == (480,)
     assert np.asarray(json.loads(server.requests[0]["body"])["inputs"]["waveform"]).shape == (1, 640)
     path = tmp_path / "mix.wav"
     sf.write(path, signal(960, seed=5, rate=96), 96, subtype="FLOAT")
     [from_file] = client.separate([str(path)])
-    assert_same(from_file, separate(str(path), separator))
+    assert_same(from_file, separate(str(path), tiny_separator))
 
 
-def test_rest_version_path(rest, separator):
+def test_rest_version_path(rest, tiny_separator):
     server, url = rest
     x = signal(300)
-    assert_same(RestClient(url, model=MODEL, version=1).separate(x), separate(x, separator))
+    assert_same(RestClient(url, model=MODEL, version=1).separate(x), separate(x, tiny_separator))
     assert server.requests[-1]["path"] == f"/v1/models/{MODEL}/versions/1:predict"
     with pytest.raises(ServingError) as caught:
         RestClient(url, model=MODEL, version=3).separate(x)
@@ -392,7 +382,7 @@ def test_rest_timeout_and_refused_connection_name_the_url(rest):
         refused.separate(signal(100))
 
 
-def test_rest_metadata_and_single_unnamed_output(rest, separator):
+def test_rest_metadata_and_single_unnamed_output(rest, tiny_separator):
     server, url = rest
     meta = RestClient(url, model=MODEL).metadata()
     assert server.requests[-1]["method"] == "GET" and server.requests[-1]["path"] == f"/v1/models/{MODEL}/metadata"
@@ -402,7 +392,7 @@ def test_rest_metadata_and_single_unnamed_output(rest, separator):
     assert signatures["serving_default"]["inputs"]["waveform"]["dtype"] == "DT_FLOAT"
     # a one-output signature is answered {"outputs": [[...]]}: the name comes from the metadata (or components)
     x = signal(400)
-    expected = {"heart": separate(x, separator)["heart"]}
+    expected = {"heart": separate(x, tiny_separator)["heart"]}
     assert_same(RestClient(url, model="heart_only").separate(x), expected)
     assert [r["path"] for r in server.requests[-2:]] == ["/v1/models/heart_only:predict",
                                                          "/v1/models/heart_only/metadata"]
@@ -435,35 +425,35 @@ def test_inputs_are_checked_before_any_request(rest):
 
 # ---- gRPC ----
 
-def test_grpc_equals_separate(grpc_server, separator):
+def test_grpc_equals_separate(grpc_server, tiny_separator):
     servicer, target = grpc_server
     with GrpcClient(target, model=MODEL, sample_rate=RATE) as client:
         x = signal(640)
-        assert_same(client.separate(x), separate(x, separator))
+        assert_same(client.separate(x), separate(x, tiny_separator))
         request = servicer.requests[-1]
         assert request.model_spec.name == MODEL and request.model_spec.signature_name == "serving_default"
         assert not request.model_spec.HasField("version")
         np.testing.assert_array_equal(tf.make_ndarray(request.inputs["waveform"]), x[np.newaxis])
         mixtures = [signal(640, seed=1), signal(512, seed=2), signal(640, seed=3)]
         count = len(servicer.requests)
-        for got, want in zip(client.separate(mixtures), separate(mixtures, separator)):
+        for got, want in zip(client.separate(mixtures), separate(mixtures, tiny_separator)):
             assert_same(got, want)
         assert [tuple(tf.make_ndarray(r.inputs["waveform"]).shape) for r in servicer.requests[count:]] == \
             [(2, 640), (1, 512)]
         x48 = signal(480, rate=48)
         got = client.separate(x48, sample_rate=48)
-        assert_same(got, separate(x48, separator, sample_rate=48))
+        assert_same(got, separate(x48, tiny_separator, sample_rate=48))
         assert got["respiratory"].shape == (480,)
 
 
-def test_grpc_versions_components_and_metadata(grpc_server, rest, separator):
+def test_grpc_versions_components_and_metadata(grpc_server, rest, tiny_separator):
     servicer, target = grpc_server
     x = signal(300)
     with GrpcClient(target, model=MODEL, version=1, components=["respiratory", "heart"]) as client:
         got = client.separate(x)
         assert list(got) == ["respiratory", "heart"]
         assert servicer.requests[-1].model_spec.version.value == 1
-        assert_same({n: got[n] for n in NAMES}, separate(x, separator))
+        assert_same({n: got[n] for n in NAMES}, separate(x, tiny_separator))
         assert client.metadata() == RestClient(rest[1], model=MODEL, version=1).metadata()
     with GrpcClient(target, model=MODEL, components=["heart", "pulse"]) as client:
         with pytest.raises(ServingError, match=r"outputs \['heart', 'respiratory'\], expected the components"):
