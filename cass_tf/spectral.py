@@ -50,6 +50,7 @@ class Spectral:
     """STFT <-> (F, T) feature patches for one config."""
 
     def __init__(self, stft: STFTConfig, patch: PatchConfig, scaling: ScalingConfig, complex_features: bool = False):
+        self.stft_config = stft
         self.n_fft = stft.n_fft
         self.hop = stft.hop
         self.window = stft.window
@@ -70,22 +71,23 @@ class Spectral:
 
     @property
     def margin(self) -> int:
-        """Samples at each end of an inverse STFT that are not reconstructed (the window is ~0 there)."""
+        """Samples at each end of an inverse STFT that are not reconstructed: there the overlap-added squared window
+        is at most COVERAGE_FLOOR of its peak (see `inverse_stft`)."""
         squared = self.window_fn(self.window, dtype=tf.float32).numpy() ** 2
         envelope = tf.signal.overlap_and_add(tf.tile(squared[tf.newaxis], [self.window // self.hop + 1, 1]), self.hop).numpy()
         return int((envelope[: self.window] <= COVERAGE_FLOOR * squared.max()).sum())
 
     def num_frames(self, samples: int) -> int:
-        """Frames tf.signal.stft yields for `samples` samples (0 when shorter than one window)."""
-        return max(0, 1 + (samples - self.window) // self.hop)
+        """Frames tf.signal.stft yields for `samples` samples (0 when shorter than one window): STFTConfig's."""
+        return self.stft_config.num_frames(samples)
 
     def num_frames_tensor(self, samples: tf.Tensor) -> tf.Tensor:
         """`num_frames` for a scalar int32 tensor."""
         return tf.maximum(0, 1 + (samples - self.window) // self.hop)
 
-    def samples_for(self, frames: int) -> int:
-        """Samples that give exactly `frames` frames."""
-        return self.window + (frames - 1) * self.hop
+    def samples_for(self, frames: int | tf.Tensor) -> int | tf.Tensor:
+        """Samples that give exactly `frames` frames (an int or a tensor): STFTConfig's."""
+        return self.stft_config.samples_for(frames)
 
     def stft(self, waveform: tf.Tensor) -> tf.Tensor:
         """float32 [..., samples] -> complex64 [..., frames, n_fft/2+1]."""

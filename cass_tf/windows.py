@@ -73,7 +73,7 @@ def _pad(waveform: tf.Tensor, spectral: Spectral, samples: tf.Tensor, frames: in
     needed = tf.maximum(spectral.num_frames_tensor(samples + 2 * window), frames)
     patches = 1 + (needed - frames + hop - 1) // hop
     total_frames = frames + (patches - 1) * hop
-    length = window + (total_frames - 1) * spectral.hop
+    length = spectral.samples_for(total_frames)
     return tf.pad(waveform, [[0, 0], [window, length - window - samples]])
 
 

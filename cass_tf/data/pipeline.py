@@ -25,18 +25,19 @@ Element = tuple[tf.Tensor, dict[str, tf.Tensor]]
 class Datasets:
     """What training and evaluation consume."""
 
-    train: tf.data.Dataset  # infinite: (mixture [B,F,T,1], {component: [B,F,T,1]}) scaled magnitude features
+    train: tf.data.Dataset | None  # infinite: (mixture [B,F,T,1], {component: [B,F,T,1]}); None if not asked for
     test: tf.data.Dataset  # finite, fixed crops, same element layout
     test_waveforms: dict[str, np.ndarray]  # "mixture" and each component: [N, crop_length], aligned with `test`
     recordings: dict[str, list[Recording]]
 
 
-def make_datasets(config: Config, start_step: int = 0) -> Datasets:
-    """Loads the configured source and builds the train and test pipelines (train resumes at `start_step`)."""
+def make_datasets(config: Config, start_step: int = 0, train: bool = True) -> Datasets:
+    """Loads the configured source and builds the test pipeline and, if `train`, the training one (resuming at
+    `start_step`; cass_tf.train builds its own per-replica shards instead)."""
     recordings = load_recordings(config)
     test_waveforms = fixed_crops(recordings["test"], config)
     return Datasets(
-        train=train_dataset(config, recordings["train"], config.train.batch_size, start_step),
+        train=train_dataset(config, recordings["train"], config.train.batch_size, start_step) if train else None,
         test=test_dataset(config, test_waveforms, config.train.batch_size),
         test_waveforms=test_waveforms,
         recordings=recordings,
