@@ -270,8 +270,6 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
     keys = [f"{q}/{s}/{m}" for q in ("breathing", "pulse") for m in RATE_METHODS for s in ("model", "raw")]
     for r in ppg:
         lines.append(f"| {r['record']} | " + " | ".join(_f(r[k]["mae"]) for k in keys) + " |")
-    lines.append("| **mean of record MAEs** | " + " | ".join(_f(float(np.nanmean([r[k]["mae"] for r in ppg])))
-                                                      for k in keys) + " |")
     lines.append("| **median of record MAEs** | " + " | ".join(_f(float(np.nanmedian([r[k]["mae"] for r in ppg])))
                                                         for k in keys) + " |")
     pooled = {k: pooled_errors(ppg, k) for k in keys}
