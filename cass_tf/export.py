@@ -1,29 +1,36 @@
 """Owns export: a trained model's autoencoders as a SavedModel in TF Serving layout, STFT + networks + iSTFT in one graph.
 
-    python -m cass_tf.export --model_dir runs/ppg --export_dir saved_models/ppg [--version N]
+    cass-tf export --model_dir runs/ppg --export_dir saved_models/ppg [--version N]   (or python -m cass_tf.export)
 
 Layout written (TF Serving's: a base directory of integer versions; it serves the highest by default):
 
     <export_dir>/<version>/saved_model.pb, variables/, assets/cass_config.json
     <export_dir>/models.config      a --model_config_file for tensorflow_model_server naming this model
 
-Each version is written into a temporary sibling `<export_dir>/.tmp-<version>-<pid>` (not an integer, so a model
-server polling `<export_dir>` ignores it) and renamed into place in one step, so a server never loads a half-written
-version. An existing version is never overwritten.
+Each version is written into a hidden temporary sibling (cass_tf.atomic.directory: not an integer, so a model server
+polling `<export_dir>` ignores it) and renamed into place in one step, so a server never loads a half-written
+version; a killed export's leftover is removed by the next export of that version. An existing version is never
+overwritten.
 
-Signatures (what `saved_model_cli show --all --dir <export_dir>/<version>` lists):
+Signatures and the asset's fields are the serving contract, `cass_tf.contract` (format 2):
 
 - `serving_default`: input `waveform` float32 [batch, samples] (any samples >= 1) at the model's sample rate (in
   `cass_config.json`) -> one output per component, named by the component, float32 [batch, samples]. Everything
   happens inside the graph via `cass_tf.windows.separate_waveform`: padding, STFT, 50%-overlap patches through the
   autoencoders, cross-fade in the magnitude domain, one inverse STFT with the mixture phase. The whole signal is
   one STFT, so for very long signals use `cass_tf.separate` (it feeds blocks) or send shorter requests.
-- `spectrogram`: input `mixture_magnitude` float32 [batch, F, T, 1] -> one output per component, float32
+  With `model.input_rms` set, each row is first brought to that RMS and the outputs scaled back by the row's level
+  (`cass_tf.windows.separate_at_level`), so separate(c x) = c separate(x). Complex-mask models cross-fade complex
+  spectra and invert them without the mixture phase.
+- `separate_at_level`: inputs `waveform` as above and `level` float32 [batch] -> as `serving_default`, but each row
+  scaled by the given level instead of its own (the whole signal's level, for blocks of a long signal).
+- `features`: input `mixture_features` float32 [batch, F, T, 1] -> one output per component, float32
   [batch, F, T, 1]: the networks alone, in the *scaled feature domain* of `cass_tf.spectral`: for the lowest
   F = patch.frequency_bins bins of T = patch.frames consecutive STFT frames, scale(|STFT(x)|) with the config's
   scaling (log1p: log(1 + gain*m); power: (gain*m)**exponent; linear: m), laid out frequency-major
   (axis 1 = frequency bin, axis 2 = frame) with a channel axis of 1. Outputs are in the same domain
-  (`cass_tf.spectral.unscale` maps them back to linear magnitudes).
+  (`cass_tf.spectral.unscale` maps them back to linear magnitudes). Format 1 exports call it `spectrogram` with
+  input `mixture_magnitude`.
 
 `assets/cass_config.json` (a tf.saved_model.Asset, so it travels with the model) holds the sample rate, STFT, patch,
 scaling, components, the signatures' description and the full training config under "config".
@@ -44,24 +51,19 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Sequence
 
-import tensorflow as tf
-from absl import app, flags, logging
+if __name__ == "__main__":  # the command line: cass_tf.cli quiets TensorFlow's logs before TensorFlow loads (below)
+    from cass_tf.cli import run_module
 
-from cass_tf.config import Config, ScalingConfig
-from cass_tf.models.cass import CASSModel, restore
+    sys.exit(run_module("export"))
+
+import tensorflow as tf  # noqa: E402
+
+from cass_tf import atomic, contract
+from cass_tf.models.cass import CASSModel, apply_autoencoders, restore
 from cass_tf.spectral import Spectral
-from cass_tf.windows import separate_waveform
-
-CONFIG_ASSET = "cass_config.json"
-SERVING_SIGNATURE = "serving_default"
-SPECTROGRAM_SIGNATURE = "spectrogram"
-WAVEFORM_INPUT = "waveform"
-SPECTROGRAM_INPUT = "mixture_magnitude"
-FORMAT_VERSION = 1
-
-FLAGS = flags.FLAGS
+from cass_tf.windows import separate_at_level
 
 
 class ExportError(ValueError):
@@ -69,10 +71,10 @@ class ExportError(ValueError):
 
 
 def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | os.PathLike, version: int | None = None,
-           max_patches: int = 64) -> str:
+           max_patches: int = contract.DEFAULT_MAX_PATCHES) -> str:
     """Exports the autoencoders of a trained model as `<export_dir>/<version>/`; returns that directory.
 
-    `model_dir_or_model`: a training model_dir (config.json + checkpoints/, see cass_tf.train) or a CASSModel.
+    `model_dir_or_model`: a training model_dir (config.json + checkpoints/, see cass_tf.rundir) or a CASSModel.
     `version`: a positive integer; default the next free one (1 in an empty directory). An existing version
     raises ExportError. `max_patches` bounds how many patches the networks see at once inside the graph.
     Also (re)writes `<export_dir>/models.config` for TF Serving.
@@ -87,72 +89,70 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
         model = model_dir_or_model
     else:
         model = restore(os.fspath(model_dir_or_model))
-    os.makedirs(export_dir, exist_ok=True)
+    atomic.make_dirs(export_dir, "export_dir")
     final = os.path.join(export_dir, str(version))
-    temp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
-    shutil.rmtree(temp, ignore_errors=True)
-    module = _ServingModule(model, max_patches)
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            asset = os.path.join(scratch, CONFIG_ASSET)
-            with open(asset, "w", encoding="utf-8") as f:
-                json.dump(serving_config(model.config, max_patches), f, indent=2)
-            module.cass_config = tf.saved_model.Asset(asset)
-            signatures = {SERVING_SIGNATURE: module.serve.get_concrete_function(),
-                          SPECTROGRAM_SIGNATURE: module.spectrogram.get_concrete_function()}
-            tf.saved_model.save(module, temp, signatures=signatures)
-        if os.path.exists(final):  # someone else took the version while we were writing
-            raise ExportError(f"version {version} already exists in {export_dir!r}; choose another --version")
-        os.rename(temp, final)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        with atomic.directory(final) as temp:
+            save(model, temp, max_patches)
+    except FileExistsError:  # someone else took the version while we were writing
+        raise ExportError(f"version {version} already exists in {export_dir!r}; choose another --version") from None
     write_models_config(export_dir)
     return final
 
 
-def serving_config(config: Config, max_patches: int = 64) -> dict[str, Any]:
-    """What `assets/cass_config.json` holds: enough to feed and read the signatures, plus the full config."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "name": config.name,
-        "sample_rate": config.data.sample_rate,
-        "components": list(config.components),
-        "stft": config.to_dict()["stft"],
-        "patch": config.to_dict()["patch"],
-        "scaling": config.to_dict()["scaling"],
-        "max_patches": max_patches,
-        "signatures": {
-            SERVING_SIGNATURE: {
-                "inputs": {WAVEFORM_INPUT: "float32 [batch, samples], samples >= 1, at sample_rate"},
-                "outputs": {n: "float32 [batch, samples]" for n in config.components},
-            },
-            SPECTROGRAM_SIGNATURE: {
-                "inputs": {SPECTROGRAM_INPUT: (
-                    f"float32 [batch, {config.patch.frequency_bins}, {config.patch.frames}, 1]: scaled STFT magnitude "
-                    f"({_scaling_text(config.scaling)}) of the lowest patch.frequency_bins bins, frequency-major")},
-                "outputs": {n: "float32 [batch, F, T, 1], same scaled domain" for n in config.components},
-            },
-        },
-        "config": config.to_dict(),
-    }
+def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_MAX_PATCHES,
+         format_version: int = contract.FORMAT_VERSION) -> None:
+    """Writes the SavedModel (both signatures and the config asset) into `directory` (new or empty).
+
+    `format_version` 1 writes the old signature names (for compatibility tests); the graphs are the same.
+    """
+    features_signature, features_input = contract.FEATURES_SIGNATURES[format_version]
+    module = _ServingModule(model, max_patches, features_input)
+    with tempfile.TemporaryDirectory() as scratch:
+        asset = os.path.join(scratch, contract.CONFIG_ASSET)
+        with open(asset, "w", encoding="utf-8") as f:
+            json.dump(contract.asset(model.config, max_patches, format_version), f, indent=2)
+        module.cass_config = tf.saved_model.Asset(asset)
+        signatures = {contract.SERVING_SIGNATURE: module.serve.get_concrete_function(),
+                      features_signature: module.features.get_concrete_function()}
+        if format_version >= 2:
+            signatures[contract.LEVEL_SIGNATURE] = module.serve_at_level.get_concrete_function()
+        tf.saved_model.save(module, directory, signatures=signatures)
 
 
-def read_serving_config(version_dir: str | os.PathLike) -> dict[str, Any]:
-    """The `assets/cass_config.json` of an exported version directory."""
-    path = os.path.join(os.fspath(version_dir), "assets", CONFIG_ASSET)
-    if not os.path.exists(path):
-        raise ValueError(f"{os.fspath(version_dir)!r} is a SavedModel but not a cass_tf export (no assets/{CONFIG_ASSET})")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def load_model(version_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> CASSModel:
+    """A CASSModel (autoencoders only) holding an export's weights, its asset config with `overrides` applied: what
+    re-exporting a version in a newer format, with its weights unchanged, starts from. The overrides may change
+    only what the graph around the networks does (e.g. `model.input_rms`), not the networks' shapes."""
+    asset = contract.read_asset(version_dir)
+    config = asset.config.replace(overrides)
+    model = CASSModel(config)  # its discriminators, if any, stay untrained: an export holds the autoencoders only
+    loaded = tf.saved_model.load(os.fspath(version_dir))
+    for name in config.components:
+        saved, target = loaded.autoencoder_variables[name], model.autoencoders[name].variables
+        if len(saved) != len(target) or any(s.shape != t.shape for s, t in zip(saved, target)):
+            raise ValueError(f"{os.fspath(version_dir)!r}: the {name!r} weights do not fit the config's network")
+        for s_, t in zip(saved, target):
+            t.assign(s_)
+    return model
 
 
-def versions(export_dir: str | os.PathLike) -> list[int]:
-    """The integer version directories in a TF Serving base directory, ascending."""
-    export_dir = os.fspath(export_dir)
-    if not os.path.isdir(export_dir):
-        return []
-    return sorted(int(d) for d in os.listdir(export_dir)
-                  if d.isdigit() and os.path.isdir(os.path.join(export_dir, d)))
+def reexport(version_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> str:
+    """Rewrites an export in place in the current format, its weights unchanged (`load_model` with `overrides`).
+
+    The new version is written beside the old one (a hidden temporary, see cass_tf.atomic.directory), then swapped
+    in with two renames; returns the version directory."""
+    final = os.path.abspath(os.fspath(version_dir))
+    model = load_model(final, overrides)
+    max_patches = contract.read_asset(final).max_patches
+    parent, name = os.path.split(final)
+    with atomic.directory(os.path.join(parent, f".new-{name}")) as temp:
+        save(model, temp, max_patches)
+    old = os.path.join(parent, f".old-{name}-{os.getpid()}")
+    os.rename(final, old)
+    os.rename(os.path.join(parent, f".new-{name}"), final)
+    shutil.rmtree(old)
+    return final
 
 
 def models_config_text(name: str, base_path: str) -> str:
@@ -171,15 +171,11 @@ def models_config_text(name: str, base_path: str) -> str:
 def write_models_config(export_dir: str) -> str:
     """Writes `<export_dir>/models.config` naming the model after the directory, base_path `/models/<name>`."""
     name = os.path.basename(os.path.normpath(export_dir))
-    path = os.path.join(export_dir, "models.config")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(models_config_text(name, f"/models/{name}"))
-    os.replace(path + ".tmp", path)
-    return path
+    return atomic.write_text(os.path.join(export_dir, "models.config"), models_config_text(name, f"/models/{name}"))
 
 
 def _choose_version(export_dir: str, version: int | None) -> int:
-    existing = versions(export_dir)
+    existing = contract.versions(export_dir)
     if version is None:
         return (existing[-1] + 1) if existing else 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -188,14 +184,6 @@ def _choose_version(export_dir: str, version: int | None) -> int:
         raise ExportError(f"version {version} already exists in {export_dir!r} (versions: {existing}); "
                           "choose another --version or leave it out for the next free one")
     return version
-
-
-def _scaling_text(scaling: ScalingConfig) -> str:
-    if scaling.kind == "log1p":
-        return f"log1p({scaling.gain} * m)"
-    if scaling.kind == "power":
-        return f"({scaling.gain} * m) ** {scaling.exponent}"
-    return "m, linear"
 
 
 class _Untracked:
@@ -216,51 +204,45 @@ class _ServingModule(tf.Module):
     not tracked here, so nothing can be silently left out.
     """
 
-    def __init__(self, model: CASSModel, max_patches: int):
+    def __init__(self, model: CASSModel, max_patches: int, features_input: str = contract.FEATURES_INPUT):
         super().__init__(name="cass_serving")
         config = model.config
         self._names = tuple(config.components)
         self._spectral = Spectral.from_config(config)
         self._max_patches = max_patches
+        self._reference, self._consistency = config.model.input_rms, config.model.consistency
         self._models = _Untracked(autoencoders=[model.autoencoders[n] for n in self._names])
         self.autoencoder_variables = {n: [v.value for v in model.autoencoders[n].variables] for n in self._names}
-        patch = (None, config.patch.frequency_bins, config.patch.frames, 1)
-        self.serve = tf.function(self._serve, input_signature=[
-            tf.TensorSpec([None, None], tf.float32, name=WAVEFORM_INPUT)])
-        self.spectrogram = tf.function(self._spectrogram, input_signature=[
-            tf.TensorSpec(patch, tf.float32, name=SPECTROGRAM_INPUT)])
+        patch = (None, config.patch.frequency_bins, config.patch.frames, self._spectral.channels)
+        waveform = tf.TensorSpec([None, None], tf.float32, name=contract.WAVEFORM_INPUT)
+        self.serve = tf.function(self._serve, input_signature=[waveform])
+        self.serve_at_level = tf.function(self._serve_at_level, input_signature=[
+            waveform, tf.TensorSpec([None], tf.float32, name=contract.LEVEL_INPUT)])
+        self.features = tf.function(self.networks, input_signature=[
+            tf.TensorSpec(patch, tf.float32, name=features_input)])
 
     def networks(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {n: tf.cast(ae(features, training=False), tf.float32) for n, ae in zip(self._names, self._models.autoencoders)}
+        estimates = apply_autoencoders(dict(zip(self._names, self._models.autoencoders)), features, self._consistency)
+        return {n: tf.cast(v, tf.float32) for n, v in estimates.items()}
 
     def _serve(self, waveform: tf.Tensor) -> dict[str, tf.Tensor]:
-        return separate_waveform(self._spectral, self.networks, self._names, waveform, self._max_patches)
+        """Each row at its own level (model.input_rms; see cass_tf.windows.separate_at_level)."""
+        return separate_at_level(self._spectral, self.networks, self._names, waveform, self._reference,
+                                 max_patches=self._max_patches)
 
-    def _spectrogram(self, mixture_magnitude: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self.networks(mixture_magnitude)
+    def _serve_at_level(self, waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Each row at the given level (a block of a longer signal: the whole signal's); ignored without input_rms."""
+        return separate_at_level(self._spectral, self.networks, self._names, waveform, self._reference, level,
+                                 self._max_patches)
 
 
-def main(argv: list[str]) -> None:
-    del argv
-    logging.set_verbosity(logging.WARNING)  # tf.saved_model.save's INFO lines are noise here
-    try:
-        path = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.version)
-    except (ExportError, ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+def summary(path: str) -> str:
+    """What `cass-tf export` prints for a written version directory: its signatures and how to serve it."""
     base = os.path.dirname(path)
-    print(f"exported {path}")
-    print(f"  signatures: {SERVING_SIGNATURE} ({WAVEFORM_INPUT} -> components), "
-          f"{SPECTROGRAM_SIGNATURE} ({SPECTROGRAM_INPUT} -> components)")
-    print(f"  TF Serving config: {os.path.join(base, 'models.config')} (base_path /models/{os.path.basename(base)})")
-    print(f"  inspect: saved_model_cli show --all --dir {path}")
-
-
-def define_flags() -> None:
-    flags.DEFINE_string("model_dir", None, "training run to export (config.json + checkpoints/)", required=True)
-    flags.DEFINE_string("export_dir", None, "TF Serving base directory, e.g. saved_models/ppg", required=True)
-    flags.DEFINE_integer("version", None, "version number (default: the next free integer)", lower_bound=1)
-
-
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    return "\n".join([
+        f"exported {path}",
+        f"  signatures: {contract.SERVING_SIGNATURE} ({contract.WAVEFORM_INPUT} -> components), "
+        f"{contract.FEATURES_SIGNATURE} ({contract.FEATURES_INPUT} -> components)",
+        f"  TF Serving config: {os.path.join(base, 'models.config')} (base_path /models/{os.path.basename(base)})",
+        f"  inspect: saved_model_cli show --all --dir {path}",
+    ])

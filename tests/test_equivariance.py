@@ -1,0 +1,109 @@
+"""Scale equivariance (model.input_rms): separate(c * x) == c * separate(x) for exported models, the shipped ones
+included, with silence and constant inputs; blocks of a long input use the whole input's level; the shipped models'
+re-export (format 2, weights unchanged) gives what the format-1 export gave at their reference level."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import cass_tf  # noqa: E402
+from cass_tf import contract  # noqa: E402
+from cass_tf.config import load_config  # noqa: E402
+from cass_tf.export import export  # noqa: E402
+from cass_tf.models.cass import CASSModel  # noqa: E402
+from conftest import REPO, TINY, assert_close, signal  # noqa: E402
+
+SCALES = (1e-4, 3e-3, 1.0, 70.0, 1e4)
+SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # model.input_rms: the median mixture RMS of their training recordings
+
+
+@pytest.fixture(scope="module")
+def complex_export(tmp_path_factory):
+    """An untrained tiny complex-mask model with consistency projection, normalised to RMS 1, exported."""
+    config = load_config(REPO / "configs" / "ppg.json", [*TINY, "model.output=complex_mask", "model.input=magnitude_phase",
+                                                        "model.consistency=project", "model.input_rms=1.0"])
+    return export(CASSModel(config), tmp_path_factory.mktemp("complex") / "tiny")
+
+
+def models(complex_export):
+    return [complex_export, os.path.join(REPO, "saved_models", "ecg"), os.path.join(REPO, "saved_models", "ppg")]
+
+
+def assert_scaled(actual, expected, scale, tolerance=1e-4):
+    """actual == scale * expected to `tolerance` of the larger output's peak."""
+    peak = max(float(np.abs(scale * expected).max()), 1e-30)
+    np.testing.assert_allclose(actual, scale * expected, rtol=0, atol=tolerance * peak)
+
+
+@pytest.mark.parametrize("which", ["complex", "ecg", "ppg"])
+def test_separation_is_scale_equivariant(complex_export, which):
+    separator = cass_tf.Separator({"complex": complex_export, "ecg": models(complex_export)[1],
+                                   "ppg": models(complex_export)[2]}[which])
+    x = signal(separator.sample_rate * 12, rate=separator.sample_rate)
+    base = separator(x)
+    assert all(np.abs(v).max() > 0 for v in base.values())
+    for c in SCALES:
+        scaled = separator(c * x)
+        for name in separator.components:
+            assert_scaled(scaled[name], base[name], c)
+
+
+@pytest.mark.parametrize("which", ["complex", "ecg"])
+def test_silence_and_constant_inputs(complex_export, which):
+    separator = cass_tf.Separator(complex_export if which == "complex" else models(complex_export)[1])
+    samples = separator.sample_rate * 5
+    silent = separator(np.zeros(samples, np.float32))
+    assert all(np.array_equal(v, np.zeros(samples, np.float32)) for v in silent.values())
+    constant = separator(np.full(samples, 0.5, np.float32))
+    assert all(np.isfinite(v).all() for v in constant.values())
+    for c in (1e-4, 1e4):
+        scaled = separator(np.full(samples, 0.5 * c, np.float32))
+        for name in separator.components:
+            assert_scaled(scaled[name], constant[name], c)
+
+
+def test_serving_default_is_the_level_signature_at_the_rows_own_level(complex_export):
+    loaded = tf.saved_model.load(str(complex_export))
+    x = np.stack([signal(900), 1e3 * signal(900, seed=1)])
+    rms = np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=1)).astype(np.float32)
+    own = loaded.signatures[contract.SERVING_SIGNATURE](waveform=tf.constant(x))
+    given = loaded.signatures[contract.LEVEL_SIGNATURE](waveform=tf.constant(x), level=tf.constant(rms))
+    halved = loaded.signatures[contract.LEVEL_SIGNATURE](waveform=tf.constant(x), level=tf.constant(rms / 2))
+    for name in own:
+        assert_close(given[name].numpy(), own[name].numpy())
+        assert not np.allclose(halved[name].numpy(), own[name].numpy(), rtol=0, atol=1e-3 * np.abs(own[name]).max())
+
+
+@pytest.mark.parametrize("which", ["complex", "ecg"])
+def test_blocks_use_the_whole_signals_level(complex_export, which):
+    separator = cass_tf.Separator(complex_export if which == "complex" else models(complex_export)[1])
+    rate = separator.sample_rate
+    x = signal(rate * 60, rate=rate)
+    x[: rate * 20] *= 30.0  # blocks of very different levels: a block's own level would change its output
+    blocks = separator.blocks(len(x), block_seconds=15)
+    assert len(blocks) >= 3
+    whole = separator.process(x, block_seconds=None)
+    blocked = separator.process(x, block_seconds=15)
+    for name in separator.components:
+        assert_close(blocked[name], whole[name])
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_reexport_gives_the_format_1_outputs(name):
+    """tests/data/shipped_v1_outputs.npz: the format-1 exports' outputs, computed before the re-export, for a signal
+    at the model's reference level (where the level normalisation is the identity up to float32 round-off)."""
+    golden = np.load(os.path.join(REPO, "tests", "data", "shipped_v1_outputs.npz"))
+    base = os.path.join(REPO, "saved_models", name)
+    asset = contract.read_asset(os.path.join(base, "1"))
+    assert asset.format_version == 2 and asset.config.model.input_rms == SHIPPED[name]
+    x = golden[f"{name}_input"]
+    assert abs(np.sqrt(np.mean(x.astype(np.float64) ** 2)) - SHIPPED[name]) < 1e-6
+    separator = cass_tf.Separator(base)
+    for c in (1.0, 1e-3, 1e3):
+        parts = separator(c * x)
+        for component in asset.components:
+            assert_scaled(parts[component], golden[f"{name}_{component}"], c, tolerance=1e-5)
