@@ -132,9 +132,18 @@ class DataConfig:
     ppg: Optional[PPGConfig] = None
     bach10: Optional[Bach10Config] = None
     cache_dir: Optional[str] = None  # where generated synthetic waveforms are cached on disk (None: memory only)
+    # What the networks see as the mixture: the magnitude of the summed waveform, or (the authors' code) the sum of
+    # the sources' STFT magnitudes, i.e. of each component and of whatever else is in the mix (mixture - components);
+    # the phase always comes from the real mixture (cass_tf.data.pipeline).
+    mixture_domain: Literal["waveform", "magnitude_sum"] = "waveform"
+    # > 0: the last N training recordings (pieces, for Bach10) are held out and evaluated in place of the test split,
+    # for choosing settings without looking at the test split (cass_tf.data.load_recordings).
+    validation_recordings: int = 0
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.sample_rate", self.sample_rate)
+        if self.validation_recordings < 0:
+            raise ConfigError(f"{path}.validation_recordings: must be >= 0, got {self.validation_recordings}")
         allowed = SOURCE_COMPONENTS[self.source]
         if not self.components:
             raise ConfigError(f"{path}.components: at least one component is needed")
@@ -223,6 +232,11 @@ class ModelConfig:
     input: Literal["magnitude", "magnitude_phase", "complex"] = "magnitude"
     consistency: Literal["none", "project"] = "none"
     input_rms: Optional[float] = None
+    # the discriminators' normalisation: BatchNorm (the paper's ResNet-9), LayerNorm, spectral normalisation of the
+    # convolutions, or none; only "batch" makes a discriminator's output depend on the rest of its batch
+    discriminator_norm: Literal["batch", "layer", "spectral", "none"] = "batch"
+    # each D_i judges real, fake and cross inputs in one call on their concatenation, or in one call each (before)
+    discriminator_batch: Literal["concatenated", "separate"] = "concatenated"
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.width", self.width)
@@ -304,11 +318,19 @@ class TrainConfig:
     steps_per_epoch: int = 100
     mixed_precision: bool = False
     jit_compile: bool = False
+    # the first N steps train the autoencoders on the reconstruction loss alone (eq. 7's BCE term off), while the
+    # discriminators already learn (eqs. 8/9)
+    warmup_steps: int = 0
+    # "simultaneous": both groups' gradients from one forward pass; "alternating": the discriminators step first,
+    # then the autoencoders on a fresh forward pass that sees the updated discriminators (cass_tf.models.cass)
+    update: Literal["simultaneous", "alternating"] = "simultaneous"
 
     def check(self, path: str) -> None:
         for name in ("ae_learning_rate", "d_learning_rate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"{path}.warmup_steps: must be >= 0, got {self.warmup_steps}")
         for name in ("batch_size", "epochs", "steps_per_epoch"):
             _check_positive(f"{path}.{name}", getattr(self, name))
 
@@ -353,6 +375,9 @@ class Config:
                 raise ConfigError("loss.reconstruction.waveform: a waveform term needs model.output \"complex_mask\"")
             if self.loss.discriminator_input != "magnitude":
                 raise ConfigError("loss.discriminator_input: \"complex\" needs model.output \"complex_mask\"")
+        elif self.data.mixture_domain != "waveform":
+            raise ConfigError("data.mixture_domain: \"magnitude_sum\" gives the networks a magnitude, which "
+                              "model.output \"complex_mask\" cannot use (it needs the mixture's complex STFT)")
         self.train.check("train")
         self.output.check("output")
         bins = self.stft.n_fft // 2 + 1

@@ -28,6 +28,17 @@ class Recording:
 
 
 def load_recordings(config: Config) -> dict[str, list[Recording]]:
-    """{"train": [...], "test": [...]} waveforms for `config.data.source`, at `config.data.sample_rate`."""
+    """{"train": [...], "test": [...]} waveforms for `config.data.source`, at `config.data.sample_rate`.
+
+    With `data.validation_recordings` N > 0, "test" is the validation split instead: the last N training recordings,
+    which training then leaves out (the test split is not returned, so nothing tuned on it can leak)."""
     source = importlib.import_module(f"cass_tf.data.{config.data.source}")
-    return source.load(config)
+    splits = source.load(config)
+    held_out = config.data.validation_recordings
+    if not held_out:
+        return splits
+    train = splits["train"]
+    if held_out >= len(train):
+        raise ValueError(f"data.validation_recordings: {held_out} would leave none of the {len(train)} training "
+                         "recordings to train on")
+    return {"train": train[:-held_out], "test": train[-held_out:]}
