@@ -46,7 +46,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import logging  # noqa: E402
 
-from cass_tf.export import SERVING_SIGNATURE, WAVEFORM_INPUT, export  # noqa: E402
+from cass_tf.contract import SERVING_SIGNATURE, WAVEFORM_INPUT  # noqa: E402
+from cass_tf.export import export  # noqa: E402
 from cass_tf.separation import Separator, separate  # noqa: E402
 from common import cores  # noqa: E402
 

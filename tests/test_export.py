@@ -291,3 +291,21 @@ def test_export_dir_that_is_a_file(model, tmp_path):
         export(model, blocker)
     with pytest.raises(ValueError, match=f"'{blocker}' is a file"):
         export(model, blocker / "sub")
+
+
+@pytest.mark.parametrize("corrupt", ["data", "index", "config"])
+def test_corrupt_model_dir_is_one_error_naming_the_file(model_dir, tmp_path, corrupt):
+    """A training model_dir is untrusted too: garbage checkpoint files or config.json -> one ValueError line."""
+    import glob
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(model_dir, copy)
+    pattern = {"data": "checkpoints/*.data-*", "index": "checkpoints/*.index", "config": "config.json"}[corrupt]
+    for path in glob.glob(str(copy / pattern)):
+        pathlib.Path(path).write_bytes(b"garbage")
+    with pytest.raises(ValueError) as info:
+        restore(str(copy))
+    message = str(info.value)
+    assert str(copy) in message and "\n" not in message, message
+    assert ("not valid JSON" if corrupt == "config" else "checkpoint cannot be read") in message

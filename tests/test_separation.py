@@ -363,3 +363,14 @@ def test_file_checks(tmp_path):
                                   ([tmp_path / "x"], ValueError, "is a directory")):
         with pytest.raises(error, match=message):
             check_audio_files(paths)
+
+
+def test_separator_of_a_separator_shares_the_loaded_model(separator):
+    """Separator(Separator) loads nothing: it holds the same loaded graph and describes the same model."""
+    again = Separator(separator)
+    assert again.function is separator.function
+    assert (again.source, again.kind, again.sample_rate, again.components) == \
+        (separator.source, separator.kind, separator.sample_rate, separator.components)
+    x = signal(300, seed=9)
+    for name, value in again(x).items():
+        np.testing.assert_array_equal(value, separator(x)[name])

@@ -330,3 +330,15 @@ def test_two_multi_worker_mirrored_workers_train_identical_weights(tmp_path):
         np.testing.assert_allclose(w.numpy(), worker[f"arr_{i}"], rtol=0, atol=1e-6, err_msg=w.path)
     rows = read_history(dirs[0])
     assert len(rows) == 1 and int(rows[0]["step"]) == 3 and np.isfinite(float(rows[0]["ae_loss/heart"]))
+
+
+def test_model_dir_that_is_a_file_is_one_clear_error(tmp_path):
+    """Issue 13.7: --model_dir naming a regular file (or under one) is a ValueError naming it, nothing written."""
+    from cass_tf.train import train
+
+    blocker = tmp_path / "run"
+    blocker.write_text("not a directory")
+    for model_dir in (blocker, blocker / "sub"):
+        with pytest.raises(ValueError, match=f"model_dir '{model_dir}': '{blocker}' is a file"):
+            train(load_config(CONFIG, [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
+    assert os.listdir(tmp_path) == ["run"] and blocker.read_text() == "not a directory"

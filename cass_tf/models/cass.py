@@ -137,10 +137,13 @@ def restore(model_dir: str) -> CASSModel:
     if latest is None:
         raise FileNotFoundError(f"{model_dir}: no checkpoint in {run_dir.checkpoints}")
     model = CASSModel(config)
-    status = tf.train.Checkpoint(model=model).restore(latest)
     try:
+        status = tf.train.Checkpoint(model=model).restore(latest)
         status.assert_existing_objects_matched()  # every network weight must come from the checkpoint
     except AssertionError as e:
         raise ValueError(f"{latest}: checkpoint does not hold this model's weights ({str(e)[:300]})") from None
+    except (tf.errors.OpError, IndexError, ValueError) as e:  # truncated, garbage or missing checkpoint files
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ValueError(f"{latest}: checkpoint cannot be read ({detail})") from None
     status.expect_partial()  # optimizer slots and counters are not needed for inference
     return model
