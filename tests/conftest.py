@@ -3,6 +3,7 @@ exported once per test session; a PPG-like test signal; the Keras reference sepa
 
 import os
 import pathlib
+import struct
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -87,3 +88,11 @@ def assert_close(actual, expected, tolerance=1e-5):
     """Equal to `tolerance` of the expected signal's peak (float32 round-off of the same computation)."""
     scale = max(1e-3, float(np.abs(expected).max()))
     np.testing.assert_allclose(actual, expected, rtol=0, atol=tolerance * scale)
+
+
+def png_size(path):
+    """(width, height) of a PNG, from its IHDR chunk; fails unless the file is a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])

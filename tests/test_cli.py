@@ -8,14 +8,12 @@ naming the device; every failure ends in one `error: ...` line, exit status 2 fo
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from conftest import REPO, TINY
+from conftest import REPO, TINY, png_size, signal
 
 CONFIG = str(REPO / "configs" / "ppg.json")
 COMMANDS = ("train", "evaluate", "export", "separate")
@@ -39,14 +37,6 @@ def assert_quiet(proc):
     noise = [line for line in proc.stderr.splitlines() if TF_LOG.search(line)]
     assert not noise, noise
     assert "device: CPU" in proc.stderr, proc.stderr[-2000:]
-
-
-def png_size(path):
-    """(width, height) from a PNG's IHDR chunk; fails unless the file is a PNG."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
-    return struct.unpack(">II", head[16:24])
 
 
 # ---- help ----
@@ -127,38 +117,17 @@ def test_error_line_is_one_line_and_names_unexpected_types():
     assert error_line(AssertionError()) == "error: AssertionError"
 
 
-# ---- working commands ----
+# ---- a working command (train: tests/test_train.py runs `python -m cass_tf train` and `python -m cass_tf.train`;
+# export: tests/test_export.py) ----
 
-def test_train_through_the_package_entry_point(tmp_path):
-    """`python -m cass_tf train` trains, prints the summary, writes example.png, and is quiet; a rerun resumes."""
-    model_dir = tmp_path / "run"
-    sets = [a for o in TINY + ["train.epochs=1", "train.steps_per_epoch=2"] for a in ("--set", o)]
-    proc = run("train", "--config", CONFIG, *sets, "--model_dir", model_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_quiet(proc)
-    assert "trained 1 epochs (2 steps)" in proc.stdout
-    assert re.search(r"final test relative L2 \(waveform, eq. 6\): heart=[\d.]+, respiratory=[\d.]+", proc.stdout)
-    width, height = png_size(model_dir / "example.png")
-    assert width > 800 and height > 600  # five rows (mixture, 2 x (true, estimate)), two columns
-
-
-def test_export_then_separate_with_plot(tiny_model_dir, tmp_path):
-    """`python -m cass_tf.export` (the module imports TensorFlow itself) is quiet too; `separate --plot` writes the
-    WAVs and separation.png."""
-    import soundfile as sf
-
-    export_dir = tmp_path / "exported"
-    proc = run("--model_dir", tiny_model_dir, "--export_dir", export_dir, module="cass_tf.export")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_quiet(proc)
-    assert f"exported {export_dir / '1'}" in proc.stdout
+def test_separate_with_plot(tiny_export, tmp_path):
+    """`cass-tf separate --plot` writes the WAVs and separation.png, quietly, with the device line."""
+    from cass_tf import audio
 
     wav = tmp_path / "take.wav"
-    t = np.arange(64 * 12) / 64
-    sf.write(wav, (np.sin(2 * np.pi * 1.3 * t) + 0.5 * np.sin(2 * np.pi * 0.25 * t)).astype(np.float32), 64,
-             subtype="FLOAT")
+    audio.write_audio(wav, signal(64 * 12, rate=64), 64)
     out = tmp_path / "out"
-    proc = run("separate", wav, "--model", export_dir, "--out_dir", out, "--plot")
+    proc = run("separate", wav, "--model", tiny_export, "--out_dir", out, "--plot")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_quiet(proc)
     assert sorted(p.name for p in (out / "take").iterdir()) == ["heart.wav", "respiratory.wav", "separation.png"]

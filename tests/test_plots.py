@@ -1,22 +1,14 @@
 """Tests for the separation figures: what `plots.separation` is handed (train's example.png and `separate --plot`)
 equals `separate()`'s outputs, and the PNG it writes has a row per signal."""
 
-import struct
-
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import png_size
 
 from cass_tf import plots
 from cass_tf.config import load_config
 from cass_tf.separation import Separator, plot_example, run_files, separate
-
-
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
-    return struct.unpack(">II", head[16:24])
 
 
 @pytest.fixture
@@ -47,7 +39,7 @@ def test_example_draws_separate_outputs_beside_the_truth(tiny_model_dir, capture
     recording = make_datasets(config, train=False).recordings["test"][0]
     estimates = plot_example(separator, recording, str(tmp_path / "example.png"))
     (call,) = captured
-    samples = min(len(recording), max(10 * 64, config.stft.samples_for(2 * config.patch.frames)))
+    samples = min(len(recording), max(10 * 64, config.stft.samples_for(config.patch.frames)))
     assert len(call["mixture"]) == samples
     np.testing.assert_array_equal(call["mixture"], recording.mixture[:samples])
     expected = separate(recording.mixture[:samples], separator)
