@@ -260,11 +260,12 @@ class ReconstructionConfig:
 
     spectrum: MSE on the output spectrogram (the paper's; the scaled magnitude features, or real and imaginary
         parts of the complex estimate for complex outputs); waveform (complex outputs only): `waveform_loss` on the
-        waveforms after the in-graph inverse STFT: "l1" or "l2" (mean absolute / squared error) or "neg_si_sdr"."""
+        waveforms after the in-graph inverse STFT: "l1" or "l2" (mean absolute / squared error), "neg_sdr" (-SDR,
+        i.e. 20 log10 of the relative L2 error, per example) or "neg_si_sdr"."""
 
     spectrum: float = 1.0
     waveform: float = 0.0
-    waveform_loss: Literal["l1", "l2", "neg_si_sdr"] = "l1"
+    waveform_loss: Literal["l1", "l2", "neg_sdr", "neg_si_sdr"] = "l1"
 
     def check(self, path: str) -> None:
         for name in ("spectrum", "waveform"):
@@ -324,6 +325,9 @@ class TrainConfig:
     # "simultaneous": both groups' gradients from one forward pass; "alternating": the discriminators step first,
     # then the autoencoders on a fresh forward pass that sees the updated discriminators (cass_tf.models.cass)
     update: Literal["simultaneous", "alternating"] = "simultaneous"
+    # seeds the network weights and the training crops' draw; None: the top-level `seed` (which also draws the
+    # synthetic recordings), so runs that differ only here train on the same data and are scored on the same test set
+    seed: Optional[int] = None
 
     def check(self, path: str) -> None:
         for name in ("ae_learning_rate", "d_learning_rate"):
@@ -331,6 +335,8 @@ class TrainConfig:
                 raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.warmup_steps < 0:
             raise ConfigError(f"{path}.warmup_steps: must be >= 0, got {self.warmup_steps}")
+        if self.seed is not None and not 0 <= self.seed < 2**31:
+            raise ConfigError(f"{path}.seed: must be in [0, 2**31) or null, got {self.seed}")
         for name in ("batch_size", "epochs", "steps_per_epoch"):
             _check_positive(f"{path}.{name}", getattr(self, name))
 
@@ -395,6 +401,11 @@ class Config:
     @property
     def components(self) -> tuple[str, ...]:
         return self.data.components
+
+    @property
+    def training_seed(self) -> int:
+        """What seeds the weights and the training crops: `train.seed`, or `seed` when that is null."""
+        return self.seed if self.train.seed is None else self.train.seed
 
     @property
     def crop_length(self) -> int:

@@ -45,18 +45,21 @@ def _mean_per_example(values: tf.Tensor) -> tf.Tensor:
 
 
 def waveform_error(estimate: tf.Tensor, target: tf.Tensor, kind: str) -> tf.Tensor:
-    """Per-example waveform error [B] of [B, samples] waveforms: "l1" mean |e|, "l2" mean e^2, "neg_si_sdr" -SI-SDR (dB).
-
-    The SI-SDR uses an epsilon of 1e-8 x the energies, so a silent target or estimate stays finite."""
+    """Per-example waveform error [B] of [B, samples] waveforms: "l1" mean |e|, "l2" mean e^2, "neg_sdr" -SDR =
+    20 log10 of the relative L2 error (dB; what eq. 6's L2 measures, per example, whatever its scale),
+    "neg_si_sdr" -SI-SDR (dB). The SDRs use an epsilon of 1e-8 x the energies, so silence stays finite."""
     estimate, target = tf.cast(estimate, tf.float32), tf.cast(target, tf.float32)
     if kind == "l1":
         return _mean_per_example(tf.abs(estimate - target))
     if kind == "l2":
         return _mean_per_example(tf.square(estimate - target))
-    if kind != "neg_si_sdr":
-        raise ValueError(f"waveform loss must be 'l1', 'l2' or 'neg_si_sdr', got {kind!r}")
+    if kind not in ("neg_sdr", "neg_si_sdr"):
+        raise ValueError(f"waveform loss must be 'l1', 'l2', 'neg_sdr' or 'neg_si_sdr', got {kind!r}")
     energy = tf.reduce_sum(tf.square(target), axis=-1, keepdims=True)
     tiny = 1e-8 * (energy + tf.reduce_sum(tf.square(estimate), axis=-1, keepdims=True)) + 1e-20
+    if kind == "neg_sdr":
+        ratio = (energy[:, 0] + tiny[:, 0]) / (tf.reduce_sum(tf.square(estimate - target), axis=-1) + tiny[:, 0])
+        return -10.0 * tf.math.log(ratio) / tf.math.log(10.0)
     projection = tf.reduce_sum(estimate * target, axis=-1, keepdims=True) / (energy + tiny) * target
     ratio = (tf.reduce_sum(tf.square(projection), axis=-1) + tiny[:, 0]) / (
         tf.reduce_sum(tf.square(estimate - projection), axis=-1) + tiny[:, 0])
