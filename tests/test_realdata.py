@@ -124,3 +124,32 @@ def test_bidmc_excerpt_rates_by_hand():
                                    metrics.PULSE_BAND)
     assert abs(pulse[0] - monitor[0]) < 2.0
     assert monitor.size == breathing.size == 15  # 480 s in whole 32-s windows
+
+
+# ---- pipelines/validate_real.py: its blind-channel rules and summaries, by hand ----
+
+@pytest.fixture(scope="module")
+def validate_real():
+    spec = importlib.util.spec_from_file_location("validate_real", REPO / "pipelines" / "validate_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_blind_channel_rules_by_hand(validate_real):
+    assert validate_real.rr_irregularity(np.array([0, 100, 200, 310])) == pytest.approx(5 / 100)  # |dRR| 0, 10
+    assert validate_real.rr_irregularity(np.array([0, 100])) == np.inf
+    outputs = {"fetal": np.array([3.0, 0.0]), "maternal": np.array([0.0, 1.0])}
+    assert validate_real.fetal_share(outputs) == pytest.approx(9 / 10)
+
+
+def test_pooled_rate_errors_by_hand(validate_real):
+    ppg = [{"breathing/reference": [10.0, 12.0], "breathing/model/spectral": {"rates": [11.0, 12.0]}},
+           {"breathing/reference": [20.0, float("nan")], "breathing/model/spectral": {"rates": [14.0, 30.0]}}]
+    assert validate_real.pooled_errors(ppg, "breathing/model/spectral") == {"mae": 7 / 3, "median": 1.0, "count": 3}
+
+
+def test_missing_data_folder_is_a_usage_error(validate_real, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        validate_real.main(["--data", str(tmp_path)])
+    assert exit_info.value.code == 2 and "no ADFECGDB/ folder" in capsys.readouterr().err
