@@ -1,13 +1,22 @@
-"""Owns the PNG figures: training curves, discriminator outputs, spectrograms (matplotlib, Agg backend)."""
+"""Owns the PNG figures: training curves, discriminator outputs, separations (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
-import os
+import math
+from typing import Mapping
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from cass_tf import atomic  # noqa: E402
+from cass_tf.rundir import MAGNITUDE_L2, WAVEFORM_L2  # noqa: E402
+
+MAX_FRAMES = 2000  # separation(): spectrogram columns drawn at most (the hop grows for longer signals)
+MAX_POINTS = 4000  # separation(): waveform points drawn at most (longer signals: a min/max envelope)
+DYNAMIC_RANGE_DB = 80.0  # separation(): spectrogram colours span this far below the mixture's peak
 
 
 def training_curves(history: list[dict[str, float]], path: str) -> str:
@@ -17,9 +26,9 @@ def training_curves(history: list[dict[str, float]], path: str) -> str:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for key in history[-1]:
         series = [row[key] for row in history]
-        if key.startswith("test_l2/"):
+        if key.startswith(WAVEFORM_L2):
             left.semilogy(epochs, series, label=f"{key.split('/', 1)[1]} (waveform)")
-        elif key.startswith("test_rel_l2/"):
+        elif key.startswith(MAGNITUDE_L2):
             left.semilogy(epochs, series, "--", label=f"{key.split('/', 1)[1]} (magnitude)")
         elif key.startswith(("ae_loss/", "d_loss/")):
             right.semilogy(epochs, series, label=key)
@@ -32,19 +41,20 @@ def training_curves(history: list[dict[str, float]], path: str) -> str:
     return save(fig, path)
 
 
-def save(fig: plt.Figure, path: str) -> str:
-    """Writes `fig` atomically as PNG and closes it."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+def save(fig: plt.Figure, path: str, tight: bool = True) -> str:
+    """Writes `fig` atomically as PNG and closes it (`tight`: tight_layout first)."""
+    if tight:
+        fig.tight_layout()
+    try:
+        with atomic.writing(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
 def test_l2_curves(histories: dict[str, list[dict[str, float]]], components: list[str] | tuple[str, ...], path: str,
-                   key: str = "test_l2/{}", tail: float = 0.4) -> str:
+                   key: str = WAVEFORM_L2 + "{}", tail: float = 0.4) -> str:
     """Paper Figs. 4/5: log test relative L2 per epoch, one row per component, one line per variant -> PNG.
 
     `histories` maps a variant name to its history.csv rows; `key` formats the column for a component. The left
@@ -90,3 +100,55 @@ def discriminator_outputs(outputs: dict[str, dict[str, dict[str, "object"]]], pa
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     return save(fig, path)
+
+
+
+def separation(path: str, mixture: np.ndarray, estimates: Mapping[str, np.ndarray], sample_rate: int, window: int,
+               hop: int, truth: Mapping[str, np.ndarray] | None = None, title: str | None = None) -> str:
+    """A separation at a glance -> PNG at `path`: one row for the mixture, then per component its true signal (when
+    `truth` is given) and its estimate; waveform left, spectrogram right (Hann `window`, `hop`, in dB below the
+    mixture's peak). All signals are 1-D at `sample_rate`; a component's rows share the waveform's y-axis."""
+    rows: list[tuple[str, np.ndarray, str | None]] = [("mixture", np.asarray(mixture), None)]
+    for name, estimate in estimates.items():
+        if truth is not None:
+            rows.append((f"{name} (true)", np.asarray(truth[name]), name))
+        rows.append((f"{name} (estimate)", np.asarray(estimate), name))
+    hop = max(hop, math.ceil(len(mixture) / MAX_FRAMES))  # a long signal: fewer frames, the same window
+    peak = float(np.max(_spectrogram_db(rows[0][1], window, hop)))
+    limits = {name: max(float(np.max(np.abs(s))) for _, s, c in rows if c == name) or 1.0 for name in estimates}
+    seconds = len(mixture) / sample_rate
+    fig, axes = plt.subplots(len(rows), 2, figsize=(13, 1.8 * len(rows) + 0.8), squeeze=False, layout="constrained")
+    for (label, signal, component), (wave, spectrum) in zip(rows, axes):
+        color = "C0" if component is None else "C1"
+        times, low, high = _envelope(signal, sample_rate)
+        if low is high:
+            wave.plot(times, low, color=color, lw=0.7)
+        else:
+            wave.fill_between(times, low, high, color=color, lw=0.7)
+        if component is not None:
+            wave.set_ylim(-1.05 * limits[component], 1.05 * limits[component])
+        wave.set(xlim=(0, seconds), ylabel=label)
+        image = spectrum.imshow(_spectrogram_db(signal, window, hop), origin="lower", aspect="auto", cmap="magma",
+                                extent=(0, seconds, 0, sample_rate / 2), vmin=peak - DYNAMIC_RANGE_DB, vmax=peak)
+        spectrum.set(ylabel="Hz")
+    for ax in axes[-1]:
+        ax.set_xlabel("seconds")
+    fig.colorbar(image, ax=axes[:, 1].tolist(), label="dB", fraction=0.03)
+    if title:
+        fig.suptitle(title)
+    return save(fig, path, tight=False)
+
+
+def _spectrogram_db(signal: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """[bins, frames] Hann-windowed STFT magnitude in dB; a signal shorter than `window` is zero-padded to one frame."""
+    x = np.pad(signal, (0, max(0, window - len(signal))))
+    frames = np.lib.stride_tricks.sliding_window_view(x, window)[::hop] * np.hanning(window)
+    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-9)
+
+
+def _envelope(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, low, high): the signal itself (low is high) when short, else its min and max over MAX_POINTS spans."""
+    if len(signal) <= MAX_POINTS:
+        return np.arange(len(signal)) / sample_rate, signal, signal
+    starts = np.linspace(0, len(signal), MAX_POINTS + 1).astype(int)[:-1]
+    return starts / sample_rate, np.minimum.reduceat(signal, starts), np.maximum.reduceat(signal, starts)

@@ -1,22 +1,17 @@
-"""Owns training: `python -m cass_tf.train`, the distributed step loop, checkpoints, resume, logs and curves.
+"""Owns training: the distributed step loop, checkpoints, resume, logs and curves (`cass-tf train`).
 
-    python -m cass_tf.train --config configs/ecg.json [--set train.epochs=5 ...] [--model_dir runs/x]
+    cass-tf train --config configs/ecg.json [--set train.epochs=5 ...] [--model_dir runs/x]
+    python -m cass_tf.train ...   (the same command; the arguments are cass_tf.cli's)
 
 The loop is our own (`strategy.run(model.train_step)`), not `model.fit`, because Keras 3 `fit` fails under
 MultiWorkerMirroredStrategy (keras-team/keras#20585); the same loop serves the default strategy, MirroredStrategy
-(several GPUs) and MultiWorkerMirroredStrategy (TF_CONFIG set). The model directory holds:
-    config.json          the resolved config (a rerun must match it, except train.epochs)
-    checkpoints/         tf.train.CheckpointManager: model, both optimizers, step and epoch
-    history.csv          one row per epoch: training losses and test metrics per component
-    logs/                TensorBoard scalars
-    training_curves.png  test relative L2 per component and the losses, per epoch
-A rerun of the same command resumes from the latest checkpoint; the data position is the step itself (the
-pipeline's crops are a function of (seed, step)).
+(several GPUs) and MultiWorkerMirroredStrategy (TF_CONFIG set). What the model directory holds is
+`cass_tf.rundir`'s to say. A rerun of the same command resumes from the latest checkpoint; the data position is the
+step itself (the pipeline's crops are a function of (seed, step)).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -24,13 +19,11 @@ import os
 import shutil
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
-from absl import app, flags
-
-from cass_tf.config import Config, ConfigError, flatten, load_config
-
-FLAGS = flags.FLAGS
+from cass_tf import atomic
+from cass_tf.config import Config, flatten
+from cass_tf.rundir import MAGNITUDE_L2, WAVEFORM_L2, RunDir
 
 
 class TrainingError(RuntimeError):
@@ -46,20 +39,51 @@ class TrainResult:
     checkpoint: str | None
 
 
+@dataclasses.dataclass
+class _Run:
+    """What one training run carries from epoch to epoch."""
+
+    config: Config
+    run_dir: RunDir
+    chief: bool
+    verbose: bool
+    model: Any  # CASSModel
+    step: Any  # tf.Variable int64
+    epoch: Any  # tf.Variable int64
+    manager: Any  # tf.train.CheckpointManager
+    checkpoint_dir: str
+    data: Any  # Datasets without a training pipeline: the test crops and recordings
+    batches: Any  # iterator over distributed training batches
+    distributed_step: Callable
+    test_step: Callable
+    history: list[dict[str, float]]
+    writer: Any  # tf.summary writer (a no-op one off the chief)
+
+
 def train(config: Config, verbose: bool = True, on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
     """Trains (or resumes) the model described by `config` in `config.output.model_dir`."""
+    run = _setup(config, verbose)
+    while int(run.epoch) < config.train.epochs:
+        row = _end_epoch(run, _train_epoch(run))
+        if on_epoch:
+            on_epoch(row)
+    return _finish(run)
+
+
+def _setup(config: Config, verbose: bool) -> _Run:
+    """Model, optimizers, checkpoint (restored if there is one), data and the compiled steps."""
     import keras
     import tensorflow as tf
 
     from cass_tf.data.pipeline import make_datasets, train_dataset
-    from cass_tf.evaluate import waveform_l2
     from cass_tf.models.cass import CASSModel
 
-    model_dir = config.output.model_dir
+    run_dir = RunDir(config.output.model_dir)
     strategy = _strategy()
     chief = _is_chief(strategy)
-    _check_model_dir(config, model_dir)
+    _check_model_dir(config, run_dir)
     keras.mixed_precision.set_dtype_policy("mixed_float16" if config.train.mixed_precision else "float32")
+    keras.utils.set_random_seed(config.training_seed)  # the initial weights (a resumed run restores its own)
     with strategy.scope():
         model = CASSModel(config)
         model.set_optimizers(_optimizer(config.train.ae_learning_rate, config),
@@ -69,22 +93,20 @@ def train(config: Config, verbose: bool = True, on_epoch: Callable[[dict[str, fl
     epoch = tf.Variable(0, dtype=tf.int64, name="epoch", trainable=False)
     checkpoint = tf.train.Checkpoint(model=model, ae_optimizer=model.ae_optimizer, d_optimizer=model.d_optimizer,
                                      step=step, epoch=epoch)
-    checkpoint_dir = os.path.join(model_dir, "checkpoints") if chief else _worker_dir(model_dir, strategy)
+    checkpoint_dir = run_dir.checkpoints if chief else run_dir.worker_checkpoints(strategy.cluster_resolver.task_id)
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         if verbose and chief:
             print(f"resuming from {manager.latest_checkpoint} (epoch {int(epoch)}, step {int(step)})")
 
-    data = make_datasets(config, start_step=int(step))
-    recordings = data.recordings["train"]
-    global_batch = config.train.batch_size
+    data = make_datasets(config, train=False)
+    recordings, global_batch, start = data.recordings["train"], config.train.batch_size, int(step)
 
     def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        return train_dataset(config, recordings, context.get_per_replica_batch_size(global_batch), int(step),
+        return train_dataset(config, recordings, context.get_per_replica_batch_size(global_batch), start,
                              context.input_pipeline_id, context.num_input_pipelines)
 
-    iterator = iter(strategy.distribute_datasets_from_function(shard))
     replica_step = tf.function(model.train_step, jit_compile=config.train.jit_compile or None)
 
     @tf.function
@@ -92,43 +114,64 @@ def train(config: Config, verbose: bool = True, on_epoch: Callable[[dict[str, fl
         results = strategy.run(replica_step, args=(batch,))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
 
-    test_step = tf.function(model.test_step)
-    history = _read_history(model_dir, int(epoch))
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs")) if chief else tf.summary.create_noop_writer()
-    while int(epoch) < config.train.epochs:
-        started = time.time()
-        bar = keras.utils.Progbar(config.train.steps_per_epoch, verbose=_progress_mode(verbose and chief))
-        if verbose and chief:
-            print(f"epoch {int(epoch) + 1}/{config.train.epochs}")
-        totals: dict[str, float] = {}
-        for i in range(config.train.steps_per_epoch):
-            logs = {k: float(v) for k, v in distributed_step(next(iterator)).items()}
-            _check_finite(logs, int(step) + 1, int(epoch) + 1, manager.latest_checkpoint)
-            step.assign_add(1)
-            totals = {k: totals.get(k, 0.0) + v for k, v in logs.items()}
-            bar.update(i + 1, values=list(logs.items()))
-        row = {"epoch": int(epoch) + 1, "step": int(step), "seconds": round(time.time() - started, 3)}
-        row.update({k: v / config.train.steps_per_epoch for k, v in totals.items()})
-        row.update({f"test_{k}": v for k, v in evaluate_batches(test_step, data.test).items()})
-        row.update({f"test_l2/{c}": v for c, v in waveform_l2(model, data, config).items()})  # waveform, eq. 6
-        _check_finite(row, int(step), int(epoch) + 1, manager.latest_checkpoint)
-        epoch.assign_add(1)
-        history.append(row)
-        if chief:  # history first: a kill between the two leaves a row past the checkpoint, which resume drops
-            _write_epoch(model_dir, history, row, writer)
-        manager.save(checkpoint_number=int(step))
-        if verbose and chief:
-            tests = (f"{k}={v:.4g}" for k, v in row.items() if k.startswith(("test_l2", "test_rel_l2")))
-            print("  " + "  ".join(tests))
-        if on_epoch:
-            on_epoch(row)
-    if not chief:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    elif history:
-        from cass_tf.plots import training_curves
+    history = [r for r in run_dir.read_history() if r["epoch"] <= int(epoch)]  # later rows: killed before saving
+    writer = tf.summary.create_file_writer(run_dir.logs) if chief else tf.summary.create_noop_writer()
+    return _Run(config, run_dir, chief, verbose, model, step, epoch, manager, checkpoint_dir, data,
+                iter(strategy.distribute_datasets_from_function(shard)), distributed_step,
+                tf.function(model.test_step), history, writer)
 
-        training_curves(history, os.path.join(model_dir, "training_curves.png"))
-    return TrainResult(model_dir, int(epoch), int(step), history, manager.latest_checkpoint if chief else None)
+
+def _train_epoch(run: _Run) -> dict[str, float]:
+    """`train.steps_per_epoch` steps; returns the epoch's history row so far: counters, time, mean losses."""
+    import keras
+
+    started = time.time()
+    steps = run.config.train.steps_per_epoch
+    show = run.verbose and run.chief
+    bar = keras.utils.Progbar(steps, verbose=_progress_mode(show))
+    if show:
+        print(f"epoch {int(run.epoch) + 1}/{run.config.train.epochs}")
+    totals: dict[str, float] = {}
+    for i in range(steps):
+        logs = {k: float(v) for k, v in run.distributed_step(next(run.batches)).items()}
+        _check_finite(logs, int(run.step) + 1, int(run.epoch) + 1, run.manager.latest_checkpoint)
+        run.step.assign_add(1)
+        totals = {k: totals.get(k, 0.0) + v for k, v in logs.items()}
+        bar.update(i + 1, values=list(logs.items()))
+    row = {"epoch": int(run.epoch) + 1, "step": int(run.step), "seconds": round(time.time() - started, 3)}
+    return {**row, **{k: v / steps for k, v in totals.items()}}
+
+
+def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
+    """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
+    from cass_tf.evaluate import waveform_l2
+
+    row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
+    row.update({f"{WAVEFORM_L2}{c}": v for c, v in waveform_l2(run.model, run.data, run.config).items()})
+    _check_finite(row, int(run.step), int(run.epoch) + 1, run.manager.latest_checkpoint)
+    run.epoch.assign_add(1)
+    run.history.append(row)
+    if run.chief:  # history first: a kill between the two leaves a row past the checkpoint, which resume drops
+        _write_epoch(run, row)
+    run.manager.save(checkpoint_number=int(run.step))
+    if run.verbose and run.chief:
+        print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith((WAVEFORM_L2, MAGNITUDE_L2))))
+    return row
+
+
+def _finish(run: _Run) -> TrainResult:
+    """Removes a worker's scratch checkpoints; the chief draws the training curves and the first test recording's
+    separation (example.png)."""
+    if not run.chief:
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+    elif run.history:
+        from cass_tf.plots import training_curves
+        from cass_tf.separation import plot_example
+
+        training_curves(run.history, run.run_dir.curves)
+        plot_example(run.model, run.data.recordings["test"][0], run.run_dir.example)
+    return TrainResult(run.run_dir.path, int(run.epoch), int(run.step), run.history,
+                       run.manager.latest_checkpoint if run.chief else None)
 
 
 def evaluate_batches(step_fn: Callable, dataset) -> dict[str, float]:
@@ -176,25 +219,25 @@ def _is_chief(strategy) -> bool:
                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def _worker_dir(model_dir: str, strategy) -> str:
-    return os.path.join(model_dir, f".worker_{strategy.cluster_resolver.task_id}")
-
-
-def _check_model_dir(config: Config, model_dir: str) -> None:
+def _check_model_dir(config: Config, run_dir: RunDir) -> None:
     """Writes config.json into a new model_dir; in an existing one, insists the config is the same but for
     train.epochs and the output section (where things go, not what is trained)."""
-    path = os.path.join(model_dir, "config.json")
+    run_dir.create()
     current = config.to_dict()
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
+    if os.path.exists(run_dir.config):
+        try:
+            with open(run_dir.config, encoding="utf-8") as f:
+                saved = json.load(f)
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise TrainingError(f"{run_dir.config} cannot be read ({e}); choose another --model_dir") from None
         differing = sorted(set(flatten(saved).items()) ^ set(flatten(current).items()))
         fields = sorted(k for k in {k for k, _ in differing} if k != "train.epochs" and not k.startswith("output."))
         if fields:
-            raise TrainingError(f"{model_dir} holds a run with a different config (fields {fields}); "
+            raise TrainingError(f"{run_dir.path} holds a run with a different config (fields {fields}); "
                                 "resume with the same config or choose another --model_dir")
-    os.makedirs(model_dir, exist_ok=True)
-    _write_text(path, config.to_json())
+    atomic.write_text(run_dir.config, config.to_json())
 
 
 def _check_finite(values: dict[str, float], step: int, epoch: int, last_checkpoint: str | None) -> None:
@@ -206,62 +249,30 @@ def _check_finite(values: dict[str, float], step: int, epoch: int, last_checkpoi
                             "or check the data.")
 
 
-def _read_history(model_dir: str, epochs_done: int) -> list[dict[str, float]]:
-    """Rows of history.csv up to the restored epoch (rows past it were from a run killed before its checkpoint)."""
-    path = os.path.join(model_dir, "history.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [{k: int(float(v)) if k in ("epoch", "step") else float(v) for k, v in row.items()}
-                for row in csv.DictReader(f)]  # epoch and step stay integers in the rewritten file
-    return [r for r in rows if r["epoch"] <= epochs_done]
-
-
-def _write_epoch(model_dir: str, history: list[dict[str, float]], row: dict[str, float], writer) -> None:
+def _write_epoch(run: _Run, row: dict[str, float]) -> None:
     import tensorflow as tf
 
-    path = os.path.join(model_dir, "history.csv")
-    with open(path + ".tmp", "w", newline="", encoding="utf-8") as f:
-        out = csv.DictWriter(f, fieldnames=list(history[-1]))
-        out.writeheader()
-        out.writerows(history)
-    os.replace(path + ".tmp", path)
-    with writer.as_default(step=int(row["step"])):
+    run.run_dir.write_history(run.history)
+    with run.writer.as_default(step=int(row["step"])):
         for key, value in row.items():
             if key not in ("epoch", "step"):
                 tf.summary.scalar(key, value)
-    writer.flush()
+    run.writer.flush()
 
 
-def _write_text(path: str, text: str) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
-def main(argv: list[str]) -> None:
-    del argv
-    try:
-        config = load_config(FLAGS.config, FLAGS.set + ([f"output.model_dir={FLAGS.model_dir}"] if FLAGS.model_dir else []))
-        result = train(config)
-    except (ConfigError, TrainingError, ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    print(f"\ntrained {result.epoch} epochs ({result.step} steps). Outputs in {result.model_dir}/:")
-    for name in ("config.json", "checkpoints/", "history.csv", "logs/", "training_curves.png"):
-        print(f"  {os.path.join(result.model_dir, name)}")
+def summary(result: TrainResult) -> str:
+    """What `cass-tf train` prints at the end: epochs and steps, where the outputs are, the final test errors."""
+    lines = [f"trained {result.epoch} epochs ({result.step} steps). Outputs in {result.model_dir}/:"]
+    lines += [f"  {path}" for path in RunDir(result.model_dir).outputs()]
     if result.history:
         last = result.history[-1]
-        for prefix, what in (("test_l2/", "waveform, eq. 6"), ("test_rel_l2/", "magnitude")):
-            print(f"final test relative L2 ({what}): " + ", ".join(
+        for prefix, what in ((WAVEFORM_L2, "waveform, eq. 6"), (MAGNITUDE_L2, "magnitude")):
+            lines.append(f"final test relative L2 ({what}): " + ", ".join(
                 f"{k[len(prefix):]}={v:.4f}" for k, v in last.items() if k.startswith(prefix)))
-
-
-def define_flags() -> None:
-    flags.DEFINE_string("config", None, "JSON config, e.g. configs/ecg.json", required=True)
-    flags.DEFINE_multi_string("set", [], "override a config field: dotted.path=json_value (repeatable)")
-    flags.DEFINE_string("model_dir", None, "where checkpoints and logs go (default: the config's output.model_dir)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    from cass_tf.cli import run_module
+
+    sys.exit(run_module("train"))
