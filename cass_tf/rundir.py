@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
 
 from cass_tf import atomic
@@ -30,35 +29,20 @@ MAGNITUDE_L2 = "test_l2_magnitude/"
 LEGACY_COLUMNS = {"test_l2/": WAVEFORM_L2, "test_rel_l2/": MAGNITUDE_L2}
 
 
-@dataclasses.dataclass(frozen=True)
 class RunDir:
     """One training run directory; `RunDir(model_dir).history` etc. are the paths of its parts."""
 
-    path: str
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self.config = os.path.join(self.path, CONFIG)
+        self.checkpoints = os.path.join(self.path, CHECKPOINTS)
+        self.history = os.path.join(self.path, HISTORY)
+        self.logs = os.path.join(self.path, LOGS)
+        self.curves = os.path.join(self.path, CURVES)
+        self.example = os.path.join(self.path, EXAMPLE)
 
-    @property
-    def config(self) -> str:
-        return os.path.join(self.path, CONFIG)
-
-    @property
-    def checkpoints(self) -> str:
-        return os.path.join(self.path, CHECKPOINTS)
-
-    @property
-    def history(self) -> str:
-        return os.path.join(self.path, HISTORY)
-
-    @property
-    def logs(self) -> str:
-        return os.path.join(self.path, LOGS)
-
-    @property
-    def curves(self) -> str:
-        return os.path.join(self.path, CURVES)
-
-    @property
-    def example(self) -> str:
-        return os.path.join(self.path, EXAMPLE)
+    def __repr__(self) -> str:
+        return f"RunDir({self.path!r})"
 
     def worker_checkpoints(self, task_id: int) -> str:
         """A non-chief worker's scratch checkpoint directory (MultiWorkerMirroredStrategy saves on every worker)."""
@@ -66,7 +50,7 @@ class RunDir:
 
     def outputs(self) -> list[str]:
         """What a finished run holds, for telling the user."""
-        return [self.config, self.checkpoints + os.sep, self.history, self.logs + os.sep, self.curves]
+        return [self.config, self.checkpoints + os.sep, self.history, self.logs + os.sep, self.curves, self.example]
 
     def create(self) -> None:
         """Creates the directory; a ValueError if the path (or a parent) is a regular file."""
