@@ -1,14 +1,22 @@
 """Owns evaluation: the paper's scores (eq. 6 relative L1/L2/L∞ errors, plus SI-SDR and SDR) on the test set.
 
-    python -m cass_tf.evaluate --model_dir runs/ppg [--model_dir runs/ppg-baseline ...] [--config CFG] [--out DIR]
+    cass-tf evaluate --model_dir runs/ppg [--model_dir runs/ppg-baseline ...] [--config CFG] [--out DIR]
+                     [--protocol waveform|paper ...]
 
-Two test sets, both scored after the inverse STFT, as in the paper, and one diagnostic:
+Two protocols (`PROTOCOLS`), every report says which it shows:
+- *waveform* (the default, the one to trust): estimates against the TRUE component waveforms, on the two test sets
+  and the diagnostic below;
+- *paper* (`paper_errors`, scope "crops_paper"; the authors' public code): the test crops, but the reference is the
+  true component MAGNITUDE put back with the mixture's phase and inverted, as the estimate is; phase errors do not
+  count and the ideal magnitude scores 0. Only this one is like for like with the paper's Tables 1-3.
+
+Under the waveform protocol, two test sets, both scored after the inverse STFT, and one diagnostic:
 - *crops* (`crop_errors`): the fixed test crops of the pipeline (`Datasets.test`, consecutive non-overlapping
   crops of every test recording, `patch.frames` STFT frames each). Each crop's mixture features go through the
   networks; each component estimate takes the mixture crop's phase (`Spectral.waveform`) and is compared with the
   true component crop on samples [margin, L - margin). `Spectral.margin` samples at each end of a crop cannot be
-  reconstructed by the inverse STFT (the analysis window is ~0 there and no neighbouring frame covers them), so
-  they are left out of every score. This is the paper's setting (it trains and tests on spectrogram samples).
+  reconstructed by the inverse STFT (there the overlap-added squared window is below `spectral.COVERAGE_FLOOR` of
+  its peak: no neighbouring frame covers them), so they are left out of every score. This is the paper's setting (it trains and tests on spectrogram samples).
 - *whole signals* (`signal_errors`): every test recording, whole (e.g. a whole Bach10 test piece), separated with
   `cass_tf.windows.separate_waveform` (overlapping patches cross-faded, one inverse STFT), scored on every sample.
 - diagnostic, *crops with the true component phase* (`crop_errors(..., phase="component")`): as the crops, but each
@@ -25,13 +33,13 @@ left out of that component's summary, and the summary says how many were left ou
 A "model" is anything that maps mixture features [N, F, T, 1] to {component: features [N, F, T, 1]}: a
 `CASSModel` (run in inference mode, compiled once per model), or any callable (tests pass oracles).
 `crop_errors` and `waveform_l2` call it once per test batch, in the order of `Datasets.test`.
-The command writes `<out>/evaluation.json` and `<out>/evaluation.md` (default out: the model_dir, or with several
-model_dirs their common parent) and prints one table per component and test set.
+`evaluate_runs` (the `cass-tf evaluate` command, also `python -m cass_tf.evaluate`) writes `<out>/evaluation.json`
+and `<out>/evaluation.md` (default out: the model_dir, or with several model_dirs their common parent); the
+command also prints one table per component and test set.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -42,7 +50,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from cass_tf import atomic
 from cass_tf.config import Config, ConfigError, flatten, load_config
+from cass_tf.rundir import RunDir
 
 METRICS = ("l1", "l2", "linf", "si_sdr", "sdr")
 HEADERS = {"l1": "L1", "l2": "L2", "linf": "L∞", "si_sdr": "SI-SDR (dB)", "sdr": "SDR (dB)"}
@@ -57,9 +67,21 @@ COMPONENT_PHASE_NOTE = ("diagnostic: as the test crops, but each estimated magni
 ORACLE_LABEL = "ideal magnitude (oracle)"
 ORACLE_NOTE = ("not a model: the true component magnitudes put through the same reconstruction, i.e. the best "
                "any magnitude estimator can score in that table")
-NOTES = {"crops": CROP_NOTE, "crops_component_phase": COMPONENT_PHASE_NOTE, "signals": SIGNAL_NOTE}
-TITLES = {"crops": "Test crops", "crops_component_phase": "Test crops, true component phase (diagnostic)",
-          "signals": "Whole test signals"}
+COMPLEX_ORACLE_LABEL = "ideal complex mask (oracle)"
+COMPLEX_ORACLE_NOTE = ("not a model: the true component spectra (lowest patch.frequency_bins bins) inverted with "
+                       "their own phase, i.e. the best a complex-mask estimator can score")
+PAPER_NOTE = ("the paper's protocol (the authors' code): each estimated magnitude AND the true component magnitude "
+              "take the mixture crop's phase and are inverted; the error is between those two waveforms, on samples "
+              "[margin, L-margin), so phase errors do not count and the ideal magnitude scores 0")
+NOTES = {"crops": CROP_NOTE, "crops_component_phase": COMPONENT_PHASE_NOTE, "signals": SIGNAL_NOTE,
+         "crops_paper": PAPER_NOTE}
+TITLES = {"crops": "Test crops (waveform protocol)",
+          "crops_component_phase": "Test crops, true component phase (waveform protocol, diagnostic)",
+          "signals": "Whole test signals (waveform protocol)",
+          "crops_paper": "Test crops (paper protocol: estimate and reference both with the mixture's phase)"}
+# The scopes each evaluation protocol scores: "waveform" against the true component waveforms (what a user gets),
+# "paper" against the true magnitudes put back with the mixture's phase (like for like with the paper's tables).
+PROTOCOLS = {"waveform": ("crops", "signals", "crops_component_phase"), "paper": ("crops_paper",)}
 
 Networks = Callable[[Any], dict[str, Any]]
 _COMPILED: "weakref.WeakKeyDictionary[Any, Networks]" = weakref.WeakKeyDictionary()
@@ -138,16 +160,17 @@ def as_networks(model: Any) -> Networks:
 def crop_estimates(model: Any, data, config: Config, phase: str = "mixture") -> dict[str, np.ndarray]:
     """{component: [N, L]} waveform estimates of the fixed test crops (bins above F zeroed).
 
-    `phase`: "mixture" (the method: the estimate takes the mixture crop's phase) or "component" (a diagnostic
+    `phase`: "mixture" (the method: the estimate takes the mixture crop's phase), "component" (a diagnostic
     that needs the ground truth: each estimate takes its true component's phase, so only the magnitude
-    estimate is scored).
+    estimate is scored) or "mixture_magnitude" (the paper's protocol: the estimate's magnitude, also of a complex
+    estimate, with the mixture crop's phase).
     """
     import tensorflow as tf
 
-    from cass_tf.spectral import Spectral
+    from cass_tf.spectral import Spectral, from_reference, level
 
-    if phase not in ("mixture", "component"):
-        raise ValueError(f"phase must be 'mixture' or 'component', got {phase!r}")
+    if phase not in ("mixture", "component", "mixture_magnitude"):
+        raise ValueError(f"phase must be 'mixture', 'component' or 'mixture_magnitude', got {phase!r}")
     spectral = Spectral.from_config(config)
     networks = as_networks(model)
     mixtures = data.test_waveforms["mixture"]
@@ -157,11 +180,19 @@ def crop_estimates(model: Any, data, config: Config, phase: str = "mixture") -> 
     for mixture_features, _ in data.test:
         size = int(mixture_features.shape[0])
         spectrum = spectral.stft(tf.constant(mixtures[offset:offset + size]))
+        crop_level = level(mixtures[offset:offset + size])  # the pipeline brought each crop to model.input_rms
         outputs = networks(mixture_features)
         for name in config.components:
             if phase == "component":
                 spectrum = spectral.stft(tf.constant(data.test_waveforms[name][offset:offset + size]))
-            parts[name].append(spectral.waveform(outputs[name], spectrum, length).numpy())
+            if phase == "mixture_magnitude" and config.model.complex:
+                magnitude = tf.linalg.matrix_transpose(tf.norm(tf.cast(outputs[name], tf.float32), axis=-1))
+                estimate = spectral.waveform_from_magnitude(magnitude, spectrum, length)
+            else:
+                estimate = spectral.waveform(outputs[name], spectrum, length)
+            if config.model.input_rms is not None:
+                estimate = from_reference(estimate, crop_level, config.model.input_rms)
+            parts[name].append(estimate.numpy())
         offset += size
     if offset != len(mixtures):
         raise ValueError(f"the test batches hold {offset} crops but test_waveforms has {len(mixtures)}")
@@ -173,37 +204,57 @@ def crop_errors(model: Any, data, config: Config, phase: str = "mixture") -> Err
 
     `phase="component"` is the ground-truth-phase diagnostic of `crop_estimates` (scope "crops_component_phase").
     """
+    scope = "crops" if phase == "mixture" else "crops_component_phase"
+    return _crop_scores(crop_estimates(model, data, config, phase), data, config, scope)
+
+
+def paper_errors(model: Any, data, config: Config) -> Errors:
+    """Scores of the fixed test crops under the paper's protocol (scope "crops_paper", see PAPER_NOTE): the
+    reference is the true magnitude with the mixture's phase (`Oracle` through `crop_estimates`), not the true
+    waveform."""
+    phase = "mixture_magnitude"
+    references = crop_estimates(Oracle(data), data, config, phase)
+    return _crop_scores(crop_estimates(model, data, config, phase), data, config, "crops_paper", references)
+
+
+def _crop_scores(estimates: dict[str, np.ndarray], data, config: Config, scope: str,
+                 references: dict[str, np.ndarray] | None = None) -> Errors:
+    """Errors of crop estimates {component: [N, L]} against `references` (default: the test crops) on samples
+    [margin, L - margin)."""
     from cass_tf.spectral import Spectral
 
     margin = Spectral.from_config(config).margin
-    estimates = crop_estimates(model, data, config, phase)
     length = data.test_waveforms["mixture"].shape[1]
     inner = slice(margin, length - margin)
+    references = references or data.test_waveforms
     scores, silent = {}, {}
     for name in config.components:
-        reference = data.test_waveforms[name][:, inner]
+        reference = references[name][:, inner]
         scores[name] = score(estimates[name][:, inner], reference)
         silent[name] = ~np.any(reference != 0, axis=-1)
-    scope = "crops" if phase == "mixture" else "crops_component_phase"
     return Errors(scope, crop_names(data, config), scores, silent, length - 2 * margin, margin)
 
 
 def signal_errors(model: Any, data, config: Config, max_patches: int = 64) -> Errors:
-    """Scores of the whole test recordings, each separated in one piece with `windows.separate_waveform`."""
+    """Scores of the whole test recordings, each separated in one piece with `windows.separate_at_level`
+    (`model` None: the ideal complex mask, the true component spectra of the lowest F bins inverted)."""
     from cass_tf.spectral import Spectral
-    from cass_tf.windows import separate_waveform
+    from cass_tf.windows import separate_at_level
 
     spectral = Spectral.from_config(config)
-    networks = as_networks(model)
     names = config.components
     per_recording: dict[str, list[dict[str, np.ndarray]]] = {n: [] for n in names}
     silent: dict[str, list[bool]] = {n: [] for n in names}
     recordings = data.recordings["test"]
     for recording in recordings:
-        separated = separate_waveform(spectral, networks, names, recording.mixture[np.newaxis], max_patches)
+        if model is None:
+            separated = {n: _ideal_complex_mask(spectral, recording.components[n][np.newaxis], pad=True) for n in names}
+        else:
+            separated = separate_at_level(spectral, as_networks(model), names, recording.mixture[np.newaxis],
+                                          config.model.input_rms, max_patches=max_patches)
         for name in names:
             reference = recording.components[name][np.newaxis]
-            per_recording[name].append(score(separated[name].numpy(), reference))
+            per_recording[name].append(score(np.asarray(separated[name]), reference))
             silent[name].append(not np.any(reference != 0))
     scores = {n: {m: np.concatenate([s[m] for s in per_recording[n]]) for m in METRICS} for n in names}
     return Errors("signals", [r.name for r in recordings], scores, {n: np.array(v) for n, v in silent.items()},
@@ -274,29 +325,45 @@ def crop_names(data, config: Config) -> list[str]:
 
 # ---- whole runs: restore, evaluate, report ----
 
-def evaluate_run(model_dir: str, config: Config | None = None, data=None, signals: bool = True) -> dict[str, Any]:
-    """Restores `model_dir` and scores it on `config`'s test data (default: the run's own config).
+def evaluate_run(model_dir: str, config: Config | None = None, data=None, signals: bool = True,
+                 model: Any = None, protocols: Sequence[str] = ("waveform",)) -> dict[str, Any]:
+    """Scores the run in `model_dir` on `config`'s test data (default: the run's own config), under each of
+    `protocols` ("waveform", "paper"; see `PROTOCOLS`; `signals`: whether the waveform protocol scores the whole
+    test signals too).
 
+    `model`: the run's model if the caller has already restored it (default: restored here).
     Raises FileNotFoundError for a missing run or checkpoint and ConfigError when `config` disagrees with the
     run on what the networks depend on (`NETWORK_FIELDS`).
     """
     from cass_tf.data.pipeline import make_datasets
     from cass_tf.models.cass import restore
 
-    model = restore(model_dir)
+    check_protocols(protocols)
+    model = restore(model_dir) if model is None else model
     config = config or model.config
     check_compatible(model.config, config, model_dir)
     data = make_datasets(config) if data is None else data
     result: dict[str, Any] = {
         "model_dir": model_dir,
         "mode": model.config.loss.mode,
-        "checkpoint": _latest_checkpoint(model_dir),
-        "crops": crop_errors(model, data, config).to_dict(),
-        "crops_component_phase": crop_errors(model, data, config, phase="component").to_dict(),
+        "checkpoint": RunDir(model_dir).latest_checkpoint(),
+        "protocols": list(protocols),
     }
-    if signals:
-        result["signals"] = signal_errors(model, data, config).to_dict()
+    if "waveform" in protocols:
+        result["crops"] = crop_errors(model, data, config).to_dict()
+        result["crops_component_phase"] = crop_errors(model, data, config, phase="component").to_dict()
+        if signals:
+            result["signals"] = signal_errors(model, data, config).to_dict()
+    if "paper" in protocols:
+        result["crops_paper"] = paper_errors(model, data, config).to_dict()
     return result
+
+
+def check_protocols(protocols: Sequence[str]) -> None:
+    """Raises ValueError naming `protocol` unless `protocols` is a non-empty list of PROTOCOLS' names."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown or not protocols:
+        raise ValueError(f"protocol: must be one or more of {sorted(PROTOCOLS)}, got {list(protocols)}")
 
 
 def check_compatible(trained: Config, evaluation: Config, model_dir: str) -> None:
@@ -331,7 +398,7 @@ def report(results: dict[str, dict[str, Any]], components: Sequence[str],
            oracle: dict[str, Any] | None = None) -> str:
     """Markdown: per test set and component, a table of means (rows = runs, then the `oracle` row if given)."""
     parts = []
-    for scope in ("crops", "signals", "crops_component_phase"):
+    for scope in ("crops", "signals", "crops_component_phase", "crops_paper"):
         if not all(scope in r for r in results.values()):
             continue
         parts.append(f"### {TITLES[scope]}\n\nValues: {NOTES[scope]}.\n")
@@ -339,74 +406,102 @@ def report(results: dict[str, dict[str, Any]], components: Sequence[str],
             rows = {run: {m: s["mean"] for m, s in r[scope]["summary"][name].items()} for run, r in results.items()}
             if oracle and scope in oracle:
                 rows[ORACLE_LABEL] = {m: s["mean"] for m, s in oracle[scope]["summary"][name].items()}
+            if oracle and scope in oracle.get("complex_mask", {}):
+                rows[COMPLEX_ORACLE_LABEL] = {m: s["mean"] for m, s in
+                                              oracle["complex_mask"][scope]["summary"][name].items()}
             parts.append(f"**{name}**\n\n{table(rows)}\n")
     if oracle:
         parts.append(f"`{ORACLE_LABEL}`: {ORACLE_NOTE}.\n")
+    if oracle and "complex_mask" in oracle:
+        parts.append(f"`{COMPLEX_ORACLE_LABEL}`: {COMPLEX_ORACLE_NOTE}.\n")
     return "\n".join(parts)
 
 
-def oracle_errors(data, config: Config) -> dict[str, Any]:
-    """The crop scores of `Oracle` (true magnitudes), with the mixture's and with the true phase."""
+def oracle_errors(data, config: Config, signals: bool = True) -> dict[str, Any]:
+    """The crop scores of `Oracle` (true magnitudes), with the mixture's and with the true phase, and under
+    "complex_mask" the ideal complex mask's crop (and whole-signal) scores (`ideal_complex_mask_errors`)."""
+    if config.model.complex:  # the pipeline's targets are complex: the ideal magnitudes need magnitude features
+        from cass_tf.data.pipeline import test_dataset
+
+        magnitude_config = config.replace(["model.output=magnitude", "model.input=magnitude", "model.consistency=none",
+                                           "loss.reconstruction.waveform=0", "loss.discriminator_input=magnitude"])
+        test = test_dataset(magnitude_config, data.test_waveforms, config.train.batch_size)
+        return oracle_errors(dataclasses.replace(data, test=test), magnitude_config, signals)
     return {"crops": crop_errors(Oracle(data), data, config).to_dict(),
-            "crops_component_phase": crop_errors(Oracle(data), data, config, phase="component").to_dict()}
+            "crops_component_phase": crop_errors(Oracle(data), data, config, phase="component").to_dict(),
+            "complex_mask": ideal_complex_mask_errors(data, config, signals)}
+
+
+def ideal_complex_mask_errors(data, config: Config, signals: bool = True) -> dict[str, Any]:
+    """Scores of the ideal complex mask (the true component spectra of the lowest F bins, inverted without the
+    mixture's phase): the floor of any complex-mask separator, ~0 where F covers the components' bandwidth."""
+    from cass_tf.spectral import Spectral
+
+    spectral = Spectral.from_config(config)
+    estimates = {n: _ideal_complex_mask(spectral, data.test_waveforms[n]) for n in config.components}
+    result = {"crops": _crop_scores(estimates, data, config, "crops").to_dict()}
+    if signals:
+        result["signals"] = signal_errors(None, data, config).to_dict()
+    return result
+
+
+def _ideal_complex_mask(spectral: Any, component: np.ndarray, pad: bool = False) -> np.ndarray:
+    """[N, L] -> the component through STFT, lowest F bins, inverse STFT (`pad`: one window of zeros each side first,
+    so the ends are reconstructed too, as in windows.separate_waveform)."""
+    import tensorflow as tf
+
+    length = component.shape[-1]
+    x = tf.pad(tf.constant(component, tf.float32), [[0, 0], [spectral.window] * 2]) if pad else tf.constant(component)
+    lowest = spectral.stft(x)[..., : spectral.bins]
+    waveform = spectral.waveform_from_spectrum(lowest, tf.shape(x)[-1])
+    return (waveform[:, spectral.window: spectral.window + length] if pad else waveform).numpy()
 
 
 def write_outputs(results: dict[str, dict[str, Any]], components: Sequence[str], out: str, config: Config,
                   oracle: dict[str, Any] | None = None) -> tuple[str, str]:
     """Writes `<out>/evaluation.json` and `<out>/evaluation.md`; returns their paths."""
-    os.makedirs(out, exist_ok=True)
+    atomic.make_dirs(out, "out")
     document = {"config": config.name, "components": list(components), "runs": results}
     if oracle:
         document["oracle"] = oracle
     json_path, md_path = os.path.join(out, "evaluation.json"), os.path.join(out, "evaluation.md")
-    _write_text(json_path, json.dumps(_jsonable(document), indent=1, allow_nan=False))
+    atomic.write_text(json_path, json.dumps(_jsonable(document), indent=1, allow_nan=False))
     runs = "\n".join(f"- `{name}`: {r['model_dir']} (loss.mode={r['mode']}, checkpoint {r['checkpoint']})"
                      for name, r in results.items())
-    _write_text(md_path, f"# Evaluation: {config.name}\n\nRuns:\n{runs}\n\n"
+    atomic.write_text(md_path, f"# Evaluation: {config.name}\n\nRuns:\n{runs}\n\n"
                          "Relative errors are eq. 6 of the paper, ||x̂ - x||_p / ||x||_p (lower is better); "
                          "SI-SDR and SDR in dB (higher is better).\n\n" + report(results, components, oracle))
     return json_path, md_path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cass_tf.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_dir", action="append", required=True,
-                        help="a training run (repeatable; each is one row of the tables)")
-    parser.add_argument("--config", help="config whose test data to use (default: the first run's config.json)")
-    parser.add_argument("--set", action="append", default=[], help="override a --config field: dotted.path=json")
-    parser.add_argument("--out", help="where evaluation.json/.md go (default: the model_dir, or the runs' parent)")
-    parser.add_argument("--no_signals", action="store_true", help="score the test crops only")
-    args = parser.parse_args(argv)
-    try:
-        for model_dir in args.model_dir:
-            if not os.path.isdir(model_dir):
-                raise FileNotFoundError(f"model_dir not found: {model_dir!r}")
-        config_path = args.config or os.path.join(args.model_dir[0], "config.json")
-        if not os.path.exists(config_path):
-            raise FileNotFoundError(f"{args.model_dir[0]}: not a cass_tf model directory (no config.json)")
-        config = load_config(config_path, args.set)
-        from cass_tf.data.pipeline import make_datasets
+def evaluate_runs(model_dirs: Sequence[str], config_path: str | None = None, overrides: Sequence[str] = (),
+                  out: str | None = None, signals: bool = True,
+                  log: Callable[[str], None] | None = None, protocols: Sequence[str] = ("waveform",)) -> dict[str, Any]:
+    """Scores runs on one config's test data beside the ideal magnitudes and writes the report (`cass-tf evaluate`).
 
-        data = make_datasets(config)
-        results = {}
-        for name, model_dir in zip(run_names(args.model_dir), args.model_dir):
-            print(f"evaluating {model_dir} ...", flush=True)
-            results[name] = evaluate_run(model_dir, config, data, signals=not args.no_signals)
-        oracle = oracle_errors(data, config)
-    except (FileNotFoundError, ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    out = args.out or (args.model_dir[0] if len(args.model_dir) == 1 else os.path.commonpath(args.model_dir))
-    print("\n" + report(results, config.components, oracle))
-    for path in write_outputs(results, config.components, out, config, oracle):
-        print(f"wrote {path}")
-    return 0
+    The config is `config_path` (default: the first run's config.json) with `overrides`. Every model_dir is checked
+    to be a run before any work. Writes `<out>/evaluation.json` and `.md` (default out: the model_dir, or the runs'
+    common parent). Returns {"runs": {name: evaluate_run(...)}, "oracle": ..., "report": Markdown, "paths": (json,
+    md)}; `log` is called with a line as each run starts.
+    """
+    from cass_tf.data.pipeline import make_datasets
 
-
-def _latest_checkpoint(model_dir: str) -> str | None:
-    import tensorflow as tf
-
-    return tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    if not model_dirs:
+        raise ValueError("model_dirs: no run to evaluate")
+    check_protocols(protocols)
+    for model_dir in model_dirs:
+        RunDir(model_dir).load_config()
+    config = load_config(config_path or RunDir(model_dirs[0]).config, overrides)
+    data = make_datasets(config)
+    results = {}
+    for name, model_dir in zip(run_names(model_dirs), model_dirs):
+        if log:
+            log(f"evaluating {model_dir} ...")
+        results[name] = evaluate_run(model_dir, config, data, signals=signals, protocols=protocols)
+    oracle = oracle_errors(data, config, signals)
+    out = out or (model_dirs[0] if len(model_dirs) == 1 else os.path.commonpath(model_dirs))
+    paths = write_outputs(results, config.components, out, config, oracle)
+    return {"runs": results, "oracle": oracle, "report": report(results, config.components, oracle), "paths": paths}
 
 
 def _fmt(value: float | None) -> str:
@@ -428,11 +523,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _write_text(path: str, text: str) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from cass_tf.cli import run_module
+
+    sys.exit(run_module("evaluate"))

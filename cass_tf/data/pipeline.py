@@ -1,10 +1,16 @@
 """Owns the tf.data pipelines: waveform crops -> STFT feature patches -> batches, for training and test.
 
-Training crops are drawn with stateless random ops keyed on (seed, step, shard): batch `step` is the same on every
-run, every epoch sees new crops, and resuming at step n needs only n (no iterator state). Drawing each crop
-independently and uniformly over all crop positions of all training recordings is what a full shuffle of the
-positions would give, so there is no shuffle buffer. Test crops are fixed: consecutive, non-overlapping crops of
+Training crops are drawn with stateless random ops keyed on (`Config.training_seed`, step, shard): batch `step` is
+the same on every run, every epoch sees new crops, and resuming at step n needs only n (no iterator state). Drawing
+each crop independently and uniformly over all crop positions of all training recordings is what a full shuffle of
+the positions would give, so there is no shuffle buffer. Test crops are fixed: consecutive, non-overlapping crops of
 each test recording, in order, so `Datasets.test_waveforms[i]` is the waveform behind test element i.
+With `model.input_rms` set, every crop (mixture and components alike) is scaled so its mixture has that RMS before
+the STFT (`spectral.to_reference`), as inference does with a whole input; `test_waveforms` stay as recorded.
+Elements hold features (cass_tf.spectral): [F, T, 1] scaled magnitudes, or [F, T, 2] complex for complex models.
+With `data.mixture_domain` "magnitude_sum" (the authors' code) the mixture feature is the sum of the sources' STFT
+magnitudes instead of the magnitude of the summed waveform; `test_waveforms["mixture"]` (whose phase every estimate
+takes) stays the real mix.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import tensorflow as tf
 
 from cass_tf.config import Config
 from cass_tf.data import Recording, load_recordings
-from cass_tf.spectral import Spectral
+from cass_tf.spectral import Spectral, level, to_reference
 
 Element = tuple[tf.Tensor, dict[str, tf.Tensor]]
 
@@ -59,12 +65,13 @@ def train_dataset(config: Config, recordings: list[Recording], batch_size: int, 
     names = config.components
 
     def crops(step: tf.Tensor) -> Element:
-        seed = tf.stack([tf.constant(config.seed, tf.int64), step * num_shards + shard])
+        seed = tf.stack([tf.constant(config.training_seed, tf.int64), step * num_shards + shard])
         position = tf.random.stateless_uniform([batch_size], seed, minval=0, maxval=total, dtype=tf.int64)
         recording = tf.searchsorted(ends, position, side="right")
         first = tf.gather(starts, recording) + position - (tf.gather(ends, recording) - tf.gather(positions, recording))
         index = first[:, tf.newaxis] + tf.range(length, dtype=tf.int64)
-        return _features(spectral, tf.gather(channels, index, axis=1), names)
+        return _features(spectral, tf.gather(channels, index, axis=1), names, config.model.input_rms,
+                         config.data.mixture_domain)
 
     steps = tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
     return steps.map(crops, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
@@ -76,7 +83,9 @@ def test_dataset(config: Config, waveforms: dict[str, np.ndarray], batch_size: i
     names = config.components
     stacked = np.stack([waveforms["mixture"]] + [waveforms[n] for n in names])  # [1+K, N, L]
     crops = tf.data.Dataset.from_tensor_slices(np.moveaxis(stacked, 1, 0))  # elements [1+K, L]
-    batches = crops.batch(batch_size).map(lambda x: _features(spectral, tf.transpose(x, [1, 0, 2]), names))
+    batches = crops.batch(batch_size).map(
+        lambda x: _features(spectral, tf.transpose(x, [1, 0, 2]), names, config.model.input_rms,
+                            config.data.mixture_domain))
     return batches.cache().prefetch(tf.data.AUTOTUNE)
 
 
@@ -90,10 +99,21 @@ def fixed_crops(recordings: list[Recording], config: Config) -> dict[str, np.nda
     return dict(zip(("mixture",) + config.components, crops))
 
 
-def _features(spectral: Spectral, waveforms: tf.Tensor, names: tuple[str, ...]) -> Element:
-    """[1+K, B, L] waveforms (mixture first) -> (mixture features, {component: features})."""
-    features = spectral.features(spectral.stft(waveforms))  # [1+K, B, F, T, 1]
-    return features[0], {name: features[i + 1] for i, name in enumerate(names)}
+def _features(spectral: Spectral, waveforms: tf.Tensor, names: tuple[str, ...], input_rms: float | None,
+              mixture_domain: str = "waveform") -> Element:
+    """[1+K, B, L] waveforms (mixture first) -> (mixture features, {component: features}), each crop brought to
+    mixture RMS `input_rms` first (None: as they are). `mixture_domain` "magnitude_sum": the mixture feature is
+    the sum of the STFT magnitudes of every component and of the rest of the mix (mixture - sum of components)."""
+    if input_rms is not None:
+        waveforms = to_reference(waveforms, level(waveforms[0]), input_rms)
+    spectra = spectral.stft(waveforms)  # [1+K, B, frames, bins]
+    features = spectral.features(spectra)  # [1+K, B, F, T, C]
+    mixture = features[0]
+    if mixture_domain == "magnitude_sum":
+        rest = spectral.stft(waveforms[0] - tf.reduce_sum(waveforms[1:], axis=0))
+        mixture = spectral.to_features(tf.reduce_sum(tf.abs(spectra[1:, ..., : spectral.bins]), axis=0)
+                                       + tf.abs(rest[..., : spectral.bins]))
+    return mixture, {name: features[i + 1] for i, name in enumerate(names)}
 
 
 def _stack(recording: Recording, names: tuple[str, ...]) -> np.ndarray:

@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from cass_tf import losses
 from cass_tf.config import Config
-from cass_tf.models.resnet9 import build_autoencoder, build_discriminator
-from cass_tf.spectral import unscale
+from cass_tf.models.resnet9 import NetworkInput, build_autoencoder, build_discriminator
+from cass_tf.spectral import Spectral, unscale
 
 Batch = tuple[tf.Tensor, dict[str, tf.Tensor]]
 
@@ -18,9 +18,10 @@ Batch = tuple[tf.Tensor, dict[str, tf.Tensor]]
 class CASSModel(keras.Model):
     """K autoencoders AE_i (mixture -> component i) and, unless mode is "baseline", K discriminators D_i.
 
-    `call(mixture)` returns {component: features}. `train_step` computes every loss in one forward pass, then
-    applies the AE group's gradients with `ae_optimizer` and the discriminator group's with `d_optimizer`.
-    Discriminators see AE outputs through `tf.stop_gradient`, so no D loss reaches an AE variable.
+    `call(mixture)` returns {component: features} (`apply_autoencoders`). `train_step` applies the AE group's
+    gradients with `ae_optimizer` and the discriminator group's with `d_optimizer`, simultaneously (one forward pass)
+    or alternately (`train.update`). Each D_i sees its real, fake and cross inputs in one call (`_discriminate`);
+    each group is differentiated on its own losses only, so no D loss reaches an AE variable.
     Losses are reduced over the global batch (`global_batch_size`), so per-replica values sum to the global mean.
     """
 
@@ -30,9 +31,18 @@ class CASSModel(keras.Model):
         self.names = config.components
         shape = (config.patch.frequency_bins, config.patch.frames)
         width, output = config.model.width, config.model.output
-        self.autoencoders = {n: build_autoencoder(shape, width, output, f"ae_{n}") for n in self.names}
+        self.spectral = Spectral.from_config(config)
+        self.autoencoders = {n: build_autoencoder(shape, width, output, f"ae_{n}", config.model.input, config.scaling)
+                             for n in self.names}
         adversarial = config.loss.mode != "baseline"
-        self.discriminators = {n: build_discriminator(shape, width, f"d_{n}") for n in self.names} if adversarial else {}
+        # complex estimates are judged by their scaled magnitude (the paper's view) unless loss.discriminator_input
+        # is "complex"; magnitude estimates are judged as they are
+        judged_channels = 2 if config.loss.discriminator_input == "complex" else 1
+        self._judged = (NetworkInput("magnitude", config.scaling, name="judged_magnitude")
+                        if config.model.complex and judged_channels == 1 else None)
+        self.discriminators = ({n: build_discriminator(shape, width, f"d_{n}", judged_channels,
+                                                       config.model.discriminator_norm) for n in self.names}
+                               if adversarial else {})
         # Keras 3 does not make dict-held layers checkpoint dependencies (its TrackedDict is no tf Trackable), so
         # tf.train.Checkpoint would save none of these weights; plain attributes are tracked.
         for n in self.names:
@@ -44,7 +54,7 @@ class CASSModel(keras.Model):
         self.d_optimizer: keras.optimizers.Optimizer | None = None
 
     def call(self, mixture: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
-        return {n: self.autoencoders[n](mixture, training=training) for n in self.names}
+        return apply_autoencoders(self.autoencoders, mixture, self.config.model.consistency, training)
 
     def set_optimizers(self, ae_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer) -> None:
         """Attaches both optimizers and creates their slots, so a checkpoint can restore them before step 1."""
@@ -65,40 +75,90 @@ class CASSModel(keras.Model):
                        training: bool = True) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         """Eqs. 7-9 for every component: ({ae_loss/i}, {d_loss/i}, {component: estimate})."""
         mixture, targets = batch
-        alpha, beta = self.config.loss.alpha, self.config.loss.beta
+        alpha, beta = self.config.loss.alpha, self._adversarial_weight(training)
+        weights = self.config.loss.reconstruction
         estimates = self(mixture, training=training)
+        waveforms = {n: self._waveforms(estimates[n], targets[n]) for n in self.names} if weights.waveform > 0 else {}
         if not self.discriminators:
-            ae = {n: losses.reconstruction_loss(estimates[n], targets[n], global_batch_size) for n in self.names}
+            ae = {n: losses.reconstruction_loss(estimates[n], targets[n], global_batch_size, weights=weights,
+                                                waveforms=waveforms.get(n)) for n in self.names}
             return ae, {}, estimates
-        fixed = {n: tf.stop_gradient(estimates[n]) for n in self.names}
+        judged = {n: self._judge_view(estimates[n]) for n in self.names}
         ae, d = {}, {}
         for i, name in enumerate(self.names):
-            disc = self.discriminators[name]
-            ae[name] = losses.ae_loss(estimates[name], targets[name], disc(estimates[name], training=training),
-                                      alpha, beta, global_batch_size)
             others = [(j, other) for j, other in enumerate(self.names) if j != i and self.cross[i][j] > 0]
+            real, fake, cross = self._discriminate(name, self._judge_view(targets[name]), judged[name],
+                                                   [judged[other] for _, other in others], training)
+            ae[name] = losses.ae_loss(estimates[name], targets[name], fake, alpha, beta, global_batch_size,
+                                      weights=weights, waveforms=waveforms.get(name))
             d[name] = losses.discriminator_loss(
-                real_logits=disc(targets[name], training=training),
-                fake_logits=disc(fixed[name], training=training),
-                cross_logits=[disc(fixed[other], training=training) for _, other in others],
+                real_logits=real,
+                fake_logits=fake,
+                cross_logits=cross,
                 cross_weights=[self.cross[i][j] for j, _ in others],
                 global_batch_size=global_batch_size,
             )
         return ae, d, estimates
 
+    def _discriminate(self, name: str, real: tf.Tensor, fake: tf.Tensor, cross: list[tf.Tensor],
+                      training: bool) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """D_name's logits of (real X_i, AE_i(X), [AE_j(X) for the cross terms]).
+
+        model.discriminator_batch "concatenated": one call on the concatenated batch [real; fake; cross...], so
+        BatchNorm normalises all of them with the same statistics and cannot tell them apart by batch; "separate":
+        one call per part, each normalised with its own batch statistics. The fake logits serve eq. 7 (carrying the
+        gradient to AE_i) and eq. 8 alike; cross parts are held fixed (only eq. 9 sees them)."""
+        disc = self.discriminators[name]
+        cross = [tf.stop_gradient(c) for c in cross]
+        if self.config.model.discriminator_batch == "separate":
+            return (disc(real, training=training), disc(fake, training=training),
+                    [disc(c, training=training) for c in cross])
+        logits = disc(tf.concat([real, fake, *cross], axis=0), training=training)
+        real_logits, fake_logits, *cross_logits = tf.split(logits, 2 + len(cross), axis=0)
+        return real_logits, fake_logits, cross_logits
+
+    def _adversarial_weight(self, training: bool) -> float | tf.Tensor:
+        """Eq. 7's beta; 0 while training during the first `train.warmup_steps` AE updates."""
+        beta, warmup = self.config.loss.beta, self.config.train.warmup_steps
+        if not training or not warmup or self.ae_optimizer is None:
+            return beta
+        return beta * tf.cast(self.ae_optimizer.iterations >= warmup, tf.float32)
+
+    def _judge_view(self, features: tf.Tensor) -> tf.Tensor:
+        """What a discriminator sees of a component's features (see __init__)."""
+        return features if self._judged is None else self._judged(features)
+
+    def _waveforms(self, estimate: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(estimate, target) waveforms of complex features after the in-graph inverse STFT (crop length)."""
+        samples = self.config.crop_length
+        return self.spectral.waveform(estimate, None, samples), self.spectral.waveform(target, None, samples)
+
     def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
-        """One alternating update: the AE group on eq. 7 (or MSE), then the discriminator group on eq. 8/9."""
+        """One training step, by `train.update`: "simultaneous" (the default): one forward pass, then both updates
+        from it, the AE group on eq. 7 (or MSE) and the discriminator group on eqs. 8/9; "alternating" (the
+        paper's "trained alternately", the Keras GAN guide's order): the discriminators step first, then the
+        AEs step on a fresh forward pass judged by the updated discriminators (twice the work)."""
         global_batch = tf.shape(batch[0])[0] * tf.distribute.get_strategy().num_replicas_in_sync
+        if self.discriminators and self.config.train.update == "alternating":
+            _, d = self._update(batch, global_batch, update_ae=False)
+            ae, _ = self._update(batch, global_batch, update_d=False)
+            return _named(ae, d)
+        return _named(*self._update(batch, global_batch))
+
+    def _update(self, batch: Batch, global_batch: tf.Tensor, update_ae: bool = True,
+                update_d: bool = True) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        """One forward pass; applies the AE and/or discriminator group's gradients; returns (ae, d) losses."""
         with tf.GradientTape() as ae_tape, tf.GradientTape() as d_tape:
             ae, d, _ = self.compute_losses(batch, global_batch, training=True)
             # scale_loss is the identity unless the optimizer is a LossScaleOptimizer (mixed precision); it must be
             # recorded by the tape, or the scaled loss has no gradient.
             ae_total = self.ae_optimizer.scale_loss(tf.add_n(list(ae.values())))
             d_total = self.d_optimizer.scale_loss(tf.add_n(list(d.values()))) if d else None
-        self.ae_optimizer.apply(ae_tape.gradient(ae_total, self.ae_variables), self.ae_variables)
-        if d:
+        if update_ae:
+            self.ae_optimizer.apply(ae_tape.gradient(ae_total, self.ae_variables), self.ae_variables)
+        if update_d and d:
             self.d_optimizer.apply(d_tape.gradient(d_total, self.d_variables), self.d_variables)
-        return _named(ae, d)
+        return ae, d
 
     def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         """The training losses without updates, plus each component's relative L2 error of linear magnitudes
@@ -110,9 +170,21 @@ class CASSModel(keras.Model):
         return results
 
 
+def apply_autoencoders(autoencoders: dict[str, keras.Model], mixture: tf.Tensor, consistency: str = "none",
+                       training: bool = False) -> dict[str, tf.Tensor]:
+    """{component: AE_i(mixture)}, with consistency "project" moved to sum to the mixture (complex features):
+    each estimate gets an equal share of mixture - sum(estimates) (Wisdom et al., ICASSP 2019, equal weights)."""
+    estimates = {n: ae(mixture, training=training) for n, ae in autoencoders.items()}
+    if consistency != "project":
+        return estimates
+    share = (tf.cast(mixture, tf.float32) - tf.add_n([tf.cast(e, tf.float32) for e in estimates.values()])) / len(estimates)
+    return {n: tf.cast(e, tf.float32) + share for n, e in estimates.items()}
+
+
 def relative_l2(estimate: tf.Tensor, target: tf.Tensor, config: Config) -> tf.Tensor:
-    """Mean over the batch of ||m_hat - m|| / ||m|| on linear magnitudes (features unscaled)."""
-    estimate, target = unscale(estimate, config.scaling), unscale(target, config.scaling)
+    """Mean over the batch of ||m_hat - m|| / ||m||: linear magnitudes (features unscaled), or complex spectra."""
+    if not config.model.complex:
+        estimate, target = unscale(estimate, config.scaling), unscale(target, config.scaling)
     error = tf.norm(tf.reshape(estimate - target, [tf.shape(target)[0], -1]), axis=-1)
     norm = tf.norm(tf.reshape(target, [tf.shape(target)[0], -1]), axis=-1)
     return tf.reduce_mean(error / tf.maximum(norm, 1e-12))

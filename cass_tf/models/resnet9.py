@@ -33,9 +33,18 @@ def batch_norm(name: str) -> layers.BatchNormalization:
     return layers.BatchNormalization(synchronized=tf.distribute.has_strategy(), name=name)
 
 
-def conv_block(x: keras.KerasTensor, width: int, name: str) -> keras.KerasTensor:
-    x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = batch_norm(f"{name}_bn")(x)
+def conv_block(x: keras.KerasTensor, width: int, name: str, norm: str = "batch") -> keras.KerasTensor:
+    """3x3 conv, normalisation `norm` ("batch", "layer": per position over channels, "spectral": spectral
+    normalisation of the conv's kernel, "none"), ReLU."""
+    conv = layers.Conv2D(width, 3, padding="same", use_bias=norm in ("spectral", "none"), name=f"{name}_conv")
+    if norm == "spectral":
+        x = layers.SpectralNormalization(conv, name=f"{name}_sn")(x)
+    else:
+        x = conv(x)
+    if norm == "batch":
+        x = batch_norm(f"{name}_bn")(x)
+    elif norm == "layer":
+        x = layers.LayerNormalization(name=f"{name}_ln")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -45,23 +54,23 @@ def up_block(x: keras.KerasTensor, width: int, name: str) -> keras.KerasTensor:
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def residual_block(x: keras.KerasTensor, width: int, name: str) -> keras.KerasTensor:
-    y = conv_block(x, width, f"{name}_a")
-    y = conv_block(y, width, f"{name}_b")
+def residual_block(x: keras.KerasTensor, width: int, name: str, norm: str = "batch") -> keras.KerasTensor:
+    y = conv_block(x, width, f"{name}_a", norm)
+    y = conv_block(y, width, f"{name}_b", norm)
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def trunk(x: keras.KerasTensor, width: int, name: str) -> keras.KerasTensor:
-    """Input [F, T, 1] -> features [F/8, T/8, 8*width]."""
-    x = conv_block(x, width, f"{name}_prep")
-    x = conv_block(x, 2 * width, f"{name}_stage1")
+def trunk(x: keras.KerasTensor, width: int, name: str, norm: str = "batch") -> keras.KerasTensor:
+    """Input [F, T, C] -> features [F/8, T/8, 8*width]; `norm` as in `conv_block`."""
+    x = conv_block(x, width, f"{name}_prep", norm)
+    x = conv_block(x, 2 * width, f"{name}_stage1", norm)
     x = layers.MaxPooling2D(2, name=f"{name}_stage1_pool")(x)
-    x = residual_block(x, 2 * width, f"{name}_stage1_res")
-    x = conv_block(x, 4 * width, f"{name}_stage2")
+    x = residual_block(x, 2 * width, f"{name}_stage1_res", norm)
+    x = conv_block(x, 4 * width, f"{name}_stage2", norm)
     x = layers.MaxPooling2D(2, name=f"{name}_stage2_pool")(x)
-    x = conv_block(x, 8 * width, f"{name}_stage3")
+    x = conv_block(x, 8 * width, f"{name}_stage3", norm)
     x = layers.MaxPooling2D(2, name=f"{name}_stage3_pool")(x)
-    return residual_block(x, 8 * width, f"{name}_stage3_res")
+    return residual_block(x, 8 * width, f"{name}_stage3_res", norm)
 
 
 class NetworkInput(layers.Layer):
@@ -144,10 +153,14 @@ def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_discriminator(shape: tuple[int, int], width: int, name: str, channels: int = 1) -> keras.Model:
-    """Component features [F, T, channels] -> one logit per example [1] (sigmoid of it: probability of a real X_i)."""
+def build_discriminator(shape: tuple[int, int], width: int, name: str, channels: int = 1,
+                        norm: str = "batch") -> keras.Model:
+    """Component features [F, T, channels] -> one logit per example [1] (sigmoid of it: probability of a real X_i).
+
+    `norm` (config model.discriminator_norm, see `conv_block`): with anything but "batch" each example's logit
+    depends on that example alone, so real, fake and cross batches cannot be told apart by their statistics."""
     inputs = keras.Input((*shape, channels), name="component")
-    x = trunk(inputs, width, name)
+    x = trunk(inputs, width, name, norm)
     x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
     logits = layers.Dense(1, dtype="float32", name=f"{name}_logit")(x)
     return keras.Model(inputs, logits, name=name)

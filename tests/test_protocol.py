@@ -1,0 +1,114 @@
+"""Tests for the paper-like-for-like parts (issue 10): the magnitude-sum mixture, the paper's evaluation protocol,
+the validation split.
+
+Tiny PPG data (two 30-s training recordings, one test recording, 16x16 patches); no training.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from cass_tf import evaluate  # noqa: E402
+from cass_tf.config import load_config  # noqa: E402
+from cass_tf.data import load_recordings  # noqa: E402
+from cass_tf.data.pipeline import _features, make_datasets  # noqa: E402
+from cass_tf.spectral import Spectral  # noqa: E402
+
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "ppg.json")
+TINY = [
+    "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
+    "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
+    "stft.n_fft=32", "stft.window=32", "stft.hop=16", "train.batch_size=4",
+]
+
+
+def tiny(*overrides):
+    return load_config(CONFIG, overrides=TINY + list(overrides))
+
+
+def magnitudes(x, config):
+    """|STFT| of the lowest patch.frequency_bins bins, [..., F, T], straight from tf.signal (not cass_tf.spectral)."""
+    stft = tf.signal.stft(tf.constant(x, tf.float32), config.stft.window, config.stft.hop, config.stft.n_fft,
+                          window_fn=tf.signal.hann_window)
+    return np.swapaxes(np.abs(stft.numpy())[..., : config.patch.frequency_bins], -1, -2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_datasets(tiny(), train=False)
+
+
+def test_magnitude_sum_mixture_is_the_sum_of_the_components_magnitudes():
+    config = tiny("data.mixture_domain=magnitude_sum")
+    data = make_datasets(config, train=False)
+    mixture, targets = next(iter(data.test))
+    waves = data.test_waveforms
+    expected = magnitudes(waves["heart"][:4], config) + magnitudes(waves["respiratory"][:4], config)
+    np.testing.assert_allclose(mixture.numpy()[..., 0], expected, rtol=1e-4, atol=1e-4)
+    # ...which is not the magnitude of the summed waveform (the default domain): the test can fail
+    assert np.abs(magnitudes(waves["mixture"][:4], config) - expected).max() > 1e-2
+    np.testing.assert_allclose(targets["heart"].numpy()[..., 0], magnitudes(waves["heart"][:4], config),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_magnitude_sum_counts_what_is_not_a_component():
+    """Sources in the mix that are no component (ECG's respiratory noise) add their own magnitude."""
+    config = tiny()
+    rng = np.random.default_rng(0)
+    a, b, rest = (rng.normal(size=(3, config.crop_length)).astype(np.float32) for _ in range(3))
+    waveforms = tf.constant(np.stack([a + b + rest, a, b]))  # [1+K, B, L]
+    mixture, _ = _features(Spectral.from_config(config), waveforms, ("heart", "respiratory"), None, "magnitude_sum")
+    expected = magnitudes(a, config) + magnitudes(b, config) + magnitudes(rest, config)
+    np.testing.assert_allclose(mixture.numpy()[..., 0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_paper_protocol_scores_the_ideal_magnitude_zero(data):
+    config = tiny()
+    errors = evaluate.paper_errors(evaluate.Oracle(data), data, config)
+    assert errors.scope == "crops_paper"
+    for name in config.components:
+        for metric in ("l1", "l2", "linf"):
+            np.testing.assert_allclose(errors.scores[name][metric], 0.0, atol=1e-5)
+    # the waveform protocol does not: the mixture's phase is not the component's
+    assert evaluate.crop_errors(evaluate.Oracle(data), data, config).means()["heart"]["l2"] > 1e-2
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.25])
+def test_paper_protocol_of_a_scaled_magnitude_is_the_scale_error(data, factor):
+    """An estimate of factor x the true magnitude, both with the mixture's phase: the inverse STFT is linear, so
+    every relative error is |factor - 1| (0.5 and 0.25), by hand."""
+    config = tiny()
+    oracle = evaluate.Oracle(data)
+
+    def scaled(mixture_features):
+        return {n: factor * t for n, t in oracle(mixture_features).items()}
+
+    errors = evaluate.paper_errors(scaled, data, config)
+    for name in config.components:
+        for metric in ("l1", "l2", "linf"):
+            np.testing.assert_allclose(errors.scores[name][metric], abs(factor - 1), rtol=1e-4)
+
+
+def test_evaluate_run_labels_each_protocol(tiny_model_dir, tiny_model):
+    result = evaluate.evaluate_run(str(tiny_model_dir), signals=False, model=tiny_model, protocols=("paper",))
+    assert result["protocols"] == ["paper"]
+    assert "crops_paper" in result and "crops" not in result
+    text = evaluate.report({"run": result}, tiny_model.config.components)
+    assert evaluate.TITLES["crops_paper"] in text and "paper protocol" in text
+    with pytest.raises(ValueError, match="protocol"):
+        evaluate.evaluate_run(str(tiny_model_dir), model=tiny_model, protocols=("papers",))
+
+
+def test_validation_split_is_held_out_training_recordings():
+    config = tiny()
+    plain = load_recordings(config)
+    held = load_recordings(tiny("data.validation_recordings=1"))
+    assert [r.name for r in held["train"]] == [plain["train"][0].name]
+    assert [r.name for r in held["test"]] == [plain["train"][1].name]
+    np.testing.assert_array_equal(held["test"][0].mixture, plain["train"][1].mixture)
+    with pytest.raises(ValueError, match="data.validation_recordings"):
+        load_recordings(tiny("data.validation_recordings=2"))
