@@ -9,11 +9,12 @@ incumbent included), by the mean over tasks and components of the validation wav
 divided by the baseline's (the same budget, `loss.mode=baseline`):
 
     discriminator normalisation   BatchNorm with separate real/fake/cross calls (the old code), BatchNorm on one
-                                  concatenated batch, layer norm, spectral norm, none
+                                  concatenated batch, layer norm, spectral norm
     warm-up                       0 or `WARMUP` AE steps on the reconstruction loss before eq. 7's BCE term
-    learning rates                AE / discriminator 1e-3/1e-4 (the budget's), 1e-3/1e-3, 1e-4/1e-5
     output                        softplus magnitude (unbounded) or a sigmoid mask times the mixture (bounded)
-    update                        simultaneous or alternating (`train.update`)
+
+Learning rates stay the budget's 1e-3 / 1e-4 (the paper's 10:1 ratio). CPU is scarce (2 cores shared): no "none"
+normalisation, no learning-rate stage, no alternating update were run; see docs/results/training.md.
 
 Then the baseline and plain CASS are trained at the chosen recipe too. Runs train in `<out_dir>/<task>/<name>/`,
 where the name spells the overrides, so a rerun skips finished runs and resumes unfinished ones. Writes
@@ -49,13 +50,9 @@ STAGES: list[tuple[str, dict[str, list[str]]]] = [
         "BatchNorm, concatenated": ["model.discriminator_norm=batch", "model.discriminator_batch=concatenated"],
         "layer norm": ["model.discriminator_norm=layer"],
         "spectral norm": ["model.discriminator_norm=spectral"],
-        "none": ["model.discriminator_norm=none"],
     }),
     ("warm-up", {"none": [], f"{WARMUP} steps": [f"train.warmup_steps={WARMUP}"]}),
-    ("learning rates", {"1e-3/1e-4": [], "1e-3/1e-3": ["train.d_learning_rate=1e-3"],
-                        "1e-4/1e-5": ["train.ae_learning_rate=1e-4", "train.d_learning_rate=1e-5"]}),
     ("output", {"softplus magnitude": [], "bounded mask": ["model.output=mask"]}),
-    ("update", {"simultaneous": [], "alternating": ["train.update=alternating"]}),
 ]
 
 

@@ -1,35 +1,46 @@
-"""Reproduces the paper's Tables 1-3 and Figures 4-6 for one task: baseline vs CASS vs CASS with cross training.
+"""Reproduces the paper's Tables 1-3 and Figures 4-6: baseline vs CASS vs CASS with cross training, over seeds.
 
-    python pipelines/reproduce.py --config configs/ppg.json [--budget cpu|paper] [--set dotted.path=value ...]
+    python pipelines/reproduce.py --config configs/ecg.json [--config configs/ppg.json ...] [--budget cpu|paper]
+                                  [--seeds 0 1 2] [--set dotted.path=value ...]
                                   [--out_dir runs/reproduce] [--results docs/results]
 
-For the config's task (bach10, ecg or ppg) this trains the three variants of the paper, `loss.mode` = baseline,
-cass and cass_cross, with one config otherwise: the same data, seed, model, optimiser settings and step budget
-(`--budget` overrides, then `--set` overrides, applied to all three alike; nothing is tuned per variant). Each
-variant trains in `<out_dir>/<task>-<budget>/<variant>/`; rerunning the same command resumes unfinished variants
-and skips finished ones. Then every variant is evaluated (cass_tf.evaluate: test crops and whole test signals) and
-the results go to:
+For each config's task (bach10, ecg or ppg) this trains the three variants of the paper, `loss.mode` = baseline,
+cass and cass_cross, each with every seed in `--seeds` (`train.seed`: the initial weights and the training crops;
+the data and the test set stay the same), with one config otherwise: the same data, model, optimiser settings,
+step budget and the training recipe chosen on a validation split (`RECIPE`: pipelines/ablate.py,
+docs/results/training.md), applied to all variants alike (`--budget` overrides, then `--set`; nothing is tuned per
+variant). Runs go round seed by seed (every task and variant at seed 0 first), each in
+`<out_dir>/<task>-<budget>/<variant>/seed<k>/`; rerunning the same command skips finished runs and resumes
+unfinished ones. After each task and seed, every finished run is scored once (cass_tf.evaluate on the test crops,
+under both protocols: "waveform" against the true waveforms, "paper" against the true magnitudes with the mixture's
+phase; cached in the run's `scores.json`) and the results are rewritten:
 
-    <results>/<task>.md                the three-row tables per component, the paper's values beside ours,
-                                       the command, the budget, the wall times
-    <results>/<task>_test_l2.png       Figs. 4/5: log test relative L2 (waveform) per epoch, per variant
+    <results>/<task>.md                per protocol and component: mean ± std over seeds of the relative L1/L2/L∞
+                                       errors beside the paper's, the oracle rows, the ordering verdicts, the
+                                       command, budget and wall times
+    <results>/summary.json             {task: {protocol: {variant: {component: {"l2_mean", "l2_std", "l1_mean",
+                                       "linf_mean", "seeds"}}}}} (merged: other tasks' entries are kept)
+    <results>/<task>_test_l2.png       Figs. 4/5: log test relative L2 (waveform) per epoch, per variant (lowest seed)
     <results>/<task>_discriminator.png Fig. 6: each component's AE outputs fed to the other components'
                                        discriminators (probability "real" per test crop), cass vs cass_cross
-    <out_dir>/<task>-<budget>/evaluation.json, evaluation.md   the full scores (means, medians, per example)
 
-Budgets (`BUDGETS`):
+An ordering "holds" only when Welch's t-test over the seeds' mean L2 errors gives p < 0.05 in the claimed
+direction (`compare`); "contradicted" when p < 0.05 the other way; otherwise it is within the seeds' spread.
+
+Budgets (`BUDGETS`), each after `RECIPE`:
     paper  the paper's settings: 500 epochs, batch 50, learning rates 1e-5 (AEs) / 1e-6 (discriminators),
            ResNet-9 width 32 (a GPU job).
-    cpu    a scaled-down run that finishes well under an hour per task (all three variants) on 2 CPU cores:
-           narrower networks, fewer steps, smaller batches, and learning rates 1e-3 / 1e-4 (same 10:1 ratio as
-           the paper) so that so few steps get somewhere. Its numbers are not the paper's setting.
-    tiny   for the test suite only: seconds per variant, meaningless numbers.
+    cpu    scaled down so that 3 tasks x 3 variants x 3 seeds train in about two hours on 2 otherwise idle CPU
+           cores: width 8, batch 16, 600 steps (ECG, PPG) or 400 steps of 16-frame patches (Bach10), learning
+           rates 1e-3 / 1e-4. Its numbers are not the paper's setting.
+    tiny   for the test suite only: seconds per run, meaningless numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -46,6 +57,18 @@ from cass_tf.rundir import WAVEFORM_L2, RunDir  # noqa: E402
 
 VARIANTS = ("baseline", "cass", "cass_cross")
 LABELS = {"baseline": "Baseline AE", "cass": "CASS", "cass_cross": "CASS with Cross Training"}
+SEEDS = (0, 1, 2)
+# protocol -> the cass_tf.evaluate scope scored for it (the test crops under both)
+PROTOCOL_SCOPES = {"waveform": "crops", "paper": "crops_paper"}
+PROTOCOL_NOTES = {
+    "waveform": "estimates against the TRUE component waveforms (what a user gets)",
+    "paper": "the paper's protocol: estimate and true component magnitude both put back with the mixture's phase "
+             "(phase errors do not count; the ideal magnitude scores 0); like for like with the paper's tables",
+}
+P_VALUE = 0.05
+# The training recipe chosen on the validation split by pipelines/ablate.py (docs/results/training.md), for every
+# budget, task and variant alike.
+RECIPE: list[str] = []
 
 # Per budget: overrides for every task ("common"), then per data source. Applied before the user's --set.
 BUDGETS: dict[str, dict[str, list[str]]] = {
@@ -103,24 +126,35 @@ PROG = "python pipelines/reproduce.py"
 
 
 def budget_overrides(budget: str, source: str) -> list[str]:
-    """The overrides a budget applies to a task (data source), common ones first."""
+    """The overrides a budget applies to a task (data source): the recipe, the budget's common ones, the task's."""
     if budget not in BUDGETS:
         raise ConfigError(f"--budget: unknown budget {budget!r} (choose from {sorted(BUDGETS)})")
-    return [*BUDGETS[budget].get("common", []), *BUDGETS[budget].get(source, [])]
+    return [*RECIPE, *BUDGETS[budget].get("common", []), *BUDGETS[budget].get(source, [])]
 
 
-def variant_config(config: Config, variant: str, root: str) -> Config:
-    """`config` with loss.mode = variant, training in `<root>/<variant>`."""
-    return config.replace([f"loss.mode={variant}", f"output.model_dir={os.path.join(root, variant)}"])
+def variant_config(config: Config, variant: str, root: str, seed: int | None = None) -> Config:
+    """`config` with loss.mode = variant, training in `<root>/<variant>` (`<root>/<variant>/seed<k>` with
+    train.seed = k when a seed is given)."""
+    if seed is None:
+        return config.replace([f"loss.mode={variant}", f"output.model_dir={os.path.join(root, variant)}"])
+    return config.replace([f"loss.mode={variant}", f"train.seed={seed}",
+                           f"output.model_dir={os.path.join(root, variant, f'seed{seed}')}"])
+
+
+def finished(config: Config) -> bool:
+    """Whether the run in config.output.model_dir has trained all of config.train.epochs (its wall_time.json)."""
+    return _read_json(os.path.join(config.output.model_dir, "wall_time.json")).get("epochs") == config.train.epochs
 
 
 def train_variant(config: Config, label: str) -> float:
-    """Trains (or resumes, or skips if finished) one variant; returns the wall time accumulated over all runs."""
+    """Trains (or resumes, or skips if finished) one run; returns the wall time accumulated over all runs."""
     from cass_tf.train import train
 
     model_dir = config.output.model_dir
     timing_path = os.path.join(model_dir, "wall_time.json")
     before = _read_json(timing_path).get("train_seconds", 0.0)
+    if finished(config):
+        return before
     epochs = config.train.epochs
 
     def progress(row: dict[str, float]) -> None:
@@ -136,149 +170,258 @@ def train_variant(config: Config, label: str) -> float:
     return total
 
 
-def reproduce(config: Config, budget: str, out_dir: str, results_dir: str, command: str,
-              overrides: Sequence[str]) -> dict[str, Any]:
-    """Trains and evaluates the three variants and writes the report and figures; returns the evaluation."""
-    from cass_tf import evaluate, plots
-    from cass_tf.data.pipeline import make_datasets
-    from cass_tf.models.cass import restore
+class Task:
+    """One task's runs under one budget: their configs, the test data, and the scores of its finished runs."""
 
-    task = config.name
-    root = os.path.join(out_dir, f"{task}-{budget}")
-    configs = {v: variant_config(config, v, root) for v in VARIANTS}
-    times = {}
+    def __init__(self, config: Config, budget: str, out_dir: str, seeds: Sequence[int]):
+        self.config, self.budget, self.seeds = config, budget, list(seeds)
+        self.name = config.name
+        self.root = os.path.join(out_dir, f"{self.name}-{budget}")
+        self.configs = {(v, s): variant_config(config, v, self.root, s) for s in seeds for v in VARIANTS}
+        self._data = self._oracle = None
+
+    @property
+    def data(self):
+        if self._data is None:
+            from cass_tf.data.pipeline import make_datasets
+
+            self._data = make_datasets(self.config, train=False)
+        return self._data
+
+    def train(self, seed: int) -> None:
+        for variant in VARIANTS:
+            config = self.configs[variant, seed]
+            print(f"== {self.name}: {variant} seed {seed} in {config.output.model_dir}", flush=True)
+            train_variant(config, f"{self.name} {variant} seed {seed}")
+
+    def scores(self, variant: str, seed: int) -> dict[str, Any] | None:
+        """{"waveform"/"paper": {component: {metric: mean over the test crops}}} of a finished run (None if not
+        finished), computed once and cached in the run's scores.json."""
+        from cass_tf import evaluate
+        from cass_tf.models.cass import restore
+
+        config = self.configs[variant, seed]
+        if not finished(config):
+            return None
+        path = os.path.join(config.output.model_dir, "scores.json")
+        cached = _read_json(path)
+        if cached:
+            return cached
+        model_dir = config.output.model_dir
+        result = evaluate.evaluate_run(model_dir, config, self.data, signals=False, model=restore(model_dir),
+                                       protocols=tuple(PROTOCOL_SCOPES))
+        scores = {protocol: {name: {m: s["mean"] for m, s in result[scope]["summary"][name].items()}
+                             for name in config.components}
+                  for protocol, scope in PROTOCOL_SCOPES.items()}
+        _write_json(path, scores)
+        return scores
+
+    def oracle(self) -> dict[str, Any]:
+        if self._oracle is None:
+            from cass_tf import evaluate
+
+            self._oracle = evaluate.oracle_errors(self.data, self.config, signals=False)
+        return self._oracle
+
+
+def statistics(task: Task) -> dict[str, Any]:
+    """{protocol: {variant: {component: {"l2_mean", "l2_std", "l1_mean", "linf_mean", "seeds", "l2"}}}} over the
+    finished seeds ("l2": the per-seed values; std: sample standard deviation, 0 with one seed)."""
+    import numpy as np
+
+    result: dict[str, Any] = {p: {} for p in PROTOCOL_SCOPES}
     for variant in VARIANTS:
-        print(f"== {task}: training {variant} in {configs[variant].output.model_dir}", flush=True)
-        times[variant] = train_variant(configs[variant], f"{task} {variant}")
-
-    print(f"== {task}: evaluating", flush=True)
-    data = make_datasets(config)
-    results, discriminators, histories = {}, {}, {}
-    for variant in VARIANTS:
-        model_dir = configs[variant].output.model_dir
-        started = time.time()
-        model = restore(model_dir)
-        results[variant] = evaluate.evaluate_run(model_dir, configs[variant], data, model=model)
-        if variant != "baseline":
-            discriminators[variant] = evaluate.discriminator_outputs(model, data)
-        histories[variant] = RunDir(model_dir).read_history()
-        print(f"[{task} {variant}] evaluated in {time.time() - started:.0f} s", flush=True)
-    oracle = evaluate.oracle_errors(data, config)
-    evaluate.write_outputs(results, config.components, root, config, oracle)
-
-    atomic.make_dirs(results_dir, "--results")
-    figures = {
-        "test_l2": plots.test_l2_curves(histories, config.components, os.path.join(results_dir, f"{task}_test_l2.png")),
-        "discriminator": plots.discriminator_outputs(discriminators,
-                                                     os.path.join(results_dir, f"{task}_discriminator.png")),
-    }
-    report = results_markdown(config, budget, results, oracle, times, command, overrides, root, figures)
-    path = atomic.write_text(os.path.join(results_dir, f"{task}.md"), report)
-    print(f"== {task}: wrote {path}, {figures['test_l2']}, {figures['discriminator']}", flush=True)
-    return results
+        runs = [s for s in (task.scores(variant, seed) for seed in task.seeds) if s is not None]
+        if not runs:
+            continue
+        for protocol in PROTOCOL_SCOPES:
+            per = {}
+            for name in task.config.components:
+                values = {m: np.array([r[protocol][name][m] for r in runs]) for m in ("l1", "l2", "linf")}
+                per[name] = {"l2_mean": float(values["l2"].mean()),
+                             "l2_std": float(values["l2"].std(ddof=1)) if len(runs) > 1 else 0.0,
+                             "l1_mean": float(values["l1"].mean()), "linf_mean": float(values["linf"].mean()),
+                             "seeds": len(runs), "l2": values["l2"].tolist()}
+            result[protocol][variant] = per
+    return result
 
 
-def results_markdown(config: Config, budget: str, results: dict[str, Any], oracle: dict[str, Any],
-                     times: dict[str, float], command: str, overrides: Sequence[str], root: str,
-                     figures: dict[str, str]) -> str:
-    """The results page: tables (ours beside the paper's), command, budget, wall times, figures."""
-    from cass_tf.evaluate import NOTES, ORACLE_LABEL, ORACLE_NOTE, table
+def compare(better: Sequence[float], worse: Sequence[float]) -> str:
+    """Does `better` have a lower mean than `worse` beyond the seeds' spread? Welch's t-test (unequal variances):
+    "holds" (p < P_VALUE, lower), "contradicted" (p < P_VALUE, higher), "within the seeds' spread", or "untested"
+    with fewer than two seeds on a side."""
+    from scipy import stats
 
-    source = config.data.source
-    lines = [
-        f"# Reproduction: {config.name} (budget `{budget}`)",
-        "",
-        "Baseline AE vs CASS vs CASS with cross adversarial training, trained with identical data, seed, model "
-        "and step budget (only `loss.mode` differs). Relative errors are eq. 6 of the paper, "
-        "||x̂ - x||_p / ||x||_p (lower is better); SI-SDR in dB (higher is better). The `paper` columns are "
-        "Tables 1-3 of the paper, for reference only"
-        + ("" if budget == "paper" else f"; this run used the `{budget}` budget, far smaller than the paper's, "
-           "so its numbers are not expected to match them") + ".",
-        "",
-        "Command:",
-        "",
-        f"    {command}",
-        "",
-        f"Budget `{budget}` overrides (applied to all three variants): "
-        + (", ".join(f"`{o}`" for o in overrides) if overrides else "none"),
-        "",
-        "| variant | model_dir | epochs | steps | training wall time |",
-        "|---|---|---|---|---|",
-    ]
-    for variant in VARIANTS:
-        model_dir = os.path.join(root, variant)
-        timing = _read_json(os.path.join(model_dir, "wall_time.json"))
-        lines.append(f"| {LABELS[variant]} | `{model_dir}` | {timing.get('epochs', '')} | {timing.get('steps', '')} "
-                     f"| {_duration(times[variant])} |")
-    lines += ["", f"Training config: {config.train.epochs} epochs x {config.train.steps_per_epoch} steps, batch "
-              f"{config.train.batch_size}, learning rates {config.train.ae_learning_rate:g} (AEs) / "
-              f"{config.train.d_learning_rate:g} (discriminators), ResNet-9 width {config.model.width}, patch "
-              f"{config.patch.frequency_bins}x{config.patch.frames}, {config.data.sample_rate} Hz, n_fft "
-              f"{config.stft.n_fft}, hop {config.stft.hop}.", ""]
-    lines += ordering_section(config, results) + [""]
-    sections = (("crops", "Test crops (the paper's setting)"), ("signals", "Whole test signals"),
-                ("crops_component_phase", "Diagnostic: test crops with the true component phase"))
-    for scope, title in sections:
-        lines += [f"## {title}", "", f"Values: {NOTES[scope]}.", ""]
-        for name in config.components:
-            rows = {LABELS[v]: {m: results[v][scope]["summary"][name][m]["mean"] for m in TABLE_METRICS}
-                    for v in VARIANTS}
-            if scope in oracle:
-                rows[ORACLE_LABEL] = {m: oracle[scope]["summary"][name][m]["mean"] for m in TABLE_METRICS}
-            paper = {LABELS[v]: PAPER.get(source, {}).get(name, {}).get(v, {}) for v in VARIANTS}
-            lines += [f"**{name}**", "", table(rows, TABLE_METRICS, paper if scope != "signals" else None), ""]
-        if scope in oracle:
-            lines += [f"`{ORACLE_LABEL}`: {ORACLE_NOTE}.", ""]
-    lines += [
-        "## Figures",
-        "",
-        f"![test L2 per epoch]({os.path.basename(figures['test_l2'])})",
-        "",
-        "Log test relative L2 error of the waveforms (test crops, as above) after every epoch (paper Figs. 4/5).",
-        "",
-        f"![discriminator outputs]({os.path.basename(figures['discriminator'])})",
-        "",
-        "Each component's autoencoder output on the test mixtures, fed to the *other* components' discriminators: "
-        "probability of 'real' per test crop, CASS vs CASS with cross training (paper Fig. 6); dotted: the same "
-        "discriminator on the true component.",
-        "",
-        f"Full scores (means, medians, per example): `{os.path.join(root, 'evaluation.json')}`.",
-        "",
-    ]
-    return "\n".join(lines)
+    if len(better) < 2 or len(worse) < 2:
+        return "untested (fewer than 2 seeds)"
+    p = stats.ttest_ind(better, worse, equal_var=False).pvalue
+    if not math.isfinite(p) or p >= P_VALUE:
+        return f"within the seeds' spread (p = {p:.2f})" if math.isfinite(p) else "within the seeds' spread"
+    return f"holds (p = {p:.3f})" if sum(better) / len(better) < sum(worse) / len(worse) else \
+        f"contradicted (p = {p:.3f})"
 
 
-def ordering_section(config: Config, results: dict[str, Any]) -> list[str]:
-    """Plain sentences: does the paper's ordering of the three variants hold here (mean L2 of the test crops and of
-    the whole test signals)? The paper's claims: the baseline is worst; and per component, which of CASS and CASS
-    with cross training is better (its Tables 1-3)."""
-    paper = PAPER.get(config.data.source, {})
-    lines = ["## Does the paper's ordering hold at this budget?", "",
-             "Computed from the mean L2 errors below (crops; whole signals in brackets); lower is better.", ""]
-    for name in config.components:
-        for scope in ("crops", "signals"):
-            l2 = {v: results[v][scope]["summary"][name]["l2"]["mean"] for v in VARIANTS}
-            worst = max(VARIANTS, key=l2.get)
-            cross_better = l2["cass_cross"] < l2["cass"]
-            if scope == "crops":
-                crops, crops_worst, crops_cross = l2, worst, cross_better
-        values = ", ".join(f"{LABELS[v]} {crops[v]:.3f} [{l2[v]:.3f}]" for v in VARIANTS)
-        claims = [f"baseline worst: {_verdict(crops_worst == 'baseline', worst == 'baseline')}"]
-        if name in paper:
-            paper_cross = paper[name]["cass_cross"]["l2"] < paper[name]["cass"]["l2"]
-            which = "cross training better than plain CASS" if paper_cross else "plain CASS better than cross training"
-            claims.append(f"{which} (as in the paper): "
-                          f"{_verdict(crops_cross == paper_cross, cross_better == paper_cross)}")
-        lines.append(f"- **{name}** ({values}): " + "; ".join(claims) + ".")
+def verdicts(task: Task, stats: dict[str, Any]) -> list[str]:
+    """Per protocol and component, the paper's claims tested over seeds: the baseline is worse than CASS and than
+    CASS with cross training; which of the two CASS variants is better (its Tables 1-3); and whether the best
+    variant's mean L2 is below the paper's best figure."""
+    paper = PAPER.get(task.config.data.source, {})
+    lines = []
+    for protocol in PROTOCOL_SCOPES:
+        per = stats[protocol]
+        if not all(v in per for v in VARIANTS):
+            lines.append(f"- {protocol} protocol: not every variant has a finished run yet.")
+            continue
+        for name in task.config.components:
+            l2 = {v: per[v][name]["l2"] for v in VARIANTS}
+            claims = [f"CASS better than the baseline: {compare(l2['cass'], l2['baseline'])}",
+                      f"CASS with cross training better than the baseline: "
+                      f"{compare(l2['cass_cross'], l2['baseline'])}"]
+            if name in paper:
+                cross_first = paper[name]["cass_cross"]["l2"] < paper[name]["cass"]["l2"]
+                first, second = ("cass_cross", "cass") if cross_first else ("cass", "cass_cross")
+                claims.append(f"{LABELS[first]} better than {LABELS[second]} (the paper's order): "
+                              f"{compare(l2[first], l2[second])}")
+                best = min(VARIANTS, key=lambda v: per[v][name]["l2_mean"])
+                paper_best = min(paper[name][v]["l2"] for v in VARIANTS)
+                below = per[best][name]["l2_mean"] < paper_best
+                claims.append(f"best mean L2 ({LABELS[best]}, {per[best][name]['l2_mean']:.4f}) "
+                              f"{'below' if below else 'not below'} the paper's best {paper_best:.4f}")
+            lines.append(f"- **{name}**, {protocol} protocol: " + "; ".join(claims) + ".")
     return lines
 
 
-def _verdict(on_crops: bool, on_signals: bool) -> str:
-    if on_crops and on_signals:
-        return "holds"
-    if not on_crops and not on_signals:
-        return "does not hold"
-    return "holds on the " + ("crops" if on_crops else "whole signals") + " only"
+def write_summary(path: str, task: str, stats: dict[str, Any]) -> str:
+    """Merges this task's statistics (without the per-seed lists) into summary.json."""
+    summary = _read_json(path)
+    summary[task] = {p: {v: {c: {k: x for k, x in s.items() if k != "l2"} for c, s in per.items()}
+                         for v, per in variants.items()} for p, variants in stats.items()}
+    return atomic.write_text(path, json.dumps(summary, indent=1, sort_keys=True) + "\n")
+
+
+def figures(task: Task, results_dir: str) -> dict[str, str]:
+    """Figs. 4/5 and 6 from each variant's lowest finished seed."""
+    from cass_tf import evaluate, plots
+    from cass_tf.models.cass import restore
+
+    histories, discriminators = {}, {}
+    for variant in VARIANTS:
+        seed = next((s for s in task.seeds if finished(task.configs[variant, s])), None)
+        if seed is None:
+            continue
+        model_dir = task.configs[variant, seed].output.model_dir
+        histories[f"{LABELS[variant]} (seed {seed})"] = RunDir(model_dir).read_history()
+        if variant != "baseline":
+            discriminators[f"{LABELS[variant]} (seed {seed})"] = evaluate.discriminator_outputs(restore(model_dir),
+                                                                                              task.data)
+    atomic.make_dirs(results_dir, "--results")
+    paths = {"test_l2": plots.test_l2_curves(histories, task.config.components,
+                                             os.path.join(results_dir, f"{task.name}_test_l2.png"))}
+    if discriminators:
+        paths["discriminator"] = plots.discriminator_outputs(
+            discriminators, os.path.join(results_dir, f"{task.name}_discriminator.png"))
+    return paths
+
+
+def report(task: Task, results_dir: str, command: str, overrides: Sequence[str]) -> dict[str, Any]:
+    """Scores the finished runs and rewrites the task's page, summary.json and figures; returns the statistics."""
+    stats = statistics(task)
+    if not any(stats[p] for p in stats):
+        return stats
+    figure_paths = figures(task, results_dir)
+    write_summary(os.path.join(results_dir, "summary.json"), task.name, stats)
+    page = results_markdown(task, stats, command, overrides, figure_paths)
+    path = atomic.write_text(os.path.join(results_dir, f"{task.name}.md"), page)
+    print(f"== {task.name}: wrote {path}", flush=True)
+    return stats
+
+
+def reproduce(configs: Sequence[Config], budget: str, seeds: Sequence[int], out_dir: str, results_dir: str,
+              command: str, overrides: dict[str, list[str]]) -> dict[str, Any]:
+    """Trains every task's variants seed by seed, reporting after each task and seed; returns the statistics."""
+    tasks = [Task(c, budget, out_dir, seeds) for c in configs]
+    stats = {}
+    for seed in seeds:
+        for task in tasks:
+            task.train(seed)
+            stats[task.name] = report(task, results_dir, command, overrides[task.name])
+    return stats
+
+
+def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides: Sequence[str],
+                     figure_paths: dict[str, str]) -> str:
+    """The results page: per protocol, mean ± std over seeds beside the paper's values; verdicts; runs."""
+    from cass_tf.evaluate import CROP_NOTE, ORACLE_LABEL, ORACLE_NOTE
+
+    config, budget = task.config, task.budget
+    paper = PAPER.get(config.data.source, {})
+    lines = [
+        f"# Reproduction: {task.name} (budget `{budget}`)",
+        "",
+        "Baseline AE vs CASS vs CASS with cross adversarial training, trained with identical data, model, recipe and "
+        f"step budget (only `loss.mode` differs), each with seeds {task.seeds} (`train.seed`: initial weights and "
+        "training crops; the same data and test set). Relative errors are eq. 6 of the paper, ||x̂ - x||_p / "
+        "||x||_p (lower is better), on the fixed test crops (" + CROP_NOTE + "); mean ± sample standard deviation "
+        "over the seeds that have finished. The `paper` columns are Tables 1-3 of the paper"
+        + ("" if budget == "paper" else f"; this run used the `{budget}` budget, far smaller than the paper's") + ".",
+        "",
+        "Command (rerun it to resume; finished runs are skipped):",
+        "",
+        f"    {command}",
+        "",
+        f"Overrides (recipe, then budget `{budget}`, applied to every variant): "
+        + (", ".join(f"`{o}`" for o in overrides) if overrides else "none"),
+        "",
+        f"Training: {config.train.epochs} epochs x {config.train.steps_per_epoch} steps, batch "
+        f"{config.train.batch_size}, learning rates {config.train.ae_learning_rate:g} (AEs) / "
+        f"{config.train.d_learning_rate:g} (discriminators), ResNet-9 width {config.model.width}, patch "
+        f"{config.patch.frequency_bins}x{config.patch.frames}, {config.data.sample_rate} Hz, n_fft "
+        f"{config.stft.n_fft}, hop {config.stft.hop}.",
+        "",
+        "## Does the paper's ordering hold?",
+        "",
+        f"Welch's t-test over the seeds' mean L2 errors: \"holds\" needs p < {P_VALUE} in the claimed direction, "
+        "\"contradicted\" p < 0.05 the other way; anything else is within the seeds' spread.",
+        "",
+        *verdicts(task, stats),
+        "",
+    ]
+    oracle = task.oracle()
+    for protocol, scope in PROTOCOL_SCOPES.items():
+        lines += [f"## {protocol.capitalize()} protocol", "", f"Values: {PROTOCOL_NOTES[protocol]}.", ""]
+        for name in config.components:
+            lines += [f"**{name}**", "", "| model | seeds | L2 (mean ± std) | L1 | L∞ | paper L1 | paper L2 | paper L∞ |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for variant in VARIANTS:
+                s = stats[protocol].get(variant, {}).get(name)
+                ref = paper.get(name, {}).get(variant, {})
+                cells = ([str(s["seeds"]), f"{s['l2_mean']:.4f} ± {s['l2_std']:.4f}", f"{s['l1_mean']:.4f}",
+                          f"{s['linf_mean']:.4f}"] if s else ["0", "", "", ""])
+                cells += [f"{ref[m]:.4f}" if m in ref else "" for m in ("l1", "l2", "linf")]
+                lines.append(f"| {LABELS[variant]} | " + " | ".join(cells) + " |")
+            if protocol == "waveform":
+                o = oracle["crops"]["summary"][name]
+                lines.append(f"| {ORACLE_LABEL} | | {o['l2']['mean']:.4f} | {o['l1']['mean']:.4f} | "
+                             f"{o['linf']['mean']:.4f} | | | |")
+            else:
+                lines.append(f"| {ORACLE_LABEL} | | 0 (by construction) | 0 | 0 | | | |")
+            lines.append("")
+        lines += [f"`{ORACLE_LABEL}`: {ORACLE_NOTE}.", ""]
+    lines += ["## Runs", "", "| variant | seed | model_dir | steps | training wall time |", "|---|---|---|---|---|"]
+    for (variant, seed), run in task.configs.items():
+        timing = _read_json(os.path.join(run.output.model_dir, "wall_time.json"))
+        state = _duration(timing["train_seconds"]) if finished(run) else "not finished"
+        lines.append(f"| {LABELS[variant]} | {seed} | `{run.output.model_dir}` | {timing.get('steps', '')} | {state} |")
+    lines += ["", "## Figures", "", f"![test L2 per epoch]({os.path.basename(figure_paths['test_l2'])})", "",
+              "Log test relative L2 error of the waveforms (test crops, waveform protocol) after every epoch, each "
+              "variant's lowest finished seed (paper Figs. 4/5).", ""]
+    if "discriminator" in figure_paths:
+        lines += [f"![discriminator outputs]({os.path.basename(figure_paths['discriminator'])})", "",
+                  "Each component's autoencoder output on the test mixtures, fed to the *other* components' "
+                  "discriminators: probability of 'real' per test crop, CASS vs CASS with cross training, lowest "
+                  "finished seed (paper Fig. 6); dotted: the same discriminator on the true component.", ""]
+    lines += [f"Per-run scores: `<model_dir>/scores.json`; statistics: `summary.json` beside this page.", ""]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,7 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="configs/<task>.json")
+    parser.add_argument("--config", action="append", required=True,
+                        help="configs/<task>.json (repeatable: the tasks go round seed by seed)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train.seed values (default 0 1 2)")
     parser.add_argument("--budget", default="cpu", choices=sorted(BUDGETS),
                         help="cpu (default), paper, or tiny (tests only)")
     parser.add_argument("--set", action="append", default=[], help="extra override for all variants: dotted.path=json")
@@ -298,11 +443,15 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> None:
-    source = load_config(args.config).data.source
-    overrides = budget_overrides(args.budget, source)
-    config = load_config(args.config, overrides + args.set)
+    configs, overrides = [], {}
+    for path in args.config:
+        task_overrides = budget_overrides(args.budget, load_config(path).data.source) + args.set
+        configs.append(load_config(path, task_overrides))
+        overrides[configs[-1].name] = task_overrides
+    if any(seed < 0 for seed in args.seeds) or len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f"--seeds: must be distinct non-negative integers, got {args.seeds}")
     cli.show_device()
-    reproduce(config, args.budget, args.out_dir, args.results, f"{PROG} {shlex.join(argv)}", overrides + args.set)
+    reproduce(configs, args.budget, args.seeds, args.out_dir, args.results, f"{PROG} {shlex.join(argv)}", overrides)
 
 
 def _duration(seconds: float) -> str:

@@ -60,43 +60,55 @@ def test_paper_reference_values(reproduce):
             assert all(rows["baseline"][m] > max(rows["cass"][m], rows["cass_cross"][m]) for m in ("l1", "l2"))
 
 
+def test_compare_is_welch_over_seeds(reproduce):
+    # clearly separated means with small spread: holds one way, contradicted the other (Welch p ~ 1e-4)
+    assert reproduce.compare([0.10, 0.11, 0.12], [0.20, 0.21, 0.22]).startswith("holds")
+    assert reproduce.compare([0.20, 0.21, 0.22], [0.10, 0.11, 0.12]).startswith("contradicted")
+    # the same means 0.11 vs 0.12 with a spread of 0.05: within it (by hand, t = 0.24, p ~ 0.8)
+    assert reproduce.compare([0.06, 0.11, 0.16], [0.07, 0.12, 0.17]).startswith("within the seeds' spread")
+    assert reproduce.compare([0.1], [0.2, 0.3]).startswith("untested")
+
+
 def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     out_dir, results = tmp_path / "runs", tmp_path / "results"
-    argv = ["--config", str(REPO / "configs" / "ppg.json"), "--budget", "tiny", "--out_dir", str(out_dir),
-            "--results", str(results)]
+    argv = ["--config", str(REPO / "configs" / "ppg.json"), "--budget", "tiny", "--seeds", "3", "--out_dir",
+            str(out_dir), "--results", str(results)]
     started = time.time()
     assert reproduce.main(argv) == 0, capsys.readouterr().err
     elapsed = time.time() - started
     printed = capsys.readouterr().out
     assert elapsed < 300, elapsed  # about 60 s on 2 otherwise idle cores; slack for shared machines
     for variant in reproduce.VARIANTS:
-        assert f"[ppg {variant}] epoch 2/2" in printed
-        assert (out_dir / "ppg-tiny" / variant / "checkpoints").is_dir()
-        assert json.loads((out_dir / "ppg-tiny" / variant / "wall_time.json").read_text())["steps"] == 6
+        run = out_dir / "ppg-tiny" / variant / "seed3"
+        assert f"[ppg {variant} seed 3] epoch 2/2" in printed
+        assert json.loads((run / "config.json").read_text())["train"]["seed"] == 3
+        assert json.loads((run / "wall_time.json").read_text())["steps"] == 6
+        scores = json.loads((run / "scores.json").read_text())
+        assert set(scores) == {"waveform", "paper"}
     for figure in ("ppg_test_l2.png", "ppg_discriminator.png"):
         data = (results / figure).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000
     report = (results / "ppg.md").read_text()
     assert "python pipelines/reproduce.py --config" in report and "--budget tiny" in report
     assert "`model.width=2`" in report
-    for heading in ("## Test crops", "## Whole test signals", "## Does the paper's ordering hold at this budget?"):
+    for heading in ("## Waveform protocol", "## Paper protocol", "## Does the paper's ordering hold?"):
         assert heading in report
-    # the ordering verdicts quote the crop means of the tables, and PPG's paper claim is "plain CASS better"
-    verdicts = [line for line in report.splitlines() if line.startswith(("- **heart**", "- **respiratory**"))]
-    assert len(verdicts) == 2 and all("plain CASS better than cross training" in v for v in verdicts)
+    # one seed: the orderings cannot be tested, and the page says so
+    assert "untested (fewer than 2 seeds)" in report
     labels = ("Baseline AE", "CASS", "CASS with Cross Training")
-    for label in labels:  # a row per component in 3 tables (crops, signals, true-phase crops), and a wall-time row
-        assert len(re.findall(rf"^\| {re.escape(label)} \|", report, flags=re.M)) == 3 * 2 + 1
-    assert len(re.findall(r"^\| ideal magnitude \(oracle\) \|", report, flags=re.M)) == 2 * 2
-    # paper values beside ours in the crop tables: Table 3, heart, baseline L1
+    for label in labels:  # a row per component in 2 protocols' tables, and a row in the runs table
+        assert len(re.findall(rf"^\| {re.escape(label)} \|", report, flags=re.M)) == 2 * 2 + 1
+    # paper values beside ours: Table 3, heart, baseline L1
     assert re.search(r"^\| Baseline AE \|.*\| 0\.0241 \|", report, flags=re.M)
-    evaluation = json.loads((out_dir / "ppg-tiny" / "evaluation.json").read_text())
-    assert set(evaluation["runs"]) == set(reproduce.VARIANTS)
-    assert {evaluation["runs"][v]["mode"] for v in reproduce.VARIANTS} == set(reproduce.VARIANTS)
+    summary = json.loads((results / "summary.json").read_text())
+    for protocol in ("waveform", "paper"):
+        for variant in reproduce.VARIANTS:
+            heart = summary["ppg"][protocol][variant]["heart"]
+            assert set(heart) == {"l2_mean", "l2_std", "l1_mean", "linf_mean", "seeds"} and heart["seeds"] == 1
+            assert heart["l2_mean"] == pytest.approx(
+                json.loads((out_dir / "ppg-tiny" / variant / "seed3" / "scores.json").read_text())[protocol]["heart"]["l2"])
 
-    # a rerun resumes: a finished variant trains no further epoch and keeps its step count
-    tiny = load_config(REPO / "configs" / "ppg.json", reproduce.budget_overrides("tiny", "ppg"))
-    config = reproduce.variant_config(tiny, "baseline", str(out_dir / "ppg-tiny"))
-    reproduce.train_variant(config, "again")
-    assert "epoch" not in capsys.readouterr().out.replace("2 epochs", "")
-    assert json.loads((out_dir / "ppg-tiny" / "baseline" / "wall_time.json").read_text())["steps"] == 6
+    # a rerun skips finished runs: no epoch is trained and the step count stays
+    assert reproduce.main(argv) == 0
+    assert "epoch" not in capsys.readouterr().out
+    assert json.loads((out_dir / "ppg-tiny" / "baseline" / "seed3" / "wall_time.json").read_text())["steps"] == 6
