@@ -85,6 +85,8 @@ class PPGConfig:
     frequency_modulation: Optional[Range] = None  # respiratory sinus arrhythmia, relative beat-interval depth
     noise_snr_db: Optional[Range] = None  # white sensor noise, SNR against the clean mixture's power
     scale: Optional[Range] = None  # one factor for mixture and components, log-uniform in this range
+    breathing_variability: float = 0.0  # relative wander of the breathing frequency between 5-s knots
+    breath_harmonic: Optional[Range] = None  # second-harmonic amplitude of the breath wave, relative
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("heart_bpm", "breathing_hz"):
@@ -104,6 +106,11 @@ class PPGConfig:
             _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
         if self.scale is not None:
             _check_range(f"{path}.scale", self.scale, low=1e-12)
+        if not 0.0 <= self.breathing_variability < 0.5:
+            raise ConfigError(f"{path}.breathing_variability: must be in [0, 0.5), got {self.breathing_variability}")
+        if self.breath_harmonic is not None and not 0.0 <= self.breath_harmonic[0] <= self.breath_harmonic[1] < 1.0:
+            raise ConfigError(f"{path}.breath_harmonic: must be [low, high] with 0 <= low <= high < 1, "
+                              f"got {list(self.breath_harmonic)}")
         _check_recordings(self, path)
 
 

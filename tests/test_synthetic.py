@@ -384,3 +384,24 @@ def test_ppg_frequency_and_amplitude_modulation_follow_breathing():
         assert 0.12 < np.ptp(intervals) / np.mean(intervals) < 0.3
         assert np.ptp(heights) > 0.4  # 1 +- 0.3 pulse heights (the mean is removed from the component)
         assert breaths.size >= 2
+
+
+def test_ppg_breathing_variability_and_breath_shape():
+    config = ppg_config("data.ppg.breathing_variability=0.3", "data.ppg.breathing_hz=[0.3, 0.3]",
+                        "data.sample_rate=64", "data.ppg.seconds=60")
+    rate = config.data.sample_rate
+    for recording in all_recordings(ppg.load(config)):
+        respiratory, breaths = recording.components["respiratory"], recording.events["respiratory"]
+        intervals = np.diff(breaths) / rate
+        assert 0.7 / 0.3 <= intervals.min() and intervals.max() <= 1 / (0.7 * 0.3)  # f within 0.3 (1 +- 0.3)
+        assert np.std(intervals) / np.mean(intervals) > 0.03  # it wanders (constant: < 1 sample = 0.5%)
+        assert np.all(respiratory[breaths] >= 0.98 * np.abs(respiratory).max())  # still the sinusoid's maxima
+    shaped = ppg_config("data.ppg.breath_harmonic=[0.4, 0.4]", "data.ppg.breathing_hz=[0.25, 0.25]",
+                        "data.ppg.seconds=40")  # whole cycles: the two tones fall on FFT bins
+    for recording in all_recordings(ppg.load(shaped)):
+        respiratory = recording.components["respiratory"].astype(np.float64)
+        spectrum = np.abs(np.fft.rfft(respiratory * np.hanning(respiratory.size)))
+        frequencies = np.fft.rfftfreq(respiratory.size, 1 / shaped.data.sample_rate)
+        fundamental, second = (spectrum[np.argmin(np.abs(frequencies - f))] for f in (0.25, 0.5))
+        assert second / fundamental == pytest.approx(0.4, rel=0.05)
+        assert np.abs(respiratory).max() <= shaped.data.ppg.respiratory_depth[1] * (1 + 1e-6)

@@ -32,11 +32,16 @@ second generator spawned from the recording's seed so the plain setting's record
   sensor noise (motion-free): white Gaussian scaled to an SNR uniform in noise_snr_db against the clean mixture's
     power (mean removed), in the mixture only.
   scale: mixture and both components multiplied by one factor log-uniform in scale (PPG units are arbitrary).
+  breathing variability: the breathing frequency wanders, linear between knots every KNOT_SECONDS, each knot
+    f_b (1 + U(-breathing_variability, +breathing_variability)); AM, FM and the baseline follow the same phase.
+  breath shape: a second harmonic h sin(2 theta + psi), h uniform in breath_harmonic, makes breaths asymmetric
+    (real respiration is not a sinusoid); the wave is rescaled so its peak is the drawn depth.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -47,6 +52,8 @@ SYSTOLIC = (1.0, -1.5161, 0.6303)  # (height a, phase centre theta in rad, width
 DIASTOLIC = (0.1999, 0.8186, 1.0225)
 AMPLITUDE_MODULATION = 0.1
 TRUNCATE_SIGMA = 3.0
+KNOT_SECONDS = 5.0  # breathing-frequency knots (breathing_variability)
+PHASE_GRID = 50  # integration points per knot interval for the breathing phase
 
 
 def load(config: Config) -> dict[str, list[Recording]]:
@@ -73,11 +80,13 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
     breathing = rng.uniform(*params.breathing_hz)
     phase = rng.uniform(0, 2 * np.pi)
-    heart, peaks = _pulse_train(rng, realism, params, rate, samples, breathing, phase)
+    breath_phase = _breath_phase(realism, params, breathing, phase, samples / rate)
+    heart, peaks = _pulse_train(rng, realism, params, rate, samples, breath_phase)
     t = np.arange(samples) / rate
+    depth = rng.uniform(*params.respiratory_depth)
     signals = {
         "heart": (heart - heart.mean()).astype(np.float32),
-        "respiratory": (rng.uniform(*params.respiratory_depth) * np.sin(2 * np.pi * breathing * t + phase)).astype(np.float32),
+        "respiratory": (depth * _breath_wave(realism, params, breath_phase(t))).astype(np.float32),
     }
     mixture = signals["heart"] + signals["respiratory"]
     if params.noise_snr_db is not None:
@@ -88,11 +97,41 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     if params.scale is not None:
         factor = np.float32(np.exp(realism.uniform(*np.log(params.scale))))
         mixture, signals = mixture * factor, {k: v * factor for k, v in signals.items()}
-    first = (np.pi / 2 - phase) / (2 * np.pi * breathing)  # the respiratory sinusoid's maxima, from t < 0 on
-    breaths = first + np.arange(math.ceil(samples / rate * breathing) + 1) / breathing
-    events = {"heart": _samples(peaks, rate, samples), "respiratory": _samples(breaths, rate, samples)}
+    events = {"heart": _samples(peaks, rate, samples), "respiratory": _samples(_breaths(breath_phase, t), rate, samples)}
     return Recording(name=name, mixture=mixture, components={c: signals[c] for c in components},
                      events={c: events[c] for c in components})
+
+
+def _breath_phase(rng: np.random.Generator, params: PPGConfig, breathing: float, phase: float,
+                  seconds: float) -> Callable[[np.ndarray], np.ndarray]:
+    """times (s) -> breathing phase (rad): 2 pi f_b t + phi, or with breathing_variability the integral of a
+    frequency interpolated linearly between knots every KNOT_SECONDS, each f_b (1 + U(-v, v))."""
+    if not params.breathing_variability:
+        return lambda times: 2 * np.pi * breathing * times + phase
+    knots = np.arange(-2, math.ceil(seconds / KNOT_SECONDS) + 3) * KNOT_SECONDS  # covers beats before t = 0
+    frequency = breathing * (1 + params.breathing_variability * rng.uniform(-1, 1, knots.size))
+    grid = np.linspace(knots[0], knots[-1], (knots.size - 1) * PHASE_GRID + 1)
+    f = np.interp(grid, knots, frequency)
+    cumulative = np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) / 2 * np.diff(grid))])
+    angle = phase + 2 * np.pi * (cumulative - np.interp(0.0, grid, cumulative))
+    return lambda times: np.interp(times, grid, angle)
+
+
+def _breath_wave(rng: np.random.Generator, params: PPGConfig, angle: np.ndarray) -> np.ndarray:
+    """sin(angle), or with breath_harmonic a second harmonic h sin(2 angle + psi) added and the peak brought to 1."""
+    if params.breath_harmonic is None:
+        return np.sin(angle)
+    wave = np.sin(angle) + rng.uniform(*params.breath_harmonic) * np.sin(2 * angle + rng.uniform(0, 2 * np.pi))
+    return wave / np.max(np.abs(wave))
+
+
+def _breaths(breath_phase: Callable[[np.ndarray], np.ndarray], t: np.ndarray) -> np.ndarray:
+    """Times (s) where the breathing phase passes pi/2 (mod 2 pi): the maxima of the fundamental."""
+    angle = breath_phase(t)
+    targets = np.pi / 2 + 2 * np.pi * np.arange(np.floor((angle[0] - np.pi / 2) / (2 * np.pi)),
+                                                np.ceil((angle[-1] - np.pi / 2) / (2 * np.pi)) + 1)
+    targets = targets[(targets >= angle[0]) & (targets <= angle[-1])]
+    return np.interp(targets, angle, t)
 
 
 def _samples(times: np.ndarray, rate: int, samples: int) -> np.ndarray:
@@ -104,7 +143,7 @@ def _samples(times: np.ndarray, rate: int, samples: int) -> np.ndarray:
 
 
 def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params: PPGConfig, rate: int, samples: int,
-                 breathing: float, phase: float) -> tuple[np.ndarray, np.ndarray]:
+                 breath_phase: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The amplitude-modulated two-Gaussian pulse train (float64, `samples`) and its systolic peak times (s)."""
     waves = (SYSTOLIC, DIASTOLIC)
     if params.morphology_jitter:
@@ -117,11 +156,11 @@ def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params:
     onsets = -rng.uniform(1, 2) * mean + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
     if params.frequency_modulation is not None:
         intervals = intervals * (1 + realism.uniform(*params.frequency_modulation)
-                                 * np.sin(2 * np.pi * breathing * onsets + phase))
+                                 * np.sin(breath_phase(onsets)))
         onsets = onsets[0] + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
     systolic = waves[0]
     peaks = onsets + (systolic[1] + np.pi) / (2 * np.pi) * intervals
-    heights = 1 + depth * np.sin(2 * np.pi * breathing * peaks + phase)
+    heights = 1 + depth * np.sin(breath_phase(peaks))
     # Each beat is evaluated on [onset - RR, onset + 2 RR], beyond which both Gaussians are below 1e-15.
     width = math.ceil(3 * intervals.max() * rate) + 1
     index = np.floor((onsets - intervals) * rate).astype(np.int64)[:, None] + np.arange(width)
