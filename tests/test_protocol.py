@@ -1,7 +1,7 @@
 """Tests for the paper-like-for-like parts (issue 10): the magnitude-sum mixture, the paper's evaluation protocol,
 the validation split.
 
-Tiny PPG data (two 30-s training recordings, one test recording, 16x16 patches); no training.
+Tiny PPG data (conftest's); only the protocol labels use the session's tiny trained model.
 """
 
 import os
@@ -17,17 +17,12 @@ from cass_tf.config import load_config  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
 from cass_tf.data.pipeline import _features, make_datasets  # noqa: E402
 from cass_tf.spectral import Spectral  # noqa: E402
-
-CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "ppg.json")
-TINY = [
-    "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
-    "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
-    "stft.n_fft=32", "stft.window=32", "stft.hop=16", "train.batch_size=4",
-]
+from conftest import REPO, TINY  # noqa: E402
 
 
 def tiny(*overrides):
-    return load_config(CONFIG, overrides=TINY + list(overrides))
+    """The conftest's tiny PPG config (64 Hz, two 10-s training recordings, one test recording, 16x16 patches)."""
+    return load_config(REPO / "configs" / "ppg.json", overrides=TINY + list(overrides))
 
 
 def magnitudes(x, config):
