@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,6 +83,20 @@ def test_saved_model_separator_any_length(separator, tiny_model):
 
 
 # ---- separate() ----
+
+def test_one_separator_shared_by_threads(separator, model_dir):
+    """The thread-safety guarantee (docs/reliability.md): one Separator called from 4 threads at once, including its
+    first (tracing) call, gives each input the result of sequential calls."""
+    inputs = [signal(300 + 97 * k, seed=k) for k in range(12)]
+    for sep in (Separator(str(model_dir)), separator):  # a fresh checkpoint one: traced under concurrency
+        with ThreadPoolExecutor(4) as pool:
+            threaded = list(pool.map(lambda x: sep.process(x, block_seconds=5.0), inputs))
+        for x, got in zip(inputs, threaded):
+            expected = sep.process(x, block_seconds=5.0)
+            for n in NAMES:
+                assert got[n].shape == x.shape
+                assert_close(got[n], expected[n], tolerance=1e-6)
+
 
 def test_separate_array_equals_separator(separator, base_dir):
     x = signal(1000)
