@@ -82,8 +82,6 @@ def test_saved_model_separator_any_length(separator, tiny_model):
             assert_close(out[n], expected[n])
 
 
-# ---- separate() ----
-
 def test_one_separator_shared_by_threads(separator, model_dir):
     """The thread-safety guarantee (docs/reliability.md): one Separator called from 4 threads at once, including its
     first (tracing) call, gives each input the result of sequential calls."""
@@ -97,6 +95,8 @@ def test_one_separator_shared_by_threads(separator, model_dir):
                 assert got[n].shape == x.shape
                 assert_close(got[n], expected[n], tolerance=1e-6)
 
+
+# ---- separate() ----
 
 def test_separate_array_equals_separator(separator, base_dir):
     x = signal(1000)
