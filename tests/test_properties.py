@@ -31,21 +31,21 @@ CHEAP = settings(max_examples=5 * settings.default.max_examples)  # pure-Python 
 SLOW = settings(max_examples=max(8, settings.default.max_examples // 2))  # an example may load a SavedModel
 
 
-def schema_paths(cls: type = Config, prefix: str = "") -> set[str]:
-    """Every dotted field path of the config schema, sections included."""
-    paths = set()
+def schema(cls: type = Config, prefix: str = "") -> dict[str, typing.Any]:
+    """{dotted path: type hint} of every field of the config schema, sections included."""
+    paths = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        path = prefix + f.name
-        paths.add(path)
-        hint = hints[f.name]
+        path, hint = prefix + f.name, hints[f.name]
+        paths[path] = hint
         inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)] or [hint]
         if dataclasses.is_dataclass(inner[0]):
-            paths |= schema_paths(inner[0], path + ".")
+            paths.update(schema(inner[0], path + "."))
     return paths
 
 
-SCHEMA = schema_paths()
+SCHEMA = set(schema())
+FLOAT_FIELDS = sorted(path for path, hint in schema().items() if "float" in str(hint))  # floats, ranges, matrices
 
 
 def leaves(tree: typing.Any, prefix: str = "") -> list[str]:
@@ -151,8 +151,10 @@ VALUES = st.one_of(
                      "[0.1, NaN]", "[[0, 1], [0, 0]]", "-1", "0", "1.5", '"x"', "", "=", "64", "1e-3"]),
     st.text(max_size=10), st.integers().map(str), st.floats().map(repr),
 )
-OVERRIDES = st.lists(st.one_of(st.tuples(KEYS, VALUES).map("=".join), st.text(max_size=12)), min_size=1,
-                     max_size=3)
+NON_FINITE = st.tuples(st.sampled_from(FLOAT_FIELDS), st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999",
+                                                                   "[0.1, NaN]", "[[0, NaN], [0, 0]]"]))
+OVERRIDES = st.lists(st.one_of(st.tuples(KEYS, VALUES).map("=".join), NON_FINITE.map("=".join),
+                               st.text(max_size=12)), min_size=1, max_size=3)
 
 
 @CHEAP
