@@ -314,8 +314,8 @@ def test_bad_models(tmp_path, base_dir):
 
     other = Other()
     tf.saved_model.save(other, str(tmp_path / "other" / "1"), signatures={"double": other.double})
-    with pytest.raises(ValueError, match="no 'serving_default' signature"):
-        Separator(tmp_path / "other")
+    with pytest.raises(ValueError, match="is not a cass_tf export: no assets/cass_config.json"):
+        Separator(tmp_path / "other")  # a SavedModel of something else: refused before TensorFlow loads it
     with pytest.raises(ValueError, match="block_seconds"):
         separate(signal(100), str(base_dir), block_seconds=-1)
 
