@@ -117,3 +117,17 @@ def test_run_dir_layout(tmp_path):
         "config.json", "checkpoints", "history.csv", "logs", "training_curves.png", "example.png"]
     with pytest.raises(FileNotFoundError, match="no config.json"):
         run.load_config()
+
+
+def test_write_audio_publishes_atomically_and_cleans_a_killed_writers_leftover(tmp_path):
+    import numpy as np
+
+    from cass_tf import audio
+
+    stale = tmp_path / f".heart.wav.{dead_pid()}.{'c' * 32}.tmp"
+    stale.write_bytes(b"RIFF half a file")
+    x = np.linspace(-0.5, 0.5, 100, dtype=np.float32)
+    audio.write_audio(tmp_path / "heart.wav", x, 64)
+    assert os.listdir(tmp_path) == ["heart.wav"]
+    y, rate = audio.read_audio(tmp_path / "heart.wav")
+    assert rate == 64 and np.array_equal(y, x)
