@@ -2,6 +2,7 @@
 
     python bench/bench_train.py [--configs configs/ecg.json configs/ppg.json configs/bach10.json]
                                 [--steps N] [--width W] [--batch B] [--set dotted.path=value ...]
+                                [--discriminator_batch REPEATS]
 
 Run from the repository root (the Bach10 config's data root is relative to it; without the data that config is
 skipped with a message). For each config and each mode ("graph": tf.function; "xla": tf.function with
@@ -11,6 +12,11 @@ alternating updates) on N distinct batches materialised beforehand, so that the 
 bench/bench_data.py) is not in the number. Prints one line per config and mode, e.g.
 
     ecg    graph  B=8 w=8 F×T=64×64: 26.36 samples/s, 303 ms/step, 13.05 GFLOP/step, 43.0 GFLOP/s = 0.446 of matmul, compile 11.7 s
+
+With --discriminator_batch R it instead compares, per config and in graph mode, the step with each discriminator
+called once per part (real, fake, each cross term: `model.discriminator_batch=separate`, the code before issue 10)
+against one call on their concatenation: both models are built in this process and timed in turns, R times each,
+on the same batches; it prints mean ± std samples/s and the fraction of the matmul reference.
 
 FLOPs per step: TensorFlow's graph profiler (`tf.compat.v1.profiler.profile(..., float_operation())`) on the
 traced train-step graph (forward, both gradient tapes, optimizer updates; convolutions and their
@@ -113,11 +119,53 @@ def configure(path: str, args, cache_dir: str):
     return load_config(path, overrides + list(args.set)), None
 
 
+def materialise(config, steps: int) -> list:
+    """2 warm-up + `steps` timed training batches, all distinct, built before any timing."""
+    iterator = iter(train_dataset(config, load_recordings(config)["train"], config.train.batch_size))
+    return [next(iterator) for _ in range(steps + 2)]
+
+
+def timed(step, batches, config) -> float:
+    """Seconds for `step` over batches[2:] after two warm-up calls (the trace or compile happens there)."""
+    loss = f"ae_loss/{config.components[0]}"
+    for batch in batches[:2]:
+        float(step(batch)[loss])
+    start = time.perf_counter()
+    for batch in batches[2:]:
+        results = step(batch)
+    float(results[loss])
+    return time.perf_counter() - start
+
+
+def compare_discriminator_batch(config, steps: int, repeats: int, reference: float) -> list[str]:
+    """samples/s of the graph-mode train step with each D_i called once per part ("separate", the old code) and once
+    on the concatenated batch, both built in this process and timed in turns, `repeats` times each."""
+    import numpy as np
+
+    batches = materialise(config, steps)
+    variants = {}
+    for calls in ("separate", "concatenated"):
+        variant = config.replace([f"model.discriminator_batch={calls}"])
+        step = tf.function(build(variant).train_step)
+        variants[calls] = (step, graph_flops(step.get_concrete_function(batches[0]).graph))
+    rates = {calls: [] for calls in variants}
+    for _ in range(repeats):
+        for calls, (step, _) in variants.items():
+            rates[calls].append(steps * config.train.batch_size / timed(step, batches, config))
+    lines = []
+    for calls, (_, flops) in variants.items():
+        rate = np.array(rates[calls])
+        achieved = rate.mean() / config.train.batch_size * flops
+        lines.append(f"{config.name:<7}D {calls:<12} {config.loss.mode} B={config.train.batch_size} "
+                     f"w={config.model.width}: {rate.mean():.2f} ± {rate.std(ddof=1) if repeats > 1 else 0:.2f} "
+                     f"samples/s over {repeats} repeats of {steps} steps, {flops / 1e9:.2f} GFLOP/step, "
+                     f"{achieved / reference:.3f} of matmul")
+    return lines
+
+
 def bench(config, steps: int, reference: float) -> list[str]:
     batch_size = config.train.batch_size
-    recordings = load_recordings(config)
-    iterator = iter(train_dataset(config, recordings["train"], batch_size))
-    batches = [next(iterator) for _ in range(steps + 2)]  # 2 warm-up + `steps` timed, all distinct
+    batches = materialise(config, steps)
     model = build(config)
     flops = None
     shape = (f"B={batch_size} w={config.model.width} F×T={config.patch.frequency_bins}×{config.patch.frames}"
@@ -133,13 +181,7 @@ def bench(config, steps: int, reference: float) -> list[str]:
         start = time.perf_counter()
         float(step(batches[0])[f"ae_loss/{config.components[0]}"])  # XLA compiles here
         compile_seconds += time.perf_counter() - start
-        float(step(batches[1])[f"ae_loss/{config.components[0]}"])
-        start = time.perf_counter()
-        for batch in batches[2:]:
-            results = step(batch)
-        float(results[f"ae_loss/{config.components[0]}"])
-        int(model.ae_optimizer.iterations)  # the last update has run, not only the last loss
-        seconds = time.perf_counter() - start
+        seconds = timed(step, batches, config)
         achieved = steps * flops / seconds
         lines.append(f"{config.name:<7}{mode:<6} {shape}: {steps * batch_size / seconds:.2f} samples/s, "
                      f"{seconds / steps * 1e3:.0f} ms/step, {flops / 1e9:.2f} GFLOP/step, "
@@ -155,6 +197,9 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=None, help="model.width (default: the config's)")
     parser.add_argument("--batch", type=int, default=None, help="train.batch_size (default: the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="config override (repeatable)")
+    parser.add_argument("--discriminator_batch", type=int, default=0, metavar="REPEATS",
+                        help="instead: compare separate vs concatenated discriminator calls (graph mode), timed in "
+                             "turns REPEATS times each")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be >= 1")
@@ -171,7 +216,9 @@ def main(argv=None) -> int:
             if config is None:
                 print(message, flush=True)
                 continue
-            for line in bench(config, args.steps, reference):
+            lines = (compare_discriminator_batch(config, args.steps, args.discriminator_batch, reference)
+                     if args.discriminator_batch else bench(config, args.steps, reference))
+            for line in lines:
                 print(line, flush=True)
     return 0
 
