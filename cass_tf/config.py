@@ -479,8 +479,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     result = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected dotted.path=value")
+        if not sep or not all(part.isidentifier() for part in key.split(".")):
+            raise ConfigError(f"override {item!r}: expected dotted.path=value (the path's parts are field names)")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
@@ -505,10 +505,11 @@ def _build(cls: type, raw: Any, path: str) -> Any:
         raise ConfigError(f"{path or 'config'}: expected an object, got {_as_json(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
-        where = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise ConfigError(f"{where}: unknown key (allowed: {sorted(fields)})")
+        name = unknown[0]
+        key = name if isinstance(name, str) and name.isidentifier() else _as_json(name)  # one line, visibly quoted
+        raise ConfigError(f"{path + '.' if path else ''}{key}: unknown key (allowed: {sorted(fields)})")
     values = {}
     for name, f in fields.items():
         where = f"{path}.{name}" if path else name

@@ -365,11 +365,17 @@ def test_override_unknown_key():
         load_config(REPO / "configs" / "ppg.json", ["nosuch.section.key=1"])
 
 
-@pytest.mark.parametrize("item", ["nokey", "=5"])
+@pytest.mark.parametrize("item", ["nokey", "=5", "\n=NaN", "data.=1", "train..epochs=2", "train.epochs =2"])
 def test_override_malformed(item):
     with pytest.raises(ConfigError) as info:
         load_config(REPO / "configs" / "ppg.json", [item])
     assert repr(item) in str(info.value)
+
+
+def test_unknown_key_quoted_on_one_line(ppg):
+    """A key that is not a field name (whitespace, newline, empty) is shown quoted, so the message stays one line."""
+    assert_rejected(set_path(ppg, "train.\nx", 1), 'train."\\nx": unknown key')
+    assert_rejected(set_path(ppg, "", 1), '"": unknown key')
 
 
 def test_override_through_non_section():
