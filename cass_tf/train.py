@@ -160,16 +160,19 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
 
 
 def _finish(run: _Run) -> TrainResult:
-    """Removes a worker's scratch checkpoints; the chief draws the training curves and the first test recording's
-    separation (example.png)."""
+    """Draws the first test recording's separation (example.png) and the training curves; removes a worker's
+    scratch checkpoints. Every worker runs the example's model calls (under MultiWorkerMirroredStrategy they take part
+    in cross-worker collectives: the chief alone hung in the two-worker test); a worker draws into its scratch dir."""
+    from cass_tf.plots import training_curves
+    from cass_tf.separation import plot_example
+
+    if run.history:
+        scratch = os.path.join(run.checkpoint_dir, os.path.basename(run.run_dir.example))
+        plot_example(run.model, run.data.recordings["test"][0], run.run_dir.example if run.chief else scratch)
     if not run.chief:
         shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
     elif run.history:
-        from cass_tf.plots import training_curves
-        from cass_tf.separation import plot_example
-
         training_curves(run.history, run.run_dir.curves)
-        plot_example(run.model, run.data.recordings["test"][0], run.run_dir.example)
     return TrainResult(run.run_dir.path, int(run.epoch), int(run.step), run.history,
                        run.manager.latest_checkpoint if run.chief else None)
 

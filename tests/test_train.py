@@ -8,6 +8,7 @@ batch 4, two steps per epoch); most of their time is TensorFlow's import and tra
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cass_tf.config import load_config  # noqa: E402
+from conftest import png_size  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs", "ppg.json")
@@ -42,9 +44,9 @@ def env(**extra):
     return e
 
 
-def cli(model_dir, overrides, config=CONFIG, script=None):
-    """argv of the training CLI (or of `script`, which runs the same CLI)."""
-    head = [sys.executable, script] if script else [sys.executable, "-m", "cass_tf.train"]
+def cli(model_dir, overrides, config=CONFIG, script=None, entry=("-m", "cass_tf.train")):
+    """argv of the training CLI: `python -m cass_tf.train` (or `entry`, or `script`, which runs the same CLI)."""
+    head = [sys.executable, script] if script else [sys.executable, *entry]
     sets = [a for o in overrides for a in ("--set", o)]
     return head + ["--config", config, *sets, "--model_dir", str(model_dir)]
 
@@ -71,10 +73,11 @@ def error_lines(stderr):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One CLI run: 2 epochs x 2 steps, both components, cass_cross."""
+    """One CLI run, through the package's entry point (`python -m cass_tf train`; the other tests use
+    `python -m cass_tf.train`): 2 epochs x 2 steps, both components, cass_cross."""
     model_dir = tmp_path_factory.mktemp("e2e") / "run"
     overrides = TINY + ["train.epochs=2"]
-    proc = run(model_dir, overrides)
+    proc = run(model_dir, overrides, entry=("-m", "cass_tf", "train"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return model_dir, overrides, proc
 
@@ -83,6 +86,9 @@ def test_cli_writes_every_output(trained):
     model_dir, overrides, proc = trained
     assert "Traceback" not in proc.stderr
     assert "trained 2 epochs (4 steps)" in proc.stdout
+    assert re.search(r"final test relative L2 \(waveform, eq. 6\): heart=[\d.]+, respiratory=[\d.]+", proc.stdout)
+    assert proc.stderr.startswith("device: CPU")  # quiet: no TensorFlow log line before (or after) it
+    assert not re.search(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog", proc.stderr, re.M), proc.stderr
 
     with open(model_dir / "config.json") as f:
         saved = json.load(f)
@@ -107,8 +113,9 @@ def test_cli_writes_every_output(trained):
         tags.update(v.tag for v in event.summary.value)
     assert {"ae_loss/heart", "d_loss/respiratory", "test_l2_magnitude/heart"} <= tags, tags
 
-    with open(model_dir / "training_curves.png", "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert png_size(model_dir / "training_curves.png")[0] > 600
+    width, height = png_size(model_dir / "example.png")
+    assert width > 800 and height > 600  # five rows (mixture, 2 x (true, estimate)), two columns
 
 
 # ---- bad input: one "error: ..." line, no traceback, non-zero exit ----
@@ -238,11 +245,12 @@ def test_resume_after_sigkill_restores_step_and_optimizers(tmp_path):
 WORKER = textwrap.dedent("""
     # The training CLI, plus: after train() returns, this worker's final model weights go to $CASS_WEIGHTS_OUT.
     import os
+    import sys
     import numpy as np
     import tensorflow as tf
-    from absl import app
     import cass_tf.models.cass as cass
-    import cass_tf.train as cli
+    import cass_tf.train as training
+    from cass_tf.cli import main
 
     models = []
 
@@ -252,7 +260,7 @@ WORKER = textwrap.dedent("""
             models.append(self)
 
     cass.CASSModel = Recording
-    real_train, real_strategy, strategies = cli.train, cli._strategy, []
+    real_train, real_strategy, strategies = training.train, training._strategy, []
 
     def strategy():
         strategies.append(real_strategy())
@@ -265,11 +273,9 @@ WORKER = textwrap.dedent("""
                  replicas=strategies[-1].num_replicas_in_sync)
         return result
 
-    cli._strategy = strategy
-
-    cli.train = train
-    cli.define_flags()
-    app.run(cli.main)
+    training._strategy = strategy
+    training.train = train
+    raise SystemExit(main(["train", *sys.argv[1:]]))
 """)
 
 
