@@ -1,8 +1,9 @@
 """Owns input checking shared by `separate()` and the serving clients: arrays, rates, block lengths, mixtures, files.
 
 Every check raises ValueError (FileNotFoundError for a missing file) whose message starts with the argument the
-caller passed (`mixture`, `mixture[2]`, `sample_rate`, `block_seconds`, or a file path), before any work is done.
-No TensorFlow here: bad input is reported without waiting for it to load.
+caller passed (`mixture`, `mixture[2]`, `sample_rate`, `block_seconds`, or a file path): the inputs before any work
+is done, and (`check_outputs`) the results before they are returned, so no caller ever gets a non-finite output.
+No TensorFlow here: bad input is reported without waiting for it to load. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ def check_audio_files(paths: Sequence[PathLike], mono: bool = False) -> list[tup
         if stem in stems:
             raise ValueError(f"{name!r} and {stems[stem]!r} would both write to <out_dir>/{stem}/; rename one")
         stems[stem] = name
-        check_rate(audio.audio_info(path).samplerate, f"the sample rate of {name!r}")
         x, rate = audio.read_audio(path, mono=mono)
+        check_rate(rate, f"the sample rate of {name!r}")
         if not np.isfinite(x).all():
             raise ValueError(f"audio file {name!r} contains NaN or inf samples")
         loaded.append((x, rate))
