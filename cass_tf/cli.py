@@ -124,15 +124,12 @@ def quiet_logs() -> None:
     package's own warnings print as one `warning: ...` line. Call before TensorFlow is imported."""
     import logging
 
+    from absl import logging as absl_logging  # a TensorFlow dependency; loads without it
+
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    try:
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # absl comes with TensorFlow; without it there is nothing to quiet
-        pass
+    absl_logging.set_verbosity(absl_logging.ERROR)
     warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl|google)(\.|$)")
     warnings.showwarning = _show_warning
     if "tensorflow" not in sys.modules:
