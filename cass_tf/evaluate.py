@@ -55,7 +55,13 @@ from cass_tf.config import Config, ConfigError, flatten, load_config
 from cass_tf.rundir import RunDir
 
 METRICS = ("l1", "l2", "linf", "si_sdr", "sdr")
-HEADERS = {"l1": "L1", "l2": "L2", "linf": "L∞", "si_sdr": "SI-SDR (dB)", "sdr": "SDR (dB)"}
+HEADERS = {"l1": "L1", "l2": "L2", "linf": "L∞", "si_sdr": "SI-SDR (dB)", "sdr": "SDR (dB)",
+           "qrs_sensitivity": "QRS Se", "qrs_ppv": "QRS PPV", "qrs_f1": "QRS F1", "rate_error": "rate error (/min)"}
+EVENTS_TITLE = "Event-level scores, whole test signals"
+EVENTS_NOTE = ("mean over the whole test recordings (separated as for the whole-signal scores) of "
+               "metrics.component_event_scores against the generator's true events: QRS sensitivity, PPV and F1 "
+               "at 50 ms (ECG), or the mean absolute error of the per-32-s spectral rate in breaths or beats per "
+               "minute (PPG)")
 # Fields the networks depend on: a model can only be evaluated on data that agrees with it on these.
 NETWORK_FIELDS = ("data.sample_rate", "data.components", "stft", "patch", "scaling")
 CROP_NOTE = ("mean over the fixed test crops; each crop scored after the inverse STFT with the mixture's phase, "
@@ -281,6 +287,32 @@ def waveform_l2(model: Any, data, config: Config) -> dict[str, float]:
     return result
 
 
+def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dict[str, dict[str, float]]:
+    """{component: {score: mean over the test recordings}} of `metrics.component_event_scores` (QRS Se/PPV/F1 for
+    ECG, rate error per minute for PPG) on the whole test recordings, each separated as in `signal_errors`, against
+    the generator's true events (`Recording.events`). Recordings whose score is undefined (NaN: too few events in
+    every window) are left out of that mean; {} when the test recordings carry no events (e.g. Bach10)."""
+    from cass_tf.metrics import component_event_scores
+    from cass_tf.spectral import Spectral
+    from cass_tf.windows import separate_at_level
+
+    recordings = [r for r in data.recordings["test"] if r.events]
+    if not recordings:
+        return {}
+    spectral, names = Spectral.from_config(config), config.components
+    values: dict[str, dict[str, list[float]]] = {n: {} for n in names}
+    for recording in recordings:
+        separated = separate_at_level(spectral, as_networks(model), names, recording.mixture[np.newaxis],
+                                      config.model.input_rms, max_patches=max_patches)
+        for name in names:
+            scores = component_event_scores(name, np.asarray(separated[name])[0], recording.events[name],
+                                            config.data.sample_rate)
+            for key, value in scores.items():
+                values[name].setdefault(key, []).append(value)
+    return {n: {k: float(np.nanmean(v)) for k, v in per.items() if np.isfinite(v).any()}
+            for n, per in values.items() if per}
+
+
 def discriminator_outputs(model: Any, data) -> dict[str, dict[str, np.ndarray]]:
     """{judge: {source: p}} with p = sigmoid(D_judge(AE_source(X))) per test crop, source != judge (paper Fig. 6).
 
@@ -354,6 +386,7 @@ def evaluate_run(model_dir: str, config: Config | None = None, data=None, signal
         result["crops_component_phase"] = crop_errors(model, data, config, phase="component").to_dict()
         if signals:
             result["signals"] = signal_errors(model, data, config).to_dict()
+            result["events"] = event_scores(model, data, config)
     if "paper" in protocols:
         result["crops_paper"] = paper_errors(model, data, config).to_dict()
     return result
@@ -410,6 +443,13 @@ def report(results: dict[str, dict[str, Any]], components: Sequence[str],
                 rows[COMPLEX_ORACLE_LABEL] = {m: s["mean"] for m, s in
                                               oracle["complex_mask"][scope]["summary"][name].items()}
             parts.append(f"**{name}**\n\n{table(rows)}\n")
+    if all(r.get("events") for r in results.values()):
+        parts.append(f"### {EVENTS_TITLE}\n\nValues: {EVENTS_NOTE}.\n")
+        for name in components:
+            rows = {run: r["events"].get(name, {}) for run, r in results.items()}
+            keys = [k for k in HEADERS if any(k in v for v in rows.values())]
+            if keys:
+                parts.append(f"**{name}**\n\n{table(rows, keys)}\n")
     if oracle:
         parts.append(f"`{ORACLE_LABEL}`: {ORACLE_NOTE}.\n")
     if oracle and "complex_mask" in oracle:

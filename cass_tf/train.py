@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from cass_tf import atomic
 from cass_tf.config import Config, flatten
-from cass_tf.rundir import MAGNITUDE_L2, WAVEFORM_L2, RunDir
+from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, WAVEFORM_L2, RunDir
 
 
 class TrainingError(RuntimeError):
@@ -144,10 +144,12 @@ def _train_epoch(run: _Run) -> dict[str, float]:
 
 def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
-    from cass_tf.evaluate import waveform_l2
+    from cass_tf.evaluate import event_scores, waveform_l2
 
     row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
     row.update({f"{WAVEFORM_L2}{c}": v for c, v in waveform_l2(run.model, run.data, run.config).items()})
+    row.update({f"{EVENT_SCORES}{k}/{c}": v for c, scores in event_scores(run.model, run.data, run.config).items()
+                for k, v in scores.items()})
     _check_finite(row, int(run.step), int(run.epoch) + 1, run.manager.latest_checkpoint)
     run.epoch.assign_add(1)
     run.history.append(row)

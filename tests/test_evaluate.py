@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cass_tf import cli, evaluate
+from cass_tf import cli, evaluate, metrics
 from cass_tf.config import ConfigError, load_config
 from cass_tf.data.pipeline import make_datasets
 from cass_tf.spectral import Spectral
@@ -168,6 +168,18 @@ def test_identity_model_matches_numpy(full_band):
         assert waveform[name] == pytest.approx(crops.summary()[name]["l2"]["mean"], rel=1e-9)
 
 
+def test_event_scores_of_the_identity_model_are_those_of_the_mixture(full_band):
+    """Estimate = mixture: each component's event score is metrics.component_event_scores on the mixture itself."""
+    config, data = full_band
+    scores = evaluate.event_scores(identity(config.components), data, config)
+    assert set(scores) == set(config.components)
+    for name in config.components:
+        expected = np.mean([metrics.component_event_scores(name, r.mixture, r.events[name], config.data.sample_rate)
+                            ["rate_error"] for r in data.recordings["test"]])
+        assert scores[name]["rate_error"] == pytest.approx(expected, abs=0.2)  # mixture vs its reconstruction
+    assert scores["heart"]["rate_error"] < 1.0  # the pulse dominates the mixture: its rate is the heart's
+
+
 def test_silent_reference_left_out_of_summary(full_band):
     config, data = full_band
     waveforms = dict(data.test_waveforms)
@@ -250,7 +262,10 @@ def test_cli_writes_json_and_markdown(trained, tmp_path):
                 assert math.isfinite(summary[metric]["mean"]) and summary[metric]["count"] == count
     markdown = (out / "evaluation.md").read_text()
     assert markdown.count("| model | L1 | L2 | L∞ | SI-SDR (dB) | SDR (dB) |") == 6  # 3 test sets x 2 components
-    assert markdown.count("| tiny |") == 6
+    assert markdown.count("| tiny |") == 8  # 3 test sets x 2 components, and one event-level table per component
+    assert markdown.count("| model | rate error (/min) |") == 2
+    assert set(run["events"]) == set(config.components)
+    assert all(math.isfinite(scores["rate_error"]) for scores in run["events"].values())
     assert markdown.count("| ideal magnitude (oracle) |") == 4  # crop tables only
     assert set(document["oracle"]) == {"crops", "crops_component_phase"}
 

@@ -102,7 +102,7 @@ def test_cli_writes_every_output(trained):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert [int(r["step"]) for r in rows] == [2, 4]
     for c in ("heart", "respiratory"):
-        for key in (f"ae_loss/{c}", f"d_loss/{c}", f"test_l2_magnitude/{c}"):
+        for key in (f"ae_loss/{c}", f"d_loss/{c}", f"test_l2_magnitude/{c}", f"test_events_rate_error/{c}"):
             assert key in rows[0], sorted(rows[0])
             assert all(np.isfinite(float(r[key])) for r in rows)
 
