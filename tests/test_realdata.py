@@ -3,6 +3,8 @@
 import csv
 import importlib.util
 import pathlib
+import runpy
+import types
 
 import numpy as np
 import pytest
@@ -130,10 +132,7 @@ def test_bidmc_excerpt_rates_by_hand():
 
 @pytest.fixture(scope="module")
 def validate_real():
-    spec = importlib.util.spec_from_file_location("validate_real", REPO / "pipelines" / "validate_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return types.SimpleNamespace(**runpy.run_path(str(REPO / "pipelines" / "validate_real.py")))
 
 
 def test_blind_channel_rules_by_hand(validate_real):
