@@ -68,7 +68,7 @@ PROTOCOL_NOTES = {
 P_VALUE = 0.05
 # The training recipe chosen on the validation split by pipelines/ablate.py (docs/results/training.md), for every
 # budget, task and variant alike.
-RECIPE: list[str] = []
+RECIPE: list[str] = ["model.discriminator_norm=spectral"]
 
 # Per budget: overrides for every task ("common"), then per data source. Applied before the user's --set.
 BUDGETS: dict[str, dict[str, list[str]]] = {
