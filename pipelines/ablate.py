@@ -111,9 +111,10 @@ def score(records: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any
     return sum(ratios) / len(ratios)
 
 
-def ablate(tasks: Sequence[str], out_dir: str, check_tasks: Sequence[str] = ()) -> dict[str, Any]:
-    """Runs the stages greedily on `tasks`, then every variant at the chosen recipe on `tasks` and `check_tasks`;
-    returns {"rows": [...], "recipe": overrides, "baselines": records, "final": {mode: {task: record}}}."""
+def ablate(tasks: Sequence[str], out_dir: str, check_tasks: Sequence[str] = (), final: bool = True) -> dict[str, Any]:
+    """Runs the stages greedily on `tasks`, then (if `final`) every variant at the chosen recipe on `tasks` and
+    `check_tasks`; returns {"rows": [...], "recipe": overrides, "baselines": records, "final": {mode: {task: record}}}
+    ("final" empty when not `final`)."""
     baselines = {t: train_one(t, "baseline", [], out_dir) for t in tasks}
     recipe: list[str] = []
     rows = []
@@ -129,14 +130,14 @@ def ablate(tasks: Sequence[str], out_dir: str, check_tasks: Sequence[str] = ()) 
                 best = (value, candidate)
         recipe = best[1]
         print(f"== {stage}: chose {recipe} (score {best[0]:.3f})", flush=True)
-    every = list(dict.fromkeys([*tasks, *check_tasks]))
-    final = {mode: {t: train_one(t, mode, recipe, out_dir) for t in every} for mode in ("baseline", "cass", "cass_cross")}
-    return {"rows": rows, "recipe": recipe, "baselines": baselines, "final": final}
+    every = list(dict.fromkeys([*tasks, *check_tasks])) if final else []
+    runs = {mode: {t: train_one(t, mode, recipe, out_dir) for t in every} for mode in ("baseline", "cass", "cass_cross")}
+    return {"rows": rows, "recipe": recipe, "baselines": baselines, "final": runs if every else {}}
 
 
 def table(result: dict[str, Any]) -> str:
     """Markdown: one row per (stage, option): score, validation L2 per task and component, wall time, run."""
-    last = result["final"]["baseline"]
+    last = result["final"].get("baseline", result["baselines"])
     columns = [(t, c) for t in last for c in last[t]["waveform_l2"]]
     header = ["stage", "option", "score (L2 / baseline L2, mean)"] + [f"{t} {c} L2" for t, c in columns] + ["s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -162,9 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the tasks every stage trains and scores")
     parser.add_argument("--check_tasks", nargs="*", default=[], choices=sorted(CONFIGS),
                         help="tasks trained at the chosen recipe only (every variant), to check it carries over")
+    parser.add_argument("--stages_only", action="store_true",
+                        help="stop after the stages (pipelines/reproduce.py trains every variant at the recipe)")
     parser.add_argument("--out_dir", default="runs/ablation")
     args = parser.parse_args(argv)
-    result = ablate(args.tasks, args.out_dir, args.check_tasks)
+    result = ablate(args.tasks, args.out_dir, args.check_tasks, not args.stages_only)
     atomic.make_dirs(args.out_dir, "--out_dir")
     atomic.write_text(os.path.join(args.out_dir, "results.json"), json.dumps(result, indent=1))
     atomic.write_text(os.path.join(args.out_dir, "table.md"), table(result) + "\n")
