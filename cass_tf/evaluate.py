@@ -243,7 +243,7 @@ def _crop_scores(estimates: dict[str, np.ndarray], data, config: Config, scope: 
 
 def signal_errors(model: Any, data, config: Config, max_patches: int = 64) -> Errors:
     """Scores of the whole test recordings, each separated in one piece with `windows.separate_at_level`
-    (`model` None: the ideal complex mask, the true component spectra of the lowest F bins inverted)."""
+    (`model` "ideal_complex_mask" or "ideal_magnitude": the oracles of `_ideal` instead)."""
     from cass_tf.spectral import Spectral
     from cass_tf.windows import separate_at_level
 
@@ -253,8 +253,9 @@ def signal_errors(model: Any, data, config: Config, max_patches: int = 64) -> Er
     silent: dict[str, list[bool]] = {n: [] for n in names}
     recordings = data.recordings["test"]
     for recording in recordings:
-        if model is None:
-            separated = {n: _ideal_complex_mask(spectral, recording.components[n][np.newaxis], pad=True) for n in names}
+        if model in ("ideal_complex_mask", "ideal_magnitude"):
+            mixture = recording.mixture[np.newaxis] if model == "ideal_magnitude" else None
+            separated = {n: _ideal(spectral, recording.components[n][np.newaxis], mixture, pad=True) for n in names}
         else:
             separated = separate_at_level(spectral, as_networks(model), names, recording.mixture[np.newaxis],
                                           config.model.input_rms, max_patches=max_patches)
@@ -464,12 +465,16 @@ def oracle_errors(data, config: Config, signals: bool = True) -> dict[str, Any]:
         from cass_tf.data.pipeline import test_dataset
 
         magnitude_config = config.replace(["model.output=magnitude", "model.input=magnitude", "model.consistency=none",
-                                           "loss.reconstruction.waveform=0", "loss.discriminator_input=magnitude"])
+                                           "loss.reconstruction.waveform=0", "loss.reconstruction.spectrum=1",
+                                           "loss.discriminator_input=magnitude"])
         test = test_dataset(magnitude_config, data.test_waveforms, config.train.batch_size)
         return oracle_errors(dataclasses.replace(data, test=test), magnitude_config, signals)
-    return {"crops": crop_errors(Oracle(data), data, config).to_dict(),
-            "crops_component_phase": crop_errors(Oracle(data), data, config, phase="component").to_dict(),
-            "complex_mask": ideal_complex_mask_errors(data, config, signals)}
+    result = {"crops": crop_errors(Oracle(data), data, config).to_dict(),
+              "crops_component_phase": crop_errors(Oracle(data), data, config, phase="component").to_dict(),
+              "complex_mask": ideal_complex_mask_errors(data, config, signals)}
+    if signals:
+        result["signals"] = signal_errors("ideal_magnitude", data, config).to_dict()
+    return result
 
 
 def ideal_complex_mask_errors(data, config: Config, signals: bool = True) -> dict[str, Any]:
@@ -478,22 +483,30 @@ def ideal_complex_mask_errors(data, config: Config, signals: bool = True) -> dic
     from cass_tf.spectral import Spectral
 
     spectral = Spectral.from_config(config)
-    estimates = {n: _ideal_complex_mask(spectral, data.test_waveforms[n]) for n in config.components}
+    estimates = {n: _ideal(spectral, data.test_waveforms[n]) for n in config.components}
     result = {"crops": _crop_scores(estimates, data, config, "crops").to_dict()}
     if signals:
-        result["signals"] = signal_errors(None, data, config).to_dict()
+        result["signals"] = signal_errors("ideal_complex_mask", data, config).to_dict()
     return result
 
 
-def _ideal_complex_mask(spectral: Any, component: np.ndarray, pad: bool = False) -> np.ndarray:
-    """[N, L] -> the component through STFT, lowest F bins, inverse STFT (`pad`: one window of zeros each side first,
-    so the ends are reconstructed too, as in windows.separate_waveform)."""
+def _ideal(spectral: Any, component: np.ndarray, mixture: np.ndarray | None = None, pad: bool = False) -> np.ndarray:
+    """[N, L] -> the component through STFT, lowest F bins, inverse STFT: its own spectrum (the ideal complex mask),
+    or with `mixture` [N, L] its magnitude with the mixture's phase (the ideal magnitude). `pad`: one window of zeros
+    each side first, so the ends are reconstructed too, as in windows.separate_waveform."""
     import tensorflow as tf
 
+    def spectrum(x: np.ndarray) -> tf.Tensor:
+        x = tf.constant(x, tf.float32)
+        return spectral.stft(tf.pad(x, [[0, 0], [spectral.window] * 2]) if pad else x)
+
     length = component.shape[-1]
-    x = tf.pad(tf.constant(component, tf.float32), [[0, 0], [spectral.window] * 2]) if pad else tf.constant(component)
-    lowest = spectral.stft(x)[..., : spectral.bins]
-    waveform = spectral.waveform_from_spectrum(lowest, tf.shape(x)[-1])
+    samples = length + 2 * spectral.window if pad else length
+    lowest = spectrum(component)[..., : spectral.bins]
+    if mixture is None:
+        waveform = spectral.waveform_from_spectrum(lowest, samples)
+    else:
+        waveform = spectral.waveform_from_magnitude(tf.abs(lowest), spectrum(mixture), samples)
     return (waveform[:, spectral.window: spectral.window + length] if pad else waveform).numpy()
 
 

@@ -10,9 +10,10 @@ The server is tensorflow_model_server (>= 2.21) serving a `cass_tf.export` base 
 Docker command); REST listens on 8501, gRPC on 8500 by default. Both clients call the export's `serving_default`
 signature (input `waveform` float32 [batch, samples] -> one float32 [batch, samples] output per component).
 
-`separate()` takes what `cass_tf.separate` takes (a 1-D float array, a (channels, samples) array averaged to mono,
-an audio file path, or a list/tuple of those), validates everything with the same checks before sending anything,
-and returns the same: {component: float32 array of the input's length}, or a list of such dicts for a list.
+`separate()` takes what `cass_tf.separate` takes (a 1-D float array, a (channels, samples) array whose channels are
+separated as rows of the request, or averaged first with `mono=True`, an audio file path, or a list/tuple of those),
+validates everything with the same checks before sending anything, and returns the same: {component: float32 array
+of the input's shape}, or a list of such dicts for a list.
 
 The model's sample rate cannot be asked over either API (TF Serving exposes only signature defs, not assets), so
 pass it as `sample_rate=` when constructing a client: `cass_tf.contract.read_asset(version_dir).sample_rate`,
@@ -50,7 +51,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from cass_tf import audio
-from cass_tf.checks import Mixture, check_rate, load_mixtures
+from cass_tf.checks import Mixture, check_outputs, check_rate, load_mixtures
 from cass_tf.contract import SERVING_SIGNATURE, WAVEFORM_INPUT
 
 MAX_MESSAGE_BYTES = 2**31 - 1
@@ -104,8 +105,8 @@ class _Client(abc.ABC):
     def close(self) -> None:
         """Releases the connection (if any); the client is unusable afterwards for gRPC, a no-op for REST."""
 
-    def separate(self, mixture: Mixture, sample_rate: Optional[int] = None) -> Result:
-        """Separates like `cass_tf.separate(mixture, model, sample_rate)`, with the model behind the server.
+    def separate(self, mixture: Mixture, sample_rate: Optional[int] = None, mono: bool = False) -> Result:
+        """Separates like `cass_tf.separate(mixture, model, sample_rate, mono=mono)`, with the model behind the server.
 
         Everything is validated (ValueError, FileNotFoundError) before the first request; server and transport
         failures raise ServingError.
@@ -113,7 +114,7 @@ class _Client(abc.ABC):
         if sample_rate is not None:
             sample_rate = check_rate(sample_rate)
         mixtures, many = load_mixtures(mixture, sample_rate)
-        loaded = [(audio.to_mono(x), rate) for x, rate in mixtures]
+        loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
         model_rate = self.sample_rate
         rates = []
         for i, (_, rate) in enumerate(loaded):
@@ -124,12 +125,16 @@ class _Client(abc.ABC):
                                  "assets/cass_config.json) so the input can be resampled")
             rates.append(rate if rate is not None else model_rate)
         signals = [x if rate is None else audio.resample(x, rate, model_rate) for (x, _), rate in zip(loaded, rates)]
-        outputs = self._separate_signals(signals)
+        rows = [(i, row) for i, x in enumerate(signals) for row in (x if x.ndim == 2 else x[np.newaxis])]
+        separated = self._separate_signals([row for _, row in rows])  # every channel is a row of its own
         results = []
-        for (x, _), rate, parts in zip(loaded, rates, outputs):
+        for i, ((x, _), rate) in enumerate(zip(loaded, rates)):
+            mine = [parts for (k, _), parts in zip(rows, separated) if k == i]
+            parts = {n: np.stack([p[n] for p in mine]) if x.ndim == 2 else mine[0][n] for n in mine[0]}
             if rate is not None:
                 parts = {n: audio.resample(v, model_rate, rate) for n, v in parts.items()}
-            results.append({n: audio.fit_length(v, x.shape[0]) for n, v in parts.items()})
+            results.append(check_outputs({n: audio.fit_length(v, x.shape[-1]) for n, v in parts.items()}, x,
+                                         f"mixture[{i}]" if many else "mixture"))
         return results if many else results[0]
 
     def _separate_signals(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:

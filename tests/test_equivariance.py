@@ -22,15 +22,14 @@ SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # model.input_rms: the median mixture 
 
 
 @pytest.fixture(scope="module")
-def complex_export(tmp_path_factory):
-    """An untrained tiny complex-mask model with consistency projection, normalised to RMS 1, exported."""
+def separators(tmp_path_factory):
+    """Separators of the shipped models and of an untrained tiny complex-mask model (consistency projection,
+    normalised to RMS 1), exported; each loaded once."""
     config = load_config(REPO / "configs" / "ppg.json", [*TINY, "model.output=complex_mask", "model.input=magnitude_phase",
                                                         "model.consistency=project", "model.input_rms=1.0"])
-    return export(CASSModel(config), tmp_path_factory.mktemp("complex") / "tiny")
-
-
-def models(complex_export):
-    return [complex_export, os.path.join(REPO, "saved_models", "ecg"), os.path.join(REPO, "saved_models", "ppg")]
+    tiny = export(CASSModel(config), tmp_path_factory.mktemp("complex") / "tiny")
+    paths = {"complex": tiny, **{name: os.path.join(REPO, "saved_models", name) for name in SHIPPED}}
+    return {which: cass_tf.Separator(path) for which, path in paths.items()}
 
 
 def assert_scaled(actual, expected, scale, tolerance=1e-4):
@@ -40,9 +39,8 @@ def assert_scaled(actual, expected, scale, tolerance=1e-4):
 
 
 @pytest.mark.parametrize("which", ["complex", "ecg", "ppg"])
-def test_separation_is_scale_equivariant(complex_export, which):
-    separator = cass_tf.Separator({"complex": complex_export, "ecg": models(complex_export)[1],
-                                   "ppg": models(complex_export)[2]}[which])
+def test_separation_is_scale_equivariant(separators, which):
+    separator = separators[which]
     x = signal(separator.sample_rate * 12, rate=separator.sample_rate)
     base = separator(x)
     assert all(np.abs(v).max() > 0 for v in base.values())
@@ -53,8 +51,8 @@ def test_separation_is_scale_equivariant(complex_export, which):
 
 
 @pytest.mark.parametrize("which", ["complex", "ecg"])
-def test_silence_and_constant_inputs(complex_export, which):
-    separator = cass_tf.Separator(complex_export if which == "complex" else models(complex_export)[1])
+def test_silence_and_constant_inputs(separators, which):
+    separator = separators[which]
     samples = separator.sample_rate * 5
     silent = separator(np.zeros(samples, np.float32))
     assert all(np.array_equal(v, np.zeros(samples, np.float32)) for v in silent.values())
@@ -66,8 +64,8 @@ def test_silence_and_constant_inputs(complex_export, which):
             assert_scaled(scaled[name], constant[name], c)
 
 
-def test_serving_default_is_the_level_signature_at_the_rows_own_level(complex_export):
-    loaded = tf.saved_model.load(str(complex_export))
+def test_serving_default_is_the_level_signature_at_the_rows_own_level(separators):
+    loaded = separators["complex"]._loaded.keep
     x = np.stack([signal(900), 1e3 * signal(900, seed=1)])
     rms = np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=1)).astype(np.float32)
     own = loaded.signatures[contract.SERVING_SIGNATURE](waveform=tf.constant(x))
@@ -79,8 +77,8 @@ def test_serving_default_is_the_level_signature_at_the_rows_own_level(complex_ex
 
 
 @pytest.mark.parametrize("which", ["complex", "ecg"])
-def test_blocks_use_the_whole_signals_level(complex_export, which):
-    separator = cass_tf.Separator(complex_export if which == "complex" else models(complex_export)[1])
+def test_blocks_use_the_whole_signals_level(separators, which):
+    separator = separators[which]
     rate = separator.sample_rate
     x = signal(rate * 60, rate=rate)
     x[: rate * 20] *= 30.0  # blocks of very different levels: a block's own level would change its output
@@ -93,7 +91,7 @@ def test_blocks_use_the_whole_signals_level(complex_export, which):
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_shipped_reexport_gives_the_format_1_outputs(name):
+def test_shipped_reexport_gives_the_format_1_outputs(separators, name):
     """tests/data/shipped_v1_outputs.npz: the format-1 exports' outputs, computed before the re-export, for a signal
     at the model's reference level (where the level normalisation is the identity up to float32 round-off)."""
     golden = np.load(os.path.join(REPO, "tests", "data", "shipped_v1_outputs.npz"))
@@ -102,7 +100,7 @@ def test_shipped_reexport_gives_the_format_1_outputs(name):
     assert asset.format_version == 2 and asset.config.model.input_rms == SHIPPED[name]
     x = golden[f"{name}_input"]
     assert abs(np.sqrt(np.mean(x.astype(np.float64) ** 2)) - SHIPPED[name]) < 1e-6
-    separator = cass_tf.Separator(base)
+    separator = separators[name]
     for c in (1.0, 1e-3, 1e3):
         parts = separator(c * x)
         for component in asset.components:

@@ -266,8 +266,10 @@ def test_cli_writes_json_and_markdown(trained, tmp_path):
     assert markdown.count("| model | rate error (/min) |") == 2
     assert set(run["events"]) == set(config.components)
     assert all(math.isfinite(scores["rate_error"]) for scores in run["events"].values())
-    assert markdown.count("| ideal magnitude (oracle) |") == 4  # crop tables only
-    assert set(document["oracle"]) == {"crops", "crops_component_phase"}
+    assert markdown.count("| ideal magnitude (oracle) |") == 6  # every table
+    assert markdown.count("| ideal complex mask (oracle) |") == 4  # crops and whole signals
+    assert set(document["oracle"]) == {"crops", "crops_component_phase", "signals", "complex_mask"}
+    assert set(document["oracle"]["complex_mask"]) == {"crops", "signals"}
 
 
 def test_cli_missing_model_dir(tmp_path, capsys):

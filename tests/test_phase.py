@@ -135,7 +135,8 @@ def test_ideal_complex_mask_oracle_scores_zero():
     for scope in ("crops", "signals"):
         for name in config.components:
             assert oracle["complex_mask"][scope]["summary"][name]["l2"]["mean"] < 1e-2  # only the Nyquist bin is lost
-    assert max(oracle["crops"]["summary"][n]["l2"]["mean"] for n in config.components) > 0.05  # mixture phase
+    for scope in ("crops", "signals"):  # the ideal magnitudes with the mixture's phase are far from exact
+        assert max(oracle[scope]["summary"][n]["l2"]["mean"] for n in config.components) > 0.05
 
 
 @pytest.mark.parametrize("overrides, message", [

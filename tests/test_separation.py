@@ -110,9 +110,19 @@ def test_separate_array_equals_separator(separator, base_dir):
     assert_close(out["heart"], direct["heart"])
 
 
-def test_stereo_is_averaged(separator):
+def test_channels_are_separated_one_by_one(separator):
+    left, right = signal(800, seed=1), 3.0 * signal(800, seed=2)
+    out = separate(np.stack([left, right]), separator, block_seconds=4)
+    one = {side: separator(x) for side, x in (("left", left), ("right", right))}
+    for n in NAMES:
+        assert out[n].shape == (2, 800) and out[n].dtype == np.float32
+        assert_close(out[n][0], one["left"][n])
+        assert_close(out[n][1], one["right"][n])
+
+
+def test_mono_averages_the_channels(separator):
     left, right = signal(800, seed=1), signal(800, seed=2)
-    out = separate(np.stack([left, right]), separator)
+    out = separate(np.stack([left, right]), separator, mono=True)
     mono = separator((left + right) / 2)
     for n in NAMES:
         assert out[n].shape == (800,)
@@ -150,11 +160,13 @@ def test_file_input_uses_its_rate(separator, tmp_path):
     path = tmp_path / "mix.wav"
     audio.write_audio(path, stereo, 2 * RATE)
     out = separate(path, separator)
-    expected = separate(0.75 * x, separator, sample_rate=2 * RATE)
+    expected = separate(stereo, separator, sample_rate=2 * RATE)
+    mono = separate(0.75 * x, separator, sample_rate=2 * RATE)
     for n in NAMES:
-        assert out[n].shape == (1200,)
+        assert out[n].shape == (2, 1200)  # a stereo file: each channel separated
         assert_close(out[n], expected[n])
-    assert separate(str(path), separator, sample_rate=2 * RATE)["heart"].shape == (1200,)
+        assert_close(separate(path, separator, mono=True)[n], mono[n])
+    assert separate(str(path), separator, sample_rate=2 * RATE)["heart"].shape == (2, 1200)
 
 
 def test_blocks_equal_one_shot(separator):
@@ -336,12 +348,15 @@ def test_cli_writes_components(base_dir, separator, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
         "a/heart.wav", "a/respiratory.wav", "b/heart.wav", "b/respiratory.wav"]
-    for stem, path, rate, samples in (("a", first, RATE, 1000), ("b", second, 2 * RATE, 700)):
+    for stem, path, rate, shape in (("a", first, RATE, (1000,)), ("b", second, 2 * RATE, (2, 700))):
         expected = separate(path, separator)
         for n in NAMES:
             y, y_rate = audio.read_audio(out / stem / f"{n}.wav")
-            assert y_rate == rate and y.shape == (samples,)
+            assert y_rate == rate and y.shape == shape  # WAVs keep the input's channel count
             assert_close(y, expected[n])
+    mono = run_cli(second, "--model", base_dir, "--out_dir", tmp_path / "mono", "--mono", "--quiet")
+    assert mono.returncode == 0, mono.stderr[-3000:]
+    assert audio.read_audio(tmp_path / "mono" / "b" / "heart.wav")[0].shape == (700,)
     assert "100.0%" in result.stderr  # the progress bar reached the end
 
 

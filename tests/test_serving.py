@@ -315,9 +315,22 @@ def test_rest_equals_separate(rest, tiny_separator):
     assert isinstance(results, list) and len(results) == 3
     for got, want in zip(results, separate(mixtures, tiny_separator)):
         assert_same(got, want)
-    # the two 640-sample signals share one request, the 512-sample one has its own
-    shapes = [np.asarray(json.loads(r["body"])["inputs"]["waveform"]).shape for r in server.requests[1:]]
-    assert shapes == [(2, 640), (1, 512)]
+    assert results[2]["heart"].shape == (2, 640)  # stereo in, stereo out: each channel separated on its own
+    assert_same({n: v[1] for n, v in results[2].items()}, separate(stereo[1], tiny_separator))
+    assert client.separate(stereo, mono=True)["heart"].shape == (640,)
+    # the 640-sample signal and both stereo channels share one request, the 512-sample one has its own
+    shapes = [np.asarray(json.loads(r["body"])["inputs"]["waveform"]).shape for r in server.requests[1:3]]
+    assert shapes == [(3, 640), (1, 512)]
+
+
+def test_rest_never_returns_non_finite_outputs(rest):
+    """As separate(): a finite input near float32's limit overflows the model's STFT; the client raises a ValueError
+    naming the mixture instead of returning the NaN the server sent."""
+    server, url = rest
+    client = RestClient(url, model=MODEL, sample_rate=RATE)
+    huge = np.float32(3e38) * np.sign(signal(640))
+    with pytest.raises(ValueError, match=r"^mixture\[1\]: the '\w+' output is not finite for this input"):
+        client.separate([signal(640), huge])
 
 
 def test_rest_resamples_like_separate(rest, tiny_separator, tmp_path):
