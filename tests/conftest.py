@@ -72,15 +72,15 @@ def signal(samples, seed=0, rate=RATE):
 
 
 def reference(model, x):
-    """`windows.separate_waveform` on a CASSModel, outside any SavedModel: [samples] or [batch, samples] in, the
-    same shape per component out (NumPy)."""
+    """`windows.separate_at_level` on a CASSModel (each row at its own level), outside any SavedModel: [samples] or
+    [batch, samples] in, the same shape per component out (NumPy)."""
     from cass_tf.spectral import Spectral
-    from cass_tf.windows import separate_waveform
+    from cass_tf.windows import separate_at_level
 
     batch = np.asarray(x, np.float32)
     spectral = Spectral.from_config(model.config)
-    out = separate_waveform(spectral, lambda f: model(f, training=False), model.config.components,
-                            batch if batch.ndim == 2 else batch[np.newaxis])
+    out = separate_at_level(spectral, lambda f: model(f, training=False), model.config.components,
+                            batch if batch.ndim == 2 else batch[np.newaxis], model.config.model.input_rms)
     return {n: v.numpy() if batch.ndim == 2 else v.numpy()[0] for n, v in out.items()}
 
 
