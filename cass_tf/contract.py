@@ -60,8 +60,17 @@ def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version
     `format_version` other than the current one names the signatures as that format did (for compatibility tests).
     """
     plain = config.to_dict()
-    patch = f"float32 [batch, {config.patch.frequency_bins}, {config.patch.frames}, 1]"
+    channels = 2 if config.model.complex else 1
+    patch = f"float32 [batch, {config.patch.frequency_bins}, {config.patch.frames}, {channels}]"
     features_signature, features_input = FEATURES_SIGNATURES[format_version]
+    if config.model.complex:
+        features_text = ("real and imaginary parts (linear, channels 0 and 1) of the STFT of the lowest "
+                         "patch.frequency_bins bins, frequency-major, of the input brought to RMS model.input_rms")
+        outputs_text = "float32 [batch, F, T, 2], the component's complex spectrum, same layout"
+    else:
+        features_text = (f"scaled STFT magnitude ({scaling_text(config.scaling)}) of the lowest patch.frequency_bins "
+                         "bins, frequency-major")
+        outputs_text = "float32 [batch, F, T, 1], same scaled domain"
     return {
         "format_version": format_version,
         "name": config.name,
@@ -77,10 +86,8 @@ def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version
                 "outputs": {n: "float32 [batch, samples]" for n in config.components},
             },
             features_signature: {
-                "inputs": {features_input: (
-                    f"{patch}: scaled STFT magnitude ({scaling_text(config.scaling)}) of the lowest "
-                    "patch.frequency_bins bins, frequency-major")},
-                "outputs": {n: "float32 [batch, F, T, 1], same scaled domain" for n in config.components},
+                "inputs": {features_input: f"{patch}: {features_text}"},
+                "outputs": {n: outputs_text for n in config.components},
             },
         },
         "config": plain,
