@@ -29,8 +29,10 @@ Signatures and the asset's fields are the serving contract, `cass_tf.contract` (
   F = patch.frequency_bins bins of T = patch.frames consecutive STFT frames, scale(|STFT(x)|) with the config's
   scaling (log1p: log(1 + gain*m); power: (gain*m)**exponent; linear: m), laid out frequency-major
   (axis 1 = frequency bin, axis 2 = frame) with a channel axis of 1. Outputs are in the same domain
-  (`cass_tf.spectral.unscale` maps them back to linear magnitudes). Format 1 exports call it `spectrogram` with
-  input `mixture_magnitude`.
+  (`cass_tf.spectral.unscale` maps them back to linear magnitudes). Complex-mask models take and give [batch, F, T, 2]
+  instead: the real and imaginary parts of the STFT (linear; the mixture's in, each component's out). Neither applies
+  the level normalisation: feed features of an input at RMS model.input_rms. Format 1 exports call it `spectrogram`
+  with input `mixture_magnitude`.
 
 `assets/cass_config.json` (a tf.saved_model.Asset, so it travels with the model) holds the sample rate, STFT, patch,
 scaling, components, the signatures' description and the full training config under "config".
