@@ -107,3 +107,19 @@ def test_validation_split_is_held_out_training_recordings():
     np.testing.assert_array_equal(held["test"][0].mixture, plain["train"][1].mixture)
     with pytest.raises(ValueError, match="data.validation_recordings"):
         load_recordings(tiny("data.validation_recordings=2"))
+
+
+def test_cli_protocol_argument(tiny_model_dir, tmp_path, capsys):
+    import json
+
+    from cass_tf import cli
+
+    out = tmp_path / "eval"
+    assert cli.main(["evaluate", "--model_dir", str(tiny_model_dir), "--protocol", "paper", "--no_signals",
+                     "--out", str(out)]) == 0
+    run = json.loads((out / "evaluation.json").read_text())["runs"]["tiny_ppg_run"]
+    assert run["protocols"] == ["paper"] and "crops_paper" in run and "crops" not in run
+    assert "paper protocol" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # a usage error: argparse exits 2 naming the argument
+        cli.main(["evaluate", "--model_dir", str(tiny_model_dir), "--protocol", "papers"])
+    assert exit_info.value.code == 2 and "--protocol" in capsys.readouterr().err
