@@ -3,6 +3,7 @@
 from setuptools import find_packages, setup
 
 TF = "tensorflow>=2.21,<2.22"
+BIOSIGNAL = ["pyedflib", "wfdb"]  # cass_tf.realdata: ADFECGDB's EDF and .qrs files
 
 setup(
     name="cass_tf",
@@ -16,8 +17,8 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
-        "biosignal": ["pyedflib", "wfdb"],  # cass_tf.realdata: ADFECGDB's EDF and .qrs files
-        "test": ["pytest", "hypothesis", "tensorflow-serving-api>=2.21,<2.22"],
+        "biosignal": BIOSIGNAL,
+        "test": ["pytest", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL],  # real-data tests run in CI
     },
     package_data={"cass_tf": ["py.typed"]},
     entry_points={"console_scripts": ["cass-tf = cass_tf.cli:main"]},
