@@ -405,7 +405,8 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
             for variant in VARIANTS:
                 s = stats[protocol].get(variant, {}).get(name)
                 ref = paper.get(name, {}).get(variant, {})
-                cells = ([str(s["seeds"]), f"{s['l2_mean']:.4f} ± {s['l2_std']:.4f}", f"{s['l1_mean']:.4f}",
+                spread = f" ± {s['l2_std']:.4f}" if s and s["seeds"] > 1 else ""
+                cells = ([str(s["seeds"]), f"{s['l2_mean']:.4f}{spread}", f"{s['l1_mean']:.4f}",
                           f"{s['linf_mean']:.4f}"] if s else ["0", "", "", ""])
                 cells += [f"{ref[m]:.4f}" if m in ref else "" for m in ("l1", "l2", "linf")]
                 lines.append(f"| {LABELS[variant]} | " + " | ".join(cells) + " |")
