@@ -71,7 +71,7 @@ def test_directory_refuses_an_existing_target_and_cleans_up(tmp_path):
     (tmp_path / "1").mkdir()
     with pytest.raises(FileExistsError, match="already exists"):
         with atomic.directory(tmp_path / "1"):
-            pass
+            pytest.fail("an existing target must be refused before the body runs")
     with pytest.raises(RuntimeError):
         with atomic.directory(tmp_path / "2") as temp:
             open(os.path.join(temp, "x"), "w").close()
@@ -85,9 +85,10 @@ def test_stale_directory_of_a_dead_export_is_removed(tmp_path):
     live = tmp_path / f".tmp-1-{os.getppid()}-{hexa}"
     for leftover in (dead, live):
         (leftover / "variables").mkdir(parents=True)
-    with atomic.directory(tmp_path / "1"):
-        pass
+    with atomic.directory(tmp_path / "1") as temp:
+        open(os.path.join(temp, "saved_model.pb"), "w").close()
     assert sorted(os.listdir(tmp_path)) == sorted(["1", live.name])
+    assert os.listdir(tmp_path / "1") == ["saved_model.pb"]
 
 
 @pytest.mark.parametrize("where", ["itself", "parent"])
