@@ -40,7 +40,8 @@ class ECGConfig:
     seconds: float = 20.0
     train_recordings: int = 48
     test_recordings: int = 8
-    # Realistic abdominal recordings (configs/ecg_realistic.json); every default is off, the paper's plain setting.
+    # Realistic abdominal recordings (on in configs/ecg.json); every default is off: the paper's plain setting
+    # (configs/paper/ecg.json).
     # Nuisances go into the mixture only; amplitudes are relative to the maternal peak-to-peak.
     wander_amplitude: Optional[Range] = None  # baseline wander (0.05-0.5 Hz), peak amplitude
     powerline_amplitude: Optional[Range] = None  # 50 or 60 Hz mains + harmonics below Nyquist, fundamental amplitude
@@ -79,7 +80,8 @@ class PPGConfig:
     seconds: float = 60.0
     train_recordings: int = 48
     test_recordings: int = 8
-    # Realistic PPG (configs/ppg_realistic.json); every default is off, the plain setting (see cass_tf.data.ppg).
+    # Realistic PPG (on in configs/ppg.json); every default is off: the plain setting of configs/paper/ppg.json
+    # (see cass_tf.data.ppg).
     morphology_jitter: float = 0.0  # relative jitter of the two Gaussians' heights, centres and widths
     amplitude_modulation: Optional[Range] = None  # respiratory-induced pulse-height depth; None: 0.1
     frequency_modulation: Optional[Range] = None  # respiratory sinus arrhythmia, relative beat-interval depth
@@ -352,10 +354,24 @@ class TrainConfig:
 class OutputConfig:
     model_dir: str = "runs/default"
     export_dir: str = "saved_models/default"
-    bless_threshold: float = 1.0  # pipelines/train_export.py pushes only if every component's test L2 is below it
+    # pipelines/train_export.py pushes only if, on the evaluation recordings, every component's whole-signal L2 is
+    # below bless_threshold, every QRS F1 (ECG) at least bless_qrs_f1 and every rate error (PPG, per minute) at
+    # most bless_rate_error (null: no bound on that score), and no bounded score is worse than the pushed model's.
+    bless_threshold: float = 1.0
+    bless_qrs_f1: Optional[float] = None
+    bless_rate_error: Optional[float] = None
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.bless_threshold", self.bless_threshold)
+        if self.bless_qrs_f1 is not None and not 0.0 <= self.bless_qrs_f1 <= 1.0:
+            raise ConfigError(f"{path}.bless_qrs_f1: must be in [0, 1] or null, got {self.bless_qrs_f1}")
+        if self.bless_rate_error is not None:
+            _check_positive(f"{path}.bless_rate_error", self.bless_rate_error)
+
+    def bless_bounds(self) -> dict[str, float]:
+        """{score: bound} of the scores blessing bounds: "l2" always, the event scores where set."""
+        bounds = {"l2": self.bless_threshold, "qrs_f1": self.bless_qrs_f1, "rate_error": self.bless_rate_error}
+        return {k: v for k, v in bounds.items() if v is not None}
 
 
 @dataclass(frozen=True)

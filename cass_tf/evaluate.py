@@ -46,7 +46,7 @@ import math
 import os
 import sys
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -291,27 +291,41 @@ def waveform_l2(model: Any, data, config: Config) -> dict[str, float]:
 def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dict[str, dict[str, float]]:
     """{component: {score: mean over the test recordings}} of `metrics.component_event_scores` (QRS Se/PPV/F1 for
     ECG, rate error per minute for PPG) on the whole test recordings, each separated as in `signal_errors`, against
-    the generator's true events (`Recording.events`). Recordings whose score is undefined (NaN: too few events in
-    every window) are left out of that mean; {} when the test recordings carry no events (e.g. Bach10)."""
-    from cass_tf.metrics import component_event_scores
+    the generator's true events (`Recording.events`); {} when the test recordings carry no events (e.g. Bach10)."""
     from cass_tf.spectral import Spectral
     from cass_tf.windows import separate_at_level
 
     recordings = [r for r in data.recordings["test"] if r.events]
-    if not recordings:
-        return {}
     spectral, names = Spectral.from_config(config), config.components
+
+    def separate(mixture: np.ndarray) -> dict[str, Any]:
+        return separate_at_level(spectral, as_networks(model), names, mixture[np.newaxis], config.model.input_rms,
+                                 max_patches=max_patches)
+
+    scores = recording_scores(separate, recordings, names, config.data.sample_rate)
+    return {n: {k: v for k, v in per.items() if k != "l2"} for n, per in scores.items() if len(per) > 1}
+
+
+def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], recordings: Sequence[Any],
+                     names: Sequence[str], rate: float) -> dict[str, dict[str, float]]:
+    """{component: {score: mean over `recordings`}}: the whole-recording relative L2 error ("l2") and, where a
+    recording carries true events, `metrics.component_event_scores`. `separate` maps a 1-D mixture to
+    {component: estimate of its length}. A score undefined in a recording (NaN: too few events in every window)
+    is left out of that score's mean."""
+    from cass_tf.metrics import component_event_scores, relative_error
+
     values: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     for recording in recordings:
-        separated = separate_at_level(spectral, as_networks(model), names, recording.mixture[np.newaxis],
-                                      config.model.input_rms, max_patches=max_patches)
+        separated = separate(recording.mixture)
         for name in names:
-            scores = component_event_scores(name, np.asarray(separated[name])[0], recording.events[name],
-                                            config.data.sample_rate)
+            estimate = np.reshape(np.asarray(separated[name]), [-1])
+            scores = {"l2": float(relative_error(estimate, recording.components[name], 2))}
+            if recording.events:
+                scores.update(component_event_scores(name, estimate, recording.events[name], rate))
             for key, value in scores.items():
                 values[name].setdefault(key, []).append(value)
     return {n: {k: float(np.nanmean(v)) for k, v in per.items() if np.isfinite(v).any()}
-            for n, per in values.items() if per}
+            for n, per in values.items()}
 
 
 def discriminator_outputs(model: Any, data) -> dict[str, dict[str, np.ndarray]]:

@@ -262,6 +262,12 @@ def rate_errors(estimated: np.ndarray, reference: np.ndarray) -> dict[str, float
     return {"mae": float(np.mean(errors)), "median": float(np.median(errors)), "count": int(errors.size)}
 
 
+def lower_is_better(score: str) -> bool:
+    """Whether a lower value of `score` is better: the errors (relative L1/L2/L∞, rate errors); not SI-SDR, SDR or
+    the QRS detection scores."""
+    return score in ("l1", "l2", "linf") or score.endswith("error")
+
+
 def component_event_scores(component: str, estimate: np.ndarray, events: np.ndarray, rate: float
                            ) -> dict[str, float]:
     """Event-level scores of one separated component against its true events (`Recording.events`).

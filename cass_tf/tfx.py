@@ -65,16 +65,28 @@ def run_fn(fn_args: Any) -> None:
         save(model, staging)
 
 
-def bless(candidate: Mapping[str, float], threshold: float, current: Mapping[str, float] | None,
-          out_dir: str) -> tuple[bool, list[str]]:
-    """Blessed when every component's error is below `threshold` and not worse than `current` (the pushed model).
+def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, float],
+          current: Mapping[str, Mapping[str, float]] | None, out_dir: str) -> tuple[bool, list[str]]:
+    """Blessed when, for every component and every score in `bounds` ({score: bound}, e.g. {"l2": 0.9,
+    "qrs_f1": 0.9}), the candidate's score is on the right side of the bound (below it for errors, at least it
+    otherwise: `metrics.lower_is_better`) and not worse than `current`'s (the pushed model), where that has it.
 
+    `candidate`/`current`: {component: {score: value}}; a component without a bounded score is not bounded by it.
     Writes an empty BLESSED or NOT_BLESSED file into `out_dir` (removing the other); returns (blessed, reasons).
     """
-    reasons = [f"{c}: {e:.4g} >= threshold {threshold:.4g}" for c, e in candidate.items() if not e < threshold]
-    if current is not None:
-        reasons += [f"{c}: {e:.4g} worse than the pushed model's {current[c]:.4g}"
-                    for c, e in candidate.items() if c in current and e > current[c]]
+    from cass_tf.metrics import lower_is_better
+
+    reasons = []
+    for component, scores in candidate.items():
+        for score, bound in bounds.items():
+            if score not in scores:
+                continue
+            value, lower = scores[score], lower_is_better(score)
+            if not (value < bound if lower else value >= bound):
+                reasons.append(f"{component}: {score} {value:.4g} {'>=' if lower else '<'} threshold {bound:.4g}")
+            pushed = (current or {}).get(component, {}).get(score)
+            if pushed is not None and (value > pushed if lower else value < pushed):
+                reasons.append(f"{component}: {score} {value:.4g} worse than the pushed model's {pushed:.4g}")
     blessed = not reasons
     atomic.make_dirs(out_dir, "Evaluator output directory")
     for name in (BLESSED, NOT_BLESSED):

@@ -39,7 +39,7 @@ from cass_tf import atomic  # noqa: E402
 from cass_tf.config import load_config  # noqa: E402
 from cass_tf.rundir import MAGNITUDE_L2, WAVEFORM_L2, RunDir  # noqa: E402
 
-CONFIGS = {"ecg": "configs/ecg.json", "ppg": "configs/ppg.json"}
+CONFIGS = {"ecg": "configs/paper/ecg.json", "ppg": "configs/paper/ppg.json"}
 BUDGET = ["model.width=8", "train.batch_size=16", "train.steps_per_epoch=100", "train.epochs=3",
           "train.ae_learning_rate=1e-3", "train.d_learning_rate=1e-4"]
 VALIDATION = {"ecg": ["data.validation_recordings=8"], "ppg": ["data.validation_recordings=8"]}

@@ -1,7 +1,7 @@
 """Reproduces the paper's Tables 1-3 and Figures 4-6: baseline vs CASS vs CASS with cross training, over seeds.
 
-    python pipelines/reproduce.py --config configs/ecg.json [--config configs/ppg.json ...] [--budget cpu|paper]
-                                  [--seeds 0 1 2] [--set dotted.path=value ...]
+    python pipelines/reproduce.py --config configs/paper/ecg.json [--config configs/paper/ppg.json ...]
+                                  [--budget cpu|paper] [--seeds 0 1 2] [--set dotted.path=value ...]
                                   [--out_dir runs/reproduce] [--results docs/results]
 
 For each config's task (bach10, ecg or ppg) this trains the three variants of the paper, `loss.mode` = baseline,
@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", action="append", required=True,
-                        help="configs/<task>.json (repeatable: the tasks go round seed by seed)")
+                        help="configs/paper/<task>.json: the paper's settings (repeatable: the tasks go round seed by seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train.seed values (default 0 1 2)")
     parser.add_argument("--budget", default="cpu", choices=sorted(BUDGETS),
                         help="cpu (default), paper, or tiny (tests only)")

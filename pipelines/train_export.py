@@ -6,11 +6,14 @@
 Steps (TFX's components, by convention; TFX itself cannot be installed here, see cass_tf/tfx.py):
     Trainer    cass_tf.tfx.run_fn: trains in <work_dir>/Trainer/model_run (resumes), writes the SavedModel to
                <work_dir>/Trainer/serving_model
-    Evaluator  scores that SavedModel (its `features` signature, i.e. exactly what is served) on the config's
-               fixed test crops: relative L2 error per component after the inverse STFT (eq. 6); the currently
-               pushed version (highest in --push_dir) is scored the same way when it has the same STFT, patch,
-               scaling, rate and components. Blessed only if every component is below output.bless_threshold and
-               not worse than the pushed version. Writes <work_dir>/Evaluator/{evaluation.json, BLESSED|NOT_BLESSED}.
+    Evaluator  scores that SavedModel through its serving_default signature (waveform in, waveform out: exactly
+               what is served) on the whole evaluation recordings: the validation split when the config holds one
+               out (`data.validation_recordings`), else the test split. Per component: relative L2 error (eq. 6)
+               and the event scores (QRS F1 for ECG, rate error for PPG; `cass_tf.evaluate.recording_scores`).
+               The currently pushed version (highest in --push_dir) is scored the same way on the same recordings
+               when it separates the same components at the same rate. Blessed only if every bounded score is on
+               the right side of its bound (`output.bless_threshold`, `bless_qrs_f1`, `bless_rate_error`) and not
+               worse than the pushed version's. Writes <work_dir>/Evaluator/{evaluation.json, BLESSED|NOT_BLESSED}.
     Pusher     if blessed: copies the SavedModel to <push_dir>/<next version> (saved_model.pb last); skips if
                that version exists.
 """
@@ -30,31 +33,21 @@ from cass_tf import atomic, cli, contract  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
 
 
-def saved_model_l2(version_dir: str, data: Any, config: Config) -> dict[str, float]:
-    """{component: mean test-crop relative L2} of an exported SavedModel, through its features signature."""
-    import tensorflow as tf
+def saved_model_scores(version_dir: str, recordings: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """{component: {score: mean}} of an exported SavedModel on whole recordings, through its serving_default
+    signature (exactly what is served, whatever its output kind): relative L2 error and the event scores
+    (`cass_tf.evaluate.recording_scores`)."""
+    from cass_tf.evaluate import recording_scores
+    from cass_tf.separation import Separator
 
-    from cass_tf.evaluate import crop_errors
-
-    asset = contract.read_asset(version_dir)
-    loaded = tf.saved_model.load(contract.check_version_dir(version_dir))  # must outlive the calls (its variables)
-    signature = loaded.signatures[asset.features_signature]
-
-    def networks(features: tf.Tensor) -> dict[str, tf.Tensor]:
-        return signature(**{asset.features_input: features})
-
-    return {c: m["l2"] for c, m in crop_errors(networks, data, config).means().items()}
+    separator = Separator(version_dir)
+    return recording_scores(separator, recordings, separator.components, separator.sample_rate)
 
 
 def comparable(version_dir: str, config: Config) -> bool:
-    """Whether a pushed version takes the same inputs and gives the same outputs as `config`'s models."""
-    from cass_tf.evaluate import check_compatible
-
-    try:
-        check_compatible(contract.read_asset(version_dir).config, config, version_dir)
-    except ConfigError:
-        return False
-    return True
+    """Whether a pushed version separates the same components at the same rate as `config`'s models."""
+    pushed = contract.read_asset(version_dir).config
+    return (pushed.data.sample_rate, pushed.components) == (config.data.sample_rate, config.components)
 
 
 def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_dir: str | None,
@@ -72,17 +65,19 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
     print(f"[Trainer] {fn_args.model_run_dir}")
     run_fn(fn_args)
     config = trainer_config(fn_args)
-    print("[Evaluator] scoring the exported model on the test crops")
-    data = make_datasets(config)
-    candidate = saved_model_l2(fn_args.serving_model_dir, data, config)
+    recordings = make_datasets(config, train=False).recordings["test"]
+    split = "validation" if config.data.validation_recordings else "test"
+    print(f"[Evaluator] scoring the exported model on the {len(recordings)} {split} recordings")
+    candidate = saved_model_scores(fn_args.serving_model_dir, recordings)
     pushed = contract.versions(push_dir)
     current_dir = os.path.join(push_dir, str(pushed[-1])) if pushed else None
     current = None
     if current_dir and comparable(current_dir, config):
-        current = saved_model_l2(current_dir, data, config)
-    blessed, reasons = bless(candidate, config.output.bless_threshold, current, os.path.join(work_dir, "Evaluator"))
-    result = {"candidate_l2": candidate, "threshold": config.output.bless_threshold, "pushed_version": current_dir,
-              "pushed_l2": current, "blessed": blessed, "reasons": reasons, "pushed_to": None}
+        current = saved_model_scores(current_dir, recordings)
+    bounds = config.output.bless_bounds()
+    blessed, reasons = bless(candidate, bounds, current, os.path.join(work_dir, "Evaluator"))
+    result = {"split": split, "candidate": candidate, "bounds": bounds, "pushed_version": current_dir,
+              "pushed": current, "blessed": blessed, "reasons": reasons, "pushed_to": None}
     if blessed:
         result["pushed_to"] = push(fn_args.serving_model_dir, push_dir, version)
     atomic.write_text(os.path.join(work_dir, "Evaluator", "evaluation.json"), json.dumps(result, indent=2))
@@ -107,17 +102,19 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> None:
     cli.show_device()
     result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version)
-    scores = ", ".join(f"{c}={v:.4f}" for c, v in result["candidate_l2"].items())
-    print(f"[Evaluator] test L2: {scores} (threshold {result['threshold']})")
-    if result["pushed_l2"]:
-        print(f"[Evaluator] pushed {result['pushed_version']}: " +
-              ", ".join(f"{c}={v:.4f}" for c, v in result["pushed_l2"].items()))
+    print(f"[Evaluator] {result['split']}: {_scores(result['candidate'])} (bounds: {result['bounds']})")
+    if result["pushed"]:
+        print(f"[Evaluator] pushed {result['pushed_version']}: {_scores(result['pushed'])}")
     if not result["blessed"]:
         print("[Evaluator] NOT_BLESSED: " + "; ".join(result["reasons"]))
     elif result["pushed_to"]:
         print(f"[Pusher] pushed {result['pushed_to']}")
     else:
         print("[Pusher] blessed, but that version already exists: nothing pushed")
+
+
+def _scores(scores: dict[str, dict[str, float]]) -> str:
+    return "; ".join(f"{c} " + ", ".join(f"{k}={v:.4g}" for k, v in per.items()) for c, per in scores.items())
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def tiny_model_dir(tmp_path_factory) -> pathlib.Path:
     from cass_tf.train import train
 
     model_dir = tmp_path_factory.getbasetemp() / "tiny_ppg_run"
-    train(load_config(REPO / "configs" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
+    train(load_config(REPO / "configs" / "paper" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
     return model_dir
 
 

@@ -19,7 +19,7 @@ STEMS = ("violin", "clarinet", "saxphone", "bassoon")
 
 
 def make_config(root, *overrides):
-    return load_config(REPO / "configs" / "bach10.json",
+    return load_config(REPO / "configs" / "paper" / "bach10.json",
                        overrides=[f"data.bach10.root={root}", f"data.sample_rate={RATE}", *overrides])
 
 

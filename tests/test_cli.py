@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO, TINY, png_size, signal
 
-CONFIG = str(REPO / "configs" / "ppg.json")
+CONFIG = str(REPO / "configs" / "paper" / "ppg.json")
 COMMANDS = ("train", "evaluate", "export", "separate")
 # What TensorFlow writes to stderr while loading and starting (absl-style C++ lines such as "I0000 00:00:... ]").
 TF_LOG = re.compile(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog|oneDNN custom operations|cuInit")

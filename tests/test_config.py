@@ -15,7 +15,7 @@ BACH10 = (REPO / ".." / "shared" / "data" / "Bach10").resolve()
 
 
 def shipped(name):
-    with open(REPO / "configs" / f"{name}.json", encoding="utf-8") as f:
+    with open(REPO / "configs" / "paper" / f"{name}.json", encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -176,7 +176,7 @@ def test_float_fields_must_be_finite(ppg, field, value, shown):
 ])
 def test_override_non_finite_rejected(item, field):
     with pytest.raises(ConfigError, match=rf"ppg.json: {re.escape(field)}: must be a finite number"):
-        load_config(REPO / "configs" / "ppg.json", [item])
+        load_config(REPO / "configs" / "paper" / "ppg.json", [item])
 
 
 def test_config_file_non_finite_rejected(tmp_path, ppg):
@@ -316,7 +316,7 @@ def test_bach10_config_never_looks_at_the_data(fake_bach10, tmp_path, monkeypatc
     raw = set_path(set_path(fake_bach10, "data.bach10.root", missing), "data.bach10.test_pieces", ["03-Third"])
     monkeypatch.chdir(tmp_path)
     assert from_dict(raw).data.bach10.root == missing
-    assert load_config(REPO / "configs" / "bach10.json").data.bach10.test_pieces == ("09-Jesus", "10-NunBitten")
+    assert load_config(REPO / "configs" / "paper" / "bach10.json").data.bach10.test_pieces == ("09-Jesus", "10-NunBitten")
 
 
 @pytest.mark.parametrize("pieces", [[], ["02-Second", "02-Second"], [""]])
@@ -327,7 +327,7 @@ def test_bach10_test_pieces_distinct_and_named(fake_bach10, pieces):
 # ---- overrides ----
 
 def test_override_int():
-    config = load_config(REPO / "configs" / "ppg.json", ["train.batch_size=8"])
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", ["train.batch_size=8"])
     assert config.train.batch_size == 8 and type(config.train.batch_size) is int
 
 
@@ -347,7 +347,7 @@ def test_override_string_loads(fake_bach10, tmp_path):
 
 
 def test_override_matrix():
-    config = load_config(REPO / "configs" / "ppg.json", ["loss.cross=[[0,1],[0,0]]"])
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", ["loss.cross=[[0,1],[0,0]]"])
     assert config.loss.cross == ((0.0, 1.0), (0.0, 0.0))
     assert config.loss.cross_matrix(2) == ((0.0, 1.0), (0.0, 0.0))
 
@@ -360,15 +360,15 @@ def test_override_does_not_touch_input(ppg):
 
 def test_override_unknown_key():
     with pytest.raises(ConfigError, match=r"train\.bogus"):
-        load_config(REPO / "configs" / "ppg.json", ["train.bogus=1"])
+        load_config(REPO / "configs" / "paper" / "ppg.json", ["train.bogus=1"])
     with pytest.raises(ConfigError, match="nosuch"):
-        load_config(REPO / "configs" / "ppg.json", ["nosuch.section.key=1"])
+        load_config(REPO / "configs" / "paper" / "ppg.json", ["nosuch.section.key=1"])
 
 
 @pytest.mark.parametrize("item", ["nokey", "=5", "\n=NaN", "data.=1", "train..epochs=2", "train.epochs =2"])
 def test_override_malformed(item):
     with pytest.raises(ConfigError) as info:
-        load_config(REPO / "configs" / "ppg.json", [item])
+        load_config(REPO / "configs" / "paper" / "ppg.json", [item])
     assert repr(item) in str(info.value)
 
 
@@ -380,16 +380,16 @@ def test_unknown_key_quoted_on_one_line(ppg):
 
 def test_override_through_non_section():
     with pytest.raises(ConfigError, match="train.batch_size"):
-        load_config(REPO / "configs" / "ppg.json", ["train.batch_size.x=1"])
+        load_config(REPO / "configs" / "paper" / "ppg.json", ["train.batch_size.x=1"])
 
 
 def test_override_invalid_value_named():
     with pytest.raises(ConfigError, match=r"train\.batch_size.*-2"):
-        load_config(REPO / "configs" / "ppg.json", ["train.batch_size=-2"])
+        load_config(REPO / "configs" / "paper" / "ppg.json", ["train.batch_size=-2"])
 
 
 def test_replace():
-    config = load_config(REPO / "configs" / "ppg.json")
+    config = load_config(REPO / "configs" / "paper" / "ppg.json")
     changed = config.replace(["train.batch_size=8", "seed=3"])
     assert (changed.train.batch_size, changed.seed) == (8, 3)
     assert (config.train.batch_size, config.seed) == (50, 0)
@@ -400,14 +400,18 @@ def test_replace():
 
 # ---- round trips, shipped configs, paper defaults ----
 
-def test_round_trip(ppg, ecg):
-    for raw in (ppg, ecg):
-        config = from_dict(raw)
-        assert from_dict(config.to_dict()) == config
-        assert from_dict(json.loads(config.to_json())) == config
-        plain = config.to_dict()
-        plain["data"] = {k: v for k, v in plain["data"].items() if v is not None}  # other sources' sections: null
-        assert plain == raw  # the shipped configs spell out every field
+CONFIG_FILES = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*.json"))
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES)
+def test_round_trip(path):
+    raw = json.loads((REPO / path).read_text(encoding="utf-8"))
+    config = from_dict(raw)
+    assert from_dict(config.to_dict()) == config
+    assert from_dict(json.loads(config.to_json())) == config
+    plain = config.to_dict()
+    plain["data"] = {k: v for k, v in plain["data"].items() if v is not None}  # other sources' sections: null
+    assert plain == raw  # the shipped configs spell out every field
 
 
 def test_round_trip_fake_bach10(fake_bach10):
@@ -416,13 +420,13 @@ def test_round_trip_fake_bach10(fake_bach10):
 
 
 def test_frozen():
-    config = load_config(REPO / "configs" / "ppg.json")
+    config = load_config(REPO / "configs" / "paper" / "ppg.json")
     with pytest.raises(AttributeError):
         config.seed = 3
 
 
 def test_crop_length_is_patch_frames():
-    config = load_config(REPO / "configs" / "ecg.json")
+    config = load_config(REPO / "configs" / "paper" / "ecg.json")
     length = config.crop_length
     frames = 1 + (length - config.stft.window) // config.stft.hop
     assert frames == config.patch.frames
@@ -430,17 +434,47 @@ def test_crop_length_is_patch_frames():
 
 
 @pytest.mark.parametrize("name", ["ecg", "ppg", "bach10"])
-def test_shipped_configs_load(name, monkeypatch):
+def test_paper_configs_load(name, monkeypatch):
+    """configs/paper/: the paper's settings (magnitude outputs, spectrogram MSE, its learning rates and batch)."""
     if name == "bach10" and not BACH10.is_dir():
         pytest.skip(f"Bach10 data not found at {BACH10}")
     monkeypatch.chdir(REPO)  # the bach10 root is relative to the repository root
-    config = load_config(f"configs/{name}.json")
+    config = load_config(f"configs/paper/{name}.json")
     assert isinstance(config, Config)
     assert config.name == name and config.data.source == name
     assert config.loss.cross_matrix(len(config.components)) == ((0.0, 0.01), (0.01, 0.0))
     assert (config.loss.alpha, config.loss.beta) == (0.9, 0.1)
     assert (config.train.ae_learning_rate, config.train.d_learning_rate) == (1e-5, 1e-6)
     assert config.train.batch_size == 50
+    assert (config.model.output, config.model.input, config.model.input_rms) == ("magnitude", "magnitude", None)
+    assert config.loss.reconstruction.spectrum == 1.0 and config.loss.reconstruction.waveform == 0.0
+    assert config.data.mixture_domain == "waveform"
+
+
+@pytest.mark.parametrize("name", ["ecg", "ppg", "bach10"])
+def test_best_configs_differ_from_the_paper_only_where_measured(name):
+    """configs/: the paper's CASS (same task, STFT, patch, loss weights) with the settings docs/results/phase.md
+    and training.md measured best: complex masks, level normalisation, spectral-norm discriminators."""
+    best = json.loads((REPO / "configs" / f"{name}.json").read_text(encoding="utf-8"))
+    paper = json.loads((REPO / "configs" / "paper" / f"{name}.json").read_text(encoding="utf-8"))
+    for section in ("name", "seed", "stft", "patch", "scaling"):
+        assert best[section] == paper[section], section
+    for key in ("mode", "alpha", "beta", "cross"):
+        assert best["loss"][key] == paper["loss"][key], key
+    model = from_dict(best).model
+    assert (model.output, model.input, model.input_rms, model.discriminator_norm) == (
+        "complex_mask", "complex", 1.0, "spectral")
+
+
+@pytest.mark.parametrize("name", ["ecg", "ppg"])
+def test_best_biosignal_configs_train_on_realistic_data(name):
+    params = getattr(from_dict(json.loads((REPO / "configs" / f"{name}.json").read_text())).data, name)
+    assert params.morphology_jitter > 0 and params.noise_snr_db is not None
+    if name == "ecg":
+        assert params.polarity_flip
+        assert None not in (params.wander_amplitude, params.powerline_amplitude, params.fetal_hr_std)
+    else:
+        assert None not in (params.amplitude_modulation, params.frequency_modulation, params.scale)
 
 
 def test_dataclass_defaults_follow_paper():
@@ -472,7 +506,7 @@ def test_cross_matrix_given_weights_only_in_cross_mode():
 
 def test_cross_matrix_from_config_modes():
     for mode in ("baseline", "cass"):
-        config = load_config(REPO / "configs" / "ppg.json", [f"loss.mode={mode}"])
+        config = load_config(REPO / "configs" / "paper" / "ppg.json", [f"loss.mode={mode}"])
         assert config.loss.cross_matrix(2) == ((0.0, 0.0), (0.0, 0.0))
-    config = load_config(REPO / "configs" / "ppg.json", ["loss.cross=[]"])
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", ["loss.cross=[]"])
     assert config.loss.cross_matrix(2) == ((0.0, 0.01), (0.01, 0.0))

@@ -18,17 +18,20 @@ from cass_tf.models.cass import CASSModel  # noqa: E402
 from conftest import REPO, TINY, assert_close, signal  # noqa: E402
 
 SCALES = (1e-4, 3e-3, 1.0, 70.0, 1e4)
-SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # model.input_rms: the median mixture RMS of their training recordings
+SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # version 1's model.input_rms: the median mixture RMS of its training data
+VERSIONS = [f"{name}/{v}" for name in sorted(SHIPPED) for v in contract.versions(os.path.join(REPO, "saved_models", name))]
+SMALL = ["model.width=2", "patch.frequency_bins=16", "patch.frames=16", "stft.n_fft=32", "stft.window=32", "stft.hop=8"]
 
 
 @pytest.fixture(scope="module")
 def separators(tmp_path_factory):
-    """Separators of the shipped models and of an untrained tiny complex-mask model (consistency projection,
-    normalised to RMS 1), exported; each loaded once."""
-    config = load_config(REPO / "configs" / "ppg.json", [*TINY, "model.output=complex_mask", "model.input=magnitude_phase",
-                                                        "model.consistency=project", "model.input_rms=1.0"])
-    tiny = export(CASSModel(config), tmp_path_factory.mktemp("complex") / "tiny")
-    paths = {"complex": tiny, **{name: os.path.join(REPO, "saved_models", name) for name in SHIPPED}}
+    """Separators of every shipped model version and of untrained tiny models with the settings of
+    configs/ppg.json ("complex": complex masks, consistency projection, normalised to RMS 1) and configs/ecg.json
+    ("best_ecg"), exported; each loaded once."""
+    tiny = {"complex": load_config(REPO / "configs" / "ppg.json", TINY),
+            "best_ecg": load_config(REPO / "configs" / "ecg.json", SMALL)}
+    paths = {which: export(CASSModel(config), tmp_path_factory.mktemp(which) / "tiny") for which, config in tiny.items()}
+    paths.update({version: os.path.join(REPO, "saved_models", version) for version in VERSIONS})
     return {which: cass_tf.Separator(path) for which, path in paths.items()}
 
 
@@ -38,7 +41,7 @@ def assert_scaled(actual, expected, scale, tolerance=1e-4):
     np.testing.assert_allclose(actual, scale * expected, rtol=0, atol=tolerance * peak)
 
 
-@pytest.mark.parametrize("which", ["complex", "ecg", "ppg"])
+@pytest.mark.parametrize("which", ["complex", "best_ecg", *VERSIONS])
 def test_separation_is_scale_equivariant(separators, which):
     separator = separators[which]
     x = signal(separator.sample_rate * 12, rate=separator.sample_rate)
@@ -50,7 +53,7 @@ def test_separation_is_scale_equivariant(separators, which):
             assert_scaled(scaled[name], base[name], c)
 
 
-@pytest.mark.parametrize("which", ["complex", "ecg"])
+@pytest.mark.parametrize("which", ["complex", "best_ecg", "ecg/1"])
 def test_silence_and_constant_inputs(separators, which):
     separator = separators[which]
     samples = separator.sample_rate * 5
@@ -76,7 +79,20 @@ def test_serving_default_is_the_level_signature_at_the_rows_own_level(separators
         assert not np.allclose(halved[name].numpy(), own[name].numpy(), rtol=0, atol=1e-3 * np.abs(own[name]).max())
 
 
-@pytest.mark.parametrize("which", ["complex", "ecg"])
+def test_best_ppg_settings_give_estimates_that_sum_to_the_mixture(separators):
+    """configs/ppg.json projects the complex estimates onto the mixture (model.consistency "project")."""
+    separator = separators["complex"]
+    t = np.arange(separator.sample_rate * 12) / separator.sample_rate
+    # inside the patch's frequency bins (the networks never see the bins above them, so no estimate holds those)
+    x = (np.sin(2 * np.pi * 1.3 * t) + 0.4 * np.sin(2 * np.pi * 5.1 * t + 1) + 0.2 * np.cos(2 * np.pi * 11 * t))
+    x = x.astype(np.float32)
+    parts = separator(x)
+    inner = slice(32, -32)  # one STFT window (TINY's n_fft) at each end: too little window overlap to invert exactly
+    assert_close((parts["heart"] + parts["respiratory"])[inner], x[inner], tolerance=1e-4)  # float32 STFT round trip
+    assert np.abs(parts["heart"]).max() > 0.05 and np.abs(parts["respiratory"]).max() > 0.05  # a real split
+
+
+@pytest.mark.parametrize("which", ["complex", "ecg/1"])
 def test_blocks_use_the_whole_signals_level(separators, which):
     separator = separators[which]
     rate = separator.sample_rate
@@ -100,7 +116,7 @@ def test_shipped_reexport_gives_the_format_1_outputs(separators, name):
     assert asset.format_version == 2 and asset.config.model.input_rms == SHIPPED[name]
     x = golden[f"{name}_input"]
     assert abs(np.sqrt(np.mean(x.astype(np.float64) ** 2)) - SHIPPED[name]) < 1e-6
-    separator = separators[name]
+    separator = separators[f"{name}/1"]
     for c in (1.0, 1e-3, 1e3):
         parts = separator(c * x)
         for component in asset.components:

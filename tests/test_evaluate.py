@@ -30,7 +30,7 @@ METRICS = {"l1", "l2", "linf", "si_sdr", "sdr"}
 
 
 def ppg_config(*overrides):
-    return load_config(REPO / "configs" / "ppg.json", overrides=[*PPG_SMALL, *overrides])
+    return load_config(REPO / "configs" / "paper" / "ppg.json", overrides=[*PPG_SMALL, *overrides])
 
 
 class Oracle:

@@ -19,7 +19,7 @@ from cass_tf.models import cass as cass_module  # noqa: E402
 from cass_tf.models.cass import CASSModel, restore  # noqa: E402
 from cass_tf.models.resnet9 import build_autoencoder, build_decoder, build_discriminator, build_encoder  # noqa: E402
 
-CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "ppg.json")
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "paper", "ppg.json")
 TINY = [
     "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
     "model.width=2", "patch.frequency_bins=16", "patch.frames=16",

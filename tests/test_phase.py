@@ -99,7 +99,7 @@ def test_waveform_errors():
 
 @pytest.mark.parametrize("mode", ["baseline", "cass_cross"])
 def test_the_waveform_loss_reaches_the_autoencoders(mode):
-    config = load_config(REPO / "configs" / "ppg.json", [
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", [
         *COMPLEX, f"loss.mode={mode}", "loss.reconstruction.spectrum=0", "loss.reconstruction.waveform=1",
         "loss.reconstruction.waveform_loss=neg_si_sdr"])
     model = CASSModel(config)
@@ -130,7 +130,7 @@ def test_ideal_complex_mask_oracle_scores_zero():
     from cass_tf.data.pipeline import make_datasets
     from cass_tf.evaluate import oracle_errors
 
-    config = load_config(REPO / "configs" / "ppg.json", [*TINY, "stft.n_fft=32", "patch.frequency_bins=16"])
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", [*TINY, "stft.n_fft=32", "patch.frequency_bins=16"])
     oracle = oracle_errors(make_datasets(config, train=False), config)
     for scope in ("crops", "signals"):
         for name in config.components:
@@ -150,4 +150,4 @@ def test_ideal_complex_mask_oracle_scores_zero():
 ])
 def test_config_rules(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(REPO / "configs" / "ppg.json", overrides)
+        load_config(REPO / "configs" / "paper" / "ppg.json", overrides)

@@ -24,7 +24,7 @@ B, F, T = 4, 64, 16
 
 @pytest.fixture(scope="module")
 def config():
-    return load_config(REPO / "configs" / "ppg.json", TINY)
+    return load_config(REPO / "configs" / "paper" / "ppg.json", TINY)
 
 
 @pytest.fixture(scope="module")

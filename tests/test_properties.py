@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from cass_tf.config import Config, ConfigError, from_dict, load_config
 from conftest import NAMES, RATE, REPO, signal
 
-CONFIGS = {name: json.loads((REPO / "configs" / f"{name}.json").read_text()) for name in ("ecg", "ppg", "bach10")}
+CONFIGS = {name: json.loads((REPO / "configs" / "paper" / f"{name}.json").read_text()) for name in ("ecg", "ppg", "bach10")}
 DOCUMENTED = (ConfigError, ValueError, FileNotFoundError, TypeError)
 CHEAP = settings(max_examples=5 * settings.default.max_examples)  # pure-Python checks: many more examples
 SLOW = settings(max_examples=max(8, settings.default.max_examples // 2))  # an example may load a SavedModel
@@ -164,7 +164,7 @@ OVERRIDES = st.lists(st.one_of(st.tuples(KEYS, VALUES).map("=".join), NON_FINITE
 def test_override_contract(items):
     """`--set` strings on the shipped PPG config: a valid config, or a ConfigError naming the file and then the
     override or a field."""
-    path = REPO / "configs" / "ppg.json"
+    path = REPO / "configs" / "paper" / "ppg.json"
     try:
         config = load_config(path, items)
     except ConfigError as e:

@@ -22,7 +22,7 @@ from conftest import REPO, TINY  # noqa: E402
 
 def tiny(*overrides):
     """The conftest's tiny PPG config (64 Hz, two 10-s training recordings, one test recording, 16x16 patches)."""
-    return load_config(REPO / "configs" / "ppg.json", overrides=TINY + list(overrides))
+    return load_config(REPO / "configs" / "paper" / "ppg.json", overrides=TINY + list(overrides))
 
 
 def magnitudes(x, config):

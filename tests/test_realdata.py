@@ -26,7 +26,7 @@ EXCERPT = slice(60_000, 80_000)  # 20 s of r01 at 1 kHz
 # ---- classical reference on synthetic data (no real data needed) ----
 
 def test_template_subtraction_uncovers_the_fetal_beats_of_synthetic_mixtures():
-    config = load_config(REPO / "configs" / "ecg.json", overrides=[
+    config = load_config(REPO / "configs" / "paper" / "ecg.json", overrides=[
         "data.ecg.train_recordings=2", "data.ecg.test_recordings=1", "data.ecg.seconds=12", "data.cache_dir=null"])
     rate = config.data.sample_rate
     tolerance = round(metrics.MATCH_SECONDS * rate)

@@ -28,7 +28,7 @@ def test_budgets_give_valid_configs(reproduce, task, budget, tmp_path):
     if task == "bach10" and not (REPO / "../shared/data/Bach10").is_dir():
         pytest.skip("Bach10 not found at ../shared/data/Bach10")
     overrides = reproduce.budget_overrides(budget, task)
-    config = load_config(REPO / "configs" / f"{task}.json", overrides)  # validates
+    config = load_config(REPO / "configs" / "paper" / f"{task}.json", overrides)  # validates
     variants = {v: reproduce.variant_config(config, v, str(tmp_path)) for v in reproduce.VARIANTS}
     dicts = {v: c.to_dict() for v, c in variants.items()}
     for variant, d in dicts.items():
@@ -71,7 +71,7 @@ def test_compare_is_welch_over_seeds(reproduce):
 
 def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     out_dir, results = tmp_path / "runs", tmp_path / "results"
-    argv = ["--config", str(REPO / "configs" / "ppg.json"), "--budget", "tiny", "--seeds", "3", "--out_dir",
+    argv = ["--config", str(REPO / "configs" / "paper" / "ppg.json"), "--budget", "tiny", "--seeds", "3", "--out_dir",
             str(out_dir), "--results", str(results)]
     started = time.time()
     assert reproduce.main(argv) == 0, capsys.readouterr().err

@@ -19,7 +19,7 @@ LIMITS = {"ppg": {"heart": 0.5, "respiratory": 0.5}, "ecg": {"maternal": 0.9}}
 
 
 def fresh_recording(name):
-    config = load_config(os.path.join(REPO, "configs", f"{name}.json"),
+    config = load_config(os.path.join(REPO, "configs", "paper", f"{name}.json"),
                          ["seed=12345", "data.cache_dir=null", f"data.{name}.train_recordings=1",
                           f"data.{name}.test_recordings=1"])
     return config, load_recordings(config)["test"][0]

@@ -19,11 +19,11 @@ TOLERANCE = 0.03  # relative slack on measured heart rates
 
 
 def ecg_config(*overrides):
-    return load_config(REPO / "configs" / "ecg.json", overrides=[*ECG_SMALL, *overrides])
+    return load_config(REPO / "configs" / "paper" / "ecg.json", overrides=[*ECG_SMALL, *overrides])
 
 
 def ppg_config(*overrides):
-    return load_config(REPO / "configs" / "ppg.json", overrides=[*PPG_SMALL, *overrides])
+    return load_config(REPO / "configs" / "paper" / "ppg.json", overrides=[*PPG_SMALL, *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -271,12 +271,6 @@ def test_ecg_realistic_polarity_variability_and_events(realistic_ecg, ecg_data):
 
 def test_ecg_realistic_fields_are_in_the_cache_key():
     assert ecg._cache_key(ecg_config()) != ecg._cache_key(ecg_config("data.ecg.polarity_flip=true"))
-
-
-def test_ecg_realistic_config_loads_with_everything_on():
-    params = load_config(REPO / "configs" / "ecg_realistic.json").data.ecg
-    assert params.polarity_flip and params.morphology_jitter > 0
-    assert None not in (params.wander_amplitude, params.powerline_amplitude, params.noise_snr_db, params.fetal_hr_std)
 
 
 # ---- PPG ----

@@ -5,9 +5,13 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np
 import pytest
 
+import cass_tf
 from cass_tf import atomic, tfx
+from cass_tf.config import load_config
+from cass_tf.data.pipeline import make_datasets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "pipelines"))
@@ -17,22 +21,38 @@ import train_export  # noqa: E402
 TINY = ["data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
         "model.width=2", "patch.frequency_bins=16", "patch.frames=16", "train.batch_size=4",
         "train.steps_per_epoch=3"]
-CONFIG = os.path.join(REPO, "configs", "ppg.json")
+CONFIG = os.path.join(REPO, "configs", "paper", "ppg.json")
 
 
 def test_bless_needs_every_component_below_threshold(tmp_path):
-    blessed, reasons = tfx.bless({"heart": 0.2, "respiratory": 0.5}, 0.4, None, str(tmp_path))
-    assert not blessed and reasons == ["respiratory: 0.5 >= threshold 0.4"]
+    blessed, reasons = tfx.bless({"heart": {"l2": 0.2}, "respiratory": {"l2": 0.5}}, {"l2": 0.4}, None,
+                                 str(tmp_path))
+    assert not blessed and reasons == ["respiratory: l2 0.5 >= threshold 0.4"]
     assert os.listdir(tmp_path) == ["NOT_BLESSED"]
     assert os.path.getsize(tmp_path / "NOT_BLESSED") == 0
 
 
 def test_bless_compares_with_the_pushed_model(tmp_path):
-    assert tfx.bless({"a": 0.3, "b": 0.3}, 0.4, {"a": 0.35, "b": 0.3}, str(tmp_path)) == (True, [])
+    pushed = {"a": {"l2": 0.35}, "b": {"l2": 0.3}}
+    assert tfx.bless({"a": {"l2": 0.3}, "b": {"l2": 0.3}}, {"l2": 0.4}, pushed, str(tmp_path)) == (True, [])
     assert sorted(os.listdir(tmp_path)) == ["BLESSED"]  # a rerun replaces the other verdict
-    blessed, reasons = tfx.bless({"a": 0.3, "b": 0.31}, 0.4, {"a": 0.35, "b": 0.3}, str(tmp_path))
-    assert not blessed and reasons == ["b: 0.31 worse than the pushed model's 0.3"]
+    blessed, reasons = tfx.bless({"a": {"l2": 0.3}, "b": {"l2": 0.31}}, {"l2": 0.4}, pushed, str(tmp_path))
+    assert not blessed and reasons == ["b: l2 0.31 worse than the pushed model's 0.3"]
     assert sorted(os.listdir(tmp_path)) == ["NOT_BLESSED"]
+
+
+def test_bless_bounds_event_scores_in_their_direction(tmp_path):
+    candidate = {"maternal": {"l2": 0.2, "qrs_f1": 0.99, "qrs_ppv": 0.5}, "fetal": {"l2": 0.4, "qrs_f1": 0.85}}
+    bounds = {"l2": 0.5, "qrs_f1": 0.9}
+    # F1 must reach its bound (higher is better); unbounded scores (qrs_ppv) never block
+    assert tfx.bless(candidate, bounds, None, str(tmp_path)) == (False, ["fetal: qrs_f1 0.85 < threshold 0.9"])
+    pushed = {"maternal": {"l2": 0.1, "qrs_f1": 0.995, "qrs_ppv": 0.9}, "fetal": {"l2": 0.9, "qrs_f1": 0.5}}
+    assert tfx.bless(candidate, {"l2": 0.5, "qrs_f1": 0.8}, pushed, str(tmp_path))[1] == [
+        "maternal: l2 0.2 worse than the pushed model's 0.1", "maternal: qrs_f1 0.99 worse than the pushed model's 0.995"]
+    # rate errors: lower is better
+    rates = {"heart": {"l2": 0.1, "rate_error": 0.5}, "respiratory": {"l2": 0.1, "rate_error": 2.5}}
+    assert tfx.bless(rates, {"l2": 1.0, "rate_error": 2.0}, None, str(tmp_path))[1] == [
+        "respiratory: rate_error 2.5 >= threshold 2"]
 
 
 def fake_saved_model(path):
@@ -108,8 +128,16 @@ def test_pipeline_trains_blesses_pushes_and_refuses_a_worse_model(tmp_path, caps
     # exactly the same through the pushed copy; a threshold below its error refuses it, and nothing is pushed.
     result = train_export.run(CONFIG, TINY + ["output.bless_threshold=0.01"], work, push_dir, 6, None)
     assert result["pushed_version"] == os.path.join(push_dir, "1")
-    assert result["pushed_l2"] == result["candidate_l2"]
+    assert result["pushed"] == result["candidate"]
     assert not result["blessed"] and all("threshold 0.01" in r for r in result["reasons"])
+    # the Evaluator's scores are the served model's on the whole test recordings, recomputed here with NumPy
+    config = load_config(CONFIG, TINY)
+    recordings = make_datasets(config, train=False).recordings["test"]
+    for name in config.components:
+        errors = [np.linalg.norm(cass_tf.separate(r.mixture, serving)[name] - r.components[name])
+                  / np.linalg.norm(r.components[name]) for r in recordings]
+        assert result["candidate"][name]["l2"] == pytest.approx(np.mean(errors), rel=1e-4)
+        assert np.isfinite(result["candidate"][name]["rate_error"])
     assert os.path.exists(os.path.join(work, "Evaluator", "NOT_BLESSED"))
     assert not os.path.exists(os.path.join(work, "Evaluator", "BLESSED"))
     assert result["pushed_to"] is None and sorted(os.listdir(push_dir)) == ["1", "models.config"]

@@ -26,7 +26,7 @@ from cass_tf.config import load_config  # noqa: E402
 from conftest import png_size  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, "configs", "ppg.json")
+CONFIG = os.path.join(REPO, "configs", "paper", "ppg.json")
 TINY = [
     "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
     "model.width=2", "patch.frequency_bins=16", "patch.frames=16",

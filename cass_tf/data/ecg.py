@@ -30,9 +30,9 @@ from cass_tf.data import Recording
 #     component (ECGSYN's own peak labels undercount at fetal rates): maxima of polarity * component at least
 #     half the shortest configured beat interval apart and within PEAK_FRACTION of its largest one.
 #
-# Realistic setting (ECGConfig fields, all off by default; configs/ecg_realistic.json turns them on). Drawn from a
+# Realistic setting (ECGConfig fields, all off by default; configs/ecg.json turns them on). Drawn from a
 # second generator spawned from the recording's seed, so the plain setting's recordings are unchanged. The ranges
-# in configs/ecg_realistic.json follow, from memory of the papers rather than a re-reading, the FECGSYN simulator
+# in configs/ecg.json follow, from memory of the papers rather than a re-reading, the FECGSYN simulator
 # (Behar, Andreotti, Zaunseder, Li, Oster, Clifford, "An ECG simulator for generating maternal-foetal activity
 # mixtures on abdominal ECG recordings", Physiol. Meas. 35(8), 2014) and its stress-test database (Andreotti,
 # Behar, Zaunseder, Oster, Clifford, "An open-source framework for stress-testing non-invasive foetal ECG

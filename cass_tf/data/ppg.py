@@ -23,7 +23,7 @@ Model, per recording (all draws from a NumPy Generator seeded by SeedSequence(co
   events: "heart" the systolic peak samples, "respiratory" the breath peaks (maxima of the respiratory sinusoid);
     the breathing rate is 60 f_b per minute.
 
-Realistic setting (PPGConfig fields, all off by default; configs/ppg_realistic.json turns them on), drawn from a
+Realistic setting (PPGConfig fields, all off by default; configs/ppg.json turns them on), drawn from a
 second generator spawned from the recording's seed so the plain setting's recordings are unchanged:
   morphology: each of the six two-Gaussian parameters scaled by 1 + U(-morphology_jitter, +morphology_jitter).
   amplitude modulation: the respiratory-induced depth drawn uniform in amplitude_modulation (else 0.1).
