@@ -19,7 +19,8 @@ from conftest import REPO, TINY, assert_close, signal  # noqa: E402
 
 SCALES = (1e-4, 3e-3, 1.0, 70.0, 1e4)
 SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # version 1's model.input_rms: the median mixture RMS of its training data
-VERSIONS = [f"{name}/{v}" for name in sorted(SHIPPED) for v in contract.versions(os.path.join(REPO, "saved_models", name))]
+VERSIONS = [f"{name}/{v}" for name in sorted(SHIPPED)
+            for v in contract.versions(os.path.join(REPO, "saved_models", name))]
 SMALL = ["model.width=2", "patch.frequency_bins=16", "patch.frames=16", "stft.n_fft=32", "stft.window=32", "stft.hop=8"]
 
 
