@@ -62,8 +62,9 @@ EVENTS_NOTE = ("mean over the whole test recordings (separated as for the whole-
                "metrics.component_event_scores against the generator's true events: QRS sensitivity, PPV and F1 "
                "at 50 ms (ECG), or the mean absolute error of the per-32-s spectral rate in breaths or beats per "
                "minute (PPG)")
-# Fields the networks depend on: a model can only be evaluated on data that agrees with it on these.
-NETWORK_FIELDS = ("data.sample_rate", "data.components", "stft", "patch", "scaling")
+# What a trained network depends on: an evaluation config must agree with the run on these (`check_compatible`).
+NETWORK_FIELDS = ("data.sample_rate", "data.components", "data.mixture_domain", "stft", "patch", "scaling",
+                  "model.output", "model.input", "model.consistency", "model.input_rms")
 CROP_NOTE = ("mean over the fixed test crops; each crop scored after the inverse STFT with the mixture's phase, "
              "on samples [margin, L-margin) (the iSTFT edge samples cannot be reconstructed)")
 SIGNAL_NOTE = ("mean over the whole test recordings, each separated with windows.separate_waveform "

@@ -238,6 +238,10 @@ def test_incompatible_config_is_refused(trained):
     other = config.replace(["patch.frames=32"])
     with pytest.raises(ConfigError, match="patch.frames"):
         evaluate.evaluate_run(model_dir, other)
+    # a magnitude model's outputs read as complex masks, or its inputs levelled, would be scored wrongly
+    for override in ("model.output=complex_mask", "model.input_rms=1.0"):
+        with pytest.raises(ConfigError, match=override.split("=")[0]):
+            evaluate.evaluate_run(model_dir, config.replace([override]))
 
 
 def test_cli_writes_json_and_markdown(trained, tmp_path):
