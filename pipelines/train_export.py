@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cass_tf import atomic, cli, contract  # noqa: E402
-from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
+from cass_tf.config import Config, load_config  # noqa: E402
 
 
 def saved_model_scores(version_dir: str, recordings: Sequence[Any]) -> dict[str, dict[str, float]]:
