@@ -2,12 +2,14 @@
 
     python pipelines/train_export.py --config configs/ecg.json [--set dotted.path=value ...] [--train_steps N]
                                      [--work_dir runs/pipeline/ecg] [--push_dir saved_models/ecg] [--version N]
+                                     [--fresh N]
 
 Steps (TFX's components, by convention; TFX itself cannot be installed here, see cass_tf/tfx.py):
     Trainer    cass_tf.tfx.run_fn: trains in <work_dir>/Trainer/model_run (resumes), writes the SavedModel to
                <work_dir>/Trainer/serving_model
     Evaluator  scores that SavedModel through its serving_default signature (waveform in, waveform out: exactly
-               what is served) on the whole evaluation recordings: the validation split when the config holds one
+               what is served) on whole recordings: `--fresh N` new synthetic recordings drawn with another data
+               seed (ECG, PPG: a large sample costs nothing), else the validation split when the config holds one
                out (`data.validation_recordings`), else the test split. Per component: relative L2 error (eq. 6)
                and the event scores (QRS F1 for ECG, rate error for PPG; `cass_tf.evaluate.recording_scores`).
                The currently pushed version (highest in --push_dir) is scored the same way on the same recordings
@@ -30,7 +32,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cass_tf import atomic, cli, contract  # noqa: E402
-from cass_tf.config import Config, load_config  # noqa: E402
+from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
 
 
 def saved_model_scores(version_dir: str, recordings: Sequence[Any]) -> dict[str, dict[str, float]]:
@@ -50,10 +52,29 @@ def comparable(version_dir: str, config: Config) -> bool:
     return (pushed.data.sample_rate, pushed.components) == (config.data.sample_rate, config.components)
 
 
-def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_dir: str | None,
-        train_steps: int | None, version: int | None) -> dict[str, Any]:
-    """The whole pipeline; returns what happened (also written to <work_dir>/Evaluator/evaluation.json)."""
+def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any]]:
+    """What the Evaluator scores, described, and its recordings: with `fresh` > 0 that many new synthetic
+    recordings drawn with data seed `seed + 1` (independent of every training, validation and test recording);
+    else the config's validation split, or its test split when it holds none out."""
+    from cass_tf.data import load_recordings
     from cass_tf.data.pipeline import make_datasets
+
+    if not fresh:
+        split = "validation" if config.data.validation_recordings else "test"
+        recordings = make_datasets(config, train=False).recordings["test"]
+        return f"the {len(recordings)} {split} recordings", recordings
+    source = config.data.source
+    if source == "bach10":
+        raise ConfigError("--fresh: Bach10 is a fixed dataset, there are no fresh recordings to draw")
+    seed = config.seed + 1
+    drawn = config.replace([f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
+                            f"data.{source}.test_recordings={fresh}"])
+    return f"{fresh} fresh recordings (data seed {seed})", load_recordings(drawn)["test"]
+
+
+def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_dir: str | None,
+        train_steps: int | None, version: int | None, fresh: int = 0) -> dict[str, Any]:
+    """The whole pipeline; returns what happened (also written to <work_dir>/Evaluator/evaluation.json)."""
     from cass_tf.tfx import FnArgs, bless, push, run_fn, trainer_config
 
     config = load_config(config_path, overrides)
@@ -65,9 +86,8 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
     print(f"[Trainer] {fn_args.model_run_dir}")
     run_fn(fn_args)
     config = trainer_config(fn_args)
-    recordings = make_datasets(config, train=False).recordings["test"]
-    split = "validation" if config.data.validation_recordings else "test"
-    print(f"[Evaluator] scoring the exported model on the {len(recordings)} {split} recordings")
+    split, recordings = evaluation_recordings(config, fresh)
+    print(f"[Evaluator] scoring the exported model on {split}")
     candidate = saved_model_scores(fn_args.serving_model_dir, recordings)
     pushed = contract.versions(push_dir)
     current_dir = os.path.join(push_dir, str(pushed[-1])) if pushed else None
@@ -97,11 +117,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push_dir", default=None, help="TF Serving base directory (default: output.export_dir)")
     parser.add_argument("--train_steps", type=int, default=None, help="total steps (rounded up to whole epochs)")
     parser.add_argument("--version", type=int, default=None, help="version to push (default: the next free one)")
+    parser.add_argument("--fresh", type=int, default=0,
+                        help="score N fresh synthetic recordings instead of the validation split (default 0: the split)")
 
 
 def _run(args: argparse.Namespace) -> None:
     cli.show_device()
-    result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version)
+    result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version, args.fresh)
     print(f"[Evaluator] {result['split']}: {_scores(result['candidate'])} (bounds: {result['bounds']})")
     if result["pushed"]:
         print(f"[Evaluator] pushed {result['pushed_version']}: {_scores(result['pushed'])}")

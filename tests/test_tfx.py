@@ -10,7 +10,7 @@ import pytest
 
 import cass_tf
 from cass_tf import atomic, tfx
-from cass_tf.config import load_config
+from cass_tf.config import ConfigError, load_config
 from cass_tf.data.pipeline import make_datasets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -141,3 +141,17 @@ def test_pipeline_trains_blesses_pushes_and_refuses_a_worse_model(tmp_path, caps
     assert os.path.exists(os.path.join(work, "Evaluator", "NOT_BLESSED"))
     assert not os.path.exists(os.path.join(work, "Evaluator", "BLESSED"))
     assert result["pushed_to"] is None and sorted(os.listdir(push_dir)) == ["1", "models.config"]
+
+
+def test_fresh_evaluation_recordings_are_new_draws(tmp_path):
+    config = load_config(CONFIG, TINY + ["data.ppg.seconds=20"])
+    described, fresh = train_export.evaluation_recordings(config, 2)
+    assert described == "2 fresh recordings (data seed 1)" and len(fresh) == 2
+    splits = make_datasets(config).recordings
+    seen = [r.mixture for split in ("train", "test") for r in splits[split]]
+    assert all(f.mixture.shape == seen[0].shape for f in fresh)
+    assert not any(np.allclose(f.mixture, s) for f in fresh for s in seen)  # neither trained nor tested on
+    described, default = train_export.evaluation_recordings(config)
+    assert described == "the 1 test recordings" and np.array_equal(default[0].mixture, splits["test"][0].mixture)
+    with pytest.raises(ConfigError, match="--fresh: Bach10"):
+        train_export.evaluation_recordings(load_config(os.path.join(REPO, "configs", "paper", "bach10.json")), 2)
