@@ -299,9 +299,10 @@ def verdicts(task: Task, stats: dict[str, Any]) -> list[str]:
 
 
 def _what_prevents(config: Config, protocol: str) -> str:
-    """Why a best mean L2 can stay above the paper's: the floor of the representation, or the training budget."""
+    """What bounds a best mean L2 that stays above the paper's: the ideal-magnitude floor (waveform protocol), or,
+    where that floor is 0 (paper protocol), the training budget."""
     if protocol == "waveform":
-        return " (the ideal-magnitude row below is the floor no magnitude model can pass under this protocol)"
+        return " (no magnitude model can go below the ideal-magnitude row under this protocol)"
     train = config.train
     return (f" (the ideal magnitude scores 0 under this protocol, so no representation floor is in the way: the "
             f"budget is, {train.epochs * train.steps_per_epoch} steps of batch {train.batch_size} at width "
