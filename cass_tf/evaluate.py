@@ -304,7 +304,8 @@ def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dic
                                  max_patches=max_patches)
 
     scores = recording_scores(separate, recordings, names, config.data.sample_rate)
-    return {n: {k: v for k, v in per.items() if k != "l2"} for n, per in scores.items() if len(per) > 1}
+    events = {n: {k: v for k, v in per.items() if k != "l2"} for n, per in scores.items()}
+    return {n: per for n, per in events.items() if per}  # components with event scores only
 
 
 def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], recordings: Sequence[Any],
