@@ -142,6 +142,21 @@ def test_blind_channel_rules_by_hand(validate_real):
     assert validate_real.fetal_share(outputs) == pytest.approx(9 / 10)
 
 
+def test_channel_choices_by_hand(validate_real):
+    """Share-blind takes the largest fetal share for all methods; each method's own blind its most regular RR."""
+    def channel(share, irregular, f1):
+        return {"share": share, "irregularity": dict(zip(("model", "raw", "classical"), irregular)),
+                **{m: {"f1": f} for m, f in zip(("model", "raw", "classical"), f1)}}
+    channels = [channel(0.1, (0.3, 0.1, 0.2), (0.9, 0.2, 0.5)),
+                channel(0.4, (0.2, 0.5, np.inf), (0.6, 0.7, 0.8)),
+                channel(0.2, (0.1, 0.4, 0.05), (0.7, 0.1, 0.95))]
+    chosen = validate_real.channel_choices(channels)
+    assert chosen["blind_channel"] == 1 and chosen["blind"] == {"model": 0.6, "raw": 0.7, "classical": 0.8}
+    assert chosen["own_blind_channel"] == {"model": 2, "raw": 0, "classical": 2}
+    assert chosen["own_blind"] == {"model": 0.7, "raw": 0.2, "classical": 0.95}
+    assert chosen["best"] == {"model": 0.9, "raw": 0.7, "classical": 0.95}
+
+
 def test_pooled_rate_errors_by_hand(validate_real):
     ppg = [{"breathing/reference": [10.0, 12.0], "breathing/model/spectral": {"rates": [11.0, 12.0]}},
            {"breathing/reference": [20.0, float("nan")], "breathing/model/spectral": {"rates": [14.0, 30.0]}}]
