@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import signalz
@@ -55,6 +56,7 @@ FREQUENCY_WANDER = 0.1
 AMPLITUDE_WANDER = 0.2
 SKIP_SECONDS = 1.0  # never crop from ECGSYN's first second (its ODE starts from a fixed state)
 ATTEMPTS = 5  # ECGSYN raises IndexError for ~0.2% of heart rates; a failed draw is redrawn
+PROGRESS_EVERY = 32  # recordings between progress lines (ECGSYN takes ~1 s per recording)
 CACHE_VERSION = 2  # bump when the generator changes, so old cache files are not reused
 PEAK_FRACTION = 0.5
 WANDER_HZ = (0.05, 0.5)
@@ -142,8 +144,14 @@ def _generate(config: Config) -> dict[str, np.ndarray]:
     train, test = np.random.SeedSequence(config.seed).spawn(2)
     counts = {"train": params.train_recordings, "test": params.test_recordings}
     arrays = {}
+    total, done = sum(counts.values()), 0
     for split, root in (("train", train), ("test", test)):
-        signals = [_recording(s, params, rate, samples) for s in root.spawn(counts[split])]
+        signals = []
+        for seed in root.spawn(counts[split]):
+            signals.append(_recording(seed, params, rate, samples))
+            done += 1
+            if done % PROGRESS_EVERY == 0 or done == total:
+                print(f"data: generated {done}/{total} synthetic ECG recordings", file=sys.stderr, flush=True)
         for name in ("mixture",) + config.data.components:
             arrays[f"{split}_{name}"] = np.stack([signal[name] for signal in signals])
         for name in config.data.components:
