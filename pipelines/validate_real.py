@@ -151,7 +151,8 @@ def ecg_figure(record: realdata.AbdominalRecord, separator: Any, channel: int, p
         ax.set_title(title, fontsize=10)
         ax.legend(loc="upper right", fontsize=7)
     axes[-1].set_xlabel("time (s)")
-    fig.suptitle(f"ADFECGDB {record.name}, {realdata.ABDOMINAL_CHANNELS[channel]} (blind channel)")
+    fig.suptitle(f"ADFECGDB {record.name}, {realdata.ABDOMINAL_CHANNELS[channel]} "
+                 "(the model's own blind channel: most regular fetal RR)")
     return save(fig, path)
 
 
@@ -283,7 +284,7 @@ def run(data: str, ecg_model: str, ppg_model: str, out: str, command: str) -> di
     meta = {
         "data": data, "ecg_model": ecg_sep.source, "ppg_model": ppg_sep.source, "command": command,
         "machine": f"{os.cpu_count()}-core CPU, no GPU",
-        "ecg_figure": ecg_figure(ecg_records[0], ecg_sep, ecg[0]["blind_channel"], f"{stem}_adfecgdb.png"),
+        "ecg_figure": ecg_figure(ecg_records[0], ecg_sep, ecg[0]["own_blind_channel"]["model"], f"{stem}_adfecgdb.png"),
         "ppg_figure": ppg_figure(realdata.read_bidmc(realdata.BIDMC_RECORDS[0], data), ppg_sep, f"{stem}_bidmc.png"),
         "timed_record": ecg_records[0].name,
         "separate_seconds": time_separation(ecg_sep, ecg_records[0]),
