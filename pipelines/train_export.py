@@ -52,6 +52,14 @@ def comparable(version_dir: str, config: Config) -> bool:
     return (pushed.data.sample_rate, pushed.components) == (config.data.sample_rate, config.components)
 
 
+def check_fresh(config: Config, fresh: int) -> None:
+    """Refuses a --fresh that cannot be drawn (checked before training, so a long run never ends on it)."""
+    if fresh < 0:
+        raise ConfigError(f"--fresh: must be >= 0, got {fresh}")
+    if fresh and config.data.source == "bach10":
+        raise ConfigError("--fresh: Bach10 is a fixed dataset, there are no fresh recordings to draw")
+
+
 def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any]]:
     """What the Evaluator scores, described, and its recordings: with `fresh` > 0 that many new synthetic
     recordings drawn with data seed `seed + 1` (independent of every training, validation and test recording);
@@ -59,13 +67,12 @@ def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any
     from cass_tf.data import load_recordings
     from cass_tf.data.pipeline import make_datasets
 
+    check_fresh(config, fresh)
     if not fresh:
         split = "validation" if config.data.validation_recordings else "test"
         recordings = make_datasets(config, train=False).recordings["test"]
         return f"the {len(recordings)} {split} recordings", recordings
     source = config.data.source
-    if source == "bach10":
-        raise ConfigError("--fresh: Bach10 is a fixed dataset, there are no fresh recordings to draw")
     seed = config.seed + 1
     drawn = config.replace([f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
                             f"data.{source}.test_recordings={fresh}"])
@@ -78,6 +85,7 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
     from cass_tf.tfx import FnArgs, bless, push, run_fn, trainer_config
 
     config = load_config(config_path, overrides)
+    check_fresh(config, fresh)
     work_dir = work_dir or os.path.join("runs", "pipeline", config.name)
     push_dir = push_dir or config.output.export_dir
     fn_args = FnArgs(serving_model_dir=os.path.join(work_dir, "Trainer", "serving_model"),

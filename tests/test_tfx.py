@@ -155,3 +155,12 @@ def test_fresh_evaluation_recordings_are_new_draws(tmp_path):
     assert described == "the 1 test recordings" and np.array_equal(default[0].mixture, splits["test"][0].mixture)
     with pytest.raises(ConfigError, match="--fresh: Bach10"):
         train_export.evaluation_recordings(load_config(os.path.join(REPO, "configs", "paper", "bach10.json")), 2)
+
+
+def test_an_impossible_fresh_is_refused_before_training(tmp_path):
+    work = tmp_path / "work"
+    bach10 = os.path.join(REPO, "configs", "paper", "bach10.json")
+    for config, sets, fresh, message in ((bach10, [], 2, "--fresh: Bach10"), (CONFIG, TINY, -1, "must be >= 0")):
+        with pytest.raises(ConfigError, match=message):
+            train_export.run(config, sets, str(work), str(tmp_path / "push"), None, None, fresh)
+        assert not work.exists()
