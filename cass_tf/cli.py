@@ -159,23 +159,28 @@ def _import_silently(module: str) -> None:
             os.close(saved)
 
 
-def device_line() -> str:
-    """`device: CPU` or `device: 2 GPUs (GPU:0 NVIDIA H100 ..., GPU:1 ...)`: what TensorFlow will run on."""
+def device_line(precision: str | None = None) -> str:
+    """`device: CPU` or `device: 2 GPUs (GPU:0 NVIDIA H100 ..., GPU:1 ...)`: what TensorFlow will run on; for
+    training, with the `train.precision` setting resolved on it and why (`; precision mixed_bfloat16 (auto: ...)`)."""
     import tensorflow as tf
+
+    from cass_tf.precision import resolve
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        return f"{DEVICE_PREFIX} CPU (no GPU visible to TensorFlow)"
-    names = []
-    for gpu in gpus:
-        details = tf.config.experimental.get_device_details(gpu)
-        names.append(f"{gpu.name.split(':', 1)[-1]} {details.get('device_name', '')}".strip())
-    return f"{DEVICE_PREFIX} {len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({', '.join(names)})"
+        line = f"{DEVICE_PREFIX} CPU (no GPU visible to TensorFlow)"
+    else:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(f"{gpu.name.split(':', 1)[-1]} {details.get('device_name', '')}".strip())
+        line = f"{DEVICE_PREFIX} {len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({', '.join(names)})"
+    return line if precision is None else f"{line}; {resolve(precision).describe()}"
 
 
-def show_device() -> None:
-    """Prints `device_line()` to stderr."""
-    print(device_line(), file=sys.stderr, flush=True)
+def show_device(precision: str | None = None) -> None:
+    """Prints `device_line(precision)` to stderr."""
+    print(device_line(precision), file=sys.stderr, flush=True)
 
 
 def _config_arguments(parser: argparse.ArgumentParser, required: bool, config_help: str) -> None:
@@ -214,7 +219,7 @@ def _train(args: argparse.Namespace) -> None:
 
     overrides = args.set + ([f"output.model_dir={args.model_dir}"] if args.model_dir else [])
     config = load_config(args.config, overrides)
-    show_device()
+    show_device(config.train.precision)
     result = train.train(config)
     print("\n" + train.summary(result))
 

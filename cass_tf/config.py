@@ -9,6 +9,7 @@ import math
 import os
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
 
@@ -326,7 +327,9 @@ class TrainConfig:
     batch_size: int = 50
     epochs: int = 500
     steps_per_epoch: int = 100
-    mixed_precision: bool = False
+    # the compute precision (cass_tf.precision): "float32", "mixed_bfloat16", "mixed_float16" or "auto" (bfloat16
+    # where the device runs it natively, float16 with loss scaling on older GPUs, float32 otherwise)
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
     jit_compile: bool = False
     # the first N steps train the autoencoders on the reconstruction loss alone (eq. 7's BCE term off), while the
     # discriminators already learn (eqs. 8/9)
@@ -450,7 +453,7 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> Config:
     """Reads a JSON config, applies `dotted.path=value` overrides, validates, returns a frozen Config."""
     raw = read_json_object(path)
     try:
-        return from_dict(apply_overrides(raw, overrides))
+        return from_dict(upgrade(apply_overrides(raw, overrides), warn=True))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
 
@@ -473,10 +476,31 @@ def read_json_object(path: str | os.PathLike, what: str = "config file") -> dict
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
-    """Builds and validates a Config from plain JSON-like data."""
-    config = _build(Config, raw, "")
+    """Builds and validates a Config from plain JSON-like data (older field names mapped by `upgrade`)."""
+    config = _build(Config, upgrade(raw), "")
     config.check()
     return config
+
+
+def upgrade(raw: dict[str, Any], warn: bool = False) -> dict[str, Any]:
+    """A copy of `raw` with deprecated fields mapped to their successors, each named in a FutureWarning if `warn`
+    (config files a user gives; the configs stored with runs and published models are read silently):
+    train.mixed_precision (true: "mixed_float16", what it meant; false: "float32") -> train.precision."""
+    train = raw.get("train")
+    if not isinstance(train, dict) or "mixed_precision" not in train:
+        return raw
+    if "precision" in train:
+        raise ConfigError("train.mixed_precision: deprecated and replaced by train.precision; give train.precision only")
+    old = train["mixed_precision"]
+    if not isinstance(old, bool):
+        raise ConfigError(f"train.mixed_precision: expected true or false, got {_as_json(old)}")
+    new = "mixed_float16" if old else "float32"
+    if warn:
+        warnings.warn(f"train.mixed_precision is deprecated: read {_as_json(old)} as train.precision={new!r} "
+                      "(choices: float32, mixed_bfloat16, mixed_float16, auto)", FutureWarning, stacklevel=3)
+    train = {("precision" if k == "mixed_precision" else k): (new if k == "mixed_precision" else v)
+             for k, v in train.items()}
+    return {**raw, "train": train}
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:

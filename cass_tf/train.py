@@ -22,7 +22,8 @@ import time
 from typing import Any, Callable
 
 from cass_tf import atomic
-from cass_tf.config import Config, flatten
+from cass_tf.config import Config, flatten, upgrade
+from cass_tf.precision import CHOICES, policy_scope, resolve
 from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, WAVEFORM_L2, RunDir
 
 
@@ -76,18 +77,14 @@ def _setup(config: Config, verbose: bool) -> _Run:
     import tensorflow as tf
 
     from cass_tf.data.pipeline import make_datasets, train_dataset
-    from cass_tf.models.cass import CASSModel
 
     run_dir = RunDir(config.output.model_dir)
     strategy = _strategy()
     chief = _is_chief(strategy)
     _check_model_dir(config, run_dir)
-    keras.mixed_precision.set_dtype_policy("mixed_float16" if config.train.mixed_precision else "float32")
     keras.utils.set_random_seed(config.training_seed)  # the initial weights (a resumed run restores its own)
     with strategy.scope():
-        model = CASSModel(config)
-        model.set_optimizers(_optimizer(config.train.ae_learning_rate, config),
-                             _optimizer(config.train.d_learning_rate, config))
+        model = build_model(config)
     # Plain (non-distributed) counters, read on the host: int() of a MirroredVariable fails under MWMS.
     step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
     epoch = tf.Variable(0, dtype=tf.int64, name="epoch", trainable=False)
@@ -198,11 +195,23 @@ def _progress_mode(show: bool) -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def _optimizer(learning_rate: float, config: Config):
+def build_model(config: Config):
+    """CASSModel with both Adam optimizers, built under `train.precision`'s dtype policy (cass_tf.precision); the
+    optimizers are wrapped in LossScaleOptimizers where the policy needs loss scaling (float16)."""
     import keras
 
-    optimizer = keras.optimizers.Adam(learning_rate)
-    return keras.optimizers.LossScaleOptimizer(optimizer) if config.train.mixed_precision else optimizer
+    from cass_tf.models.cass import CASSModel
+
+    precision = resolve(config.train.precision)
+    with policy_scope(precision.policy):
+        model = CASSModel(config)
+
+    def optimizer(learning_rate: float):
+        adam = keras.optimizers.Adam(learning_rate)
+        return keras.optimizers.LossScaleOptimizer(adam) if precision.loss_scaling else adam
+
+    model.set_optimizers(optimizer(config.train.ae_learning_rate), optimizer(config.train.d_learning_rate))
+    return model
 
 
 def _strategy():
@@ -226,7 +235,8 @@ def _is_chief(strategy) -> bool:
 
 def _check_model_dir(config: Config, run_dir: RunDir) -> None:
     """Writes config.json into a new model_dir; in an existing one, insists the config is the same but for
-    train.epochs and the output section (where things go, not what is trained)."""
+    train.epochs, the output section (where things go, not what is trained) and train.precision between settings
+    without loss scaling (the checkpoint holds float32 weights and plain Adam slots under all of them)."""
     run_dir.create()
     current = config.to_dict()
     if os.path.exists(run_dir.config):
@@ -237,12 +247,19 @@ def _check_model_dir(config: Config, run_dir: RunDir) -> None:
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as e:
             raise TrainingError(f"{run_dir.config} cannot be read ({e}); choose another --model_dir") from None
-        differing = sorted(set(flatten(saved).items()) ^ set(flatten(current).items()))
-        fields = sorted(k for k in {k for k, _ in differing} if k != "train.epochs" and not k.startswith("output."))
+        differing = sorted(set(flatten(upgrade(saved)).items()) ^ set(flatten(current).items()))
+        free = {"train.epochs"} | ({"train.precision"} if _plain_slots(saved, config) else set())
+        fields = sorted(k for k in {k for k, _ in differing} if k not in free and not k.startswith("output."))
         if fields:
             raise TrainingError(f"{run_dir.path} holds a run with a different config (fields {fields}); "
                                 "resume with the same config or choose another --model_dir")
     atomic.write_text(run_dir.config, config.to_json())
+
+
+def _plain_slots(saved: dict[str, Any], config: Config) -> bool:
+    """Whether neither the saved run nor `config` trains with loss scaling (whose optimizer state differs)."""
+    settings = {upgrade(saved).get("train", {}).get("precision", "float32"), config.train.precision}
+    return not any(resolve(s).loss_scaling for s in settings if s in CHOICES)
 
 
 def _check_finite(values: dict[str, float], step: int, epoch: int, last_checkpoint: str | None) -> None:

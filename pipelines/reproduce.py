@@ -473,7 +473,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> None:
         overrides[configs[-1].name] = task_overrides
     if any(seed < 0 for seed in args.seeds) or len(set(args.seeds)) != len(args.seeds):
         raise ConfigError(f"--seeds: must be distinct non-negative integers, got {args.seeds}")
-    cli.show_device()
+    cli.show_device(configs[0].train.precision if configs else None)
     reproduce(configs, args.budget, args.seeds, args.out_dir, args.results, f"{PROG} {shlex.join(argv)}", overrides)
 
 

@@ -130,7 +130,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    cli.show_device()
+    cli.show_device(load_config(args.config, args.set).train.precision)
     result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version, args.fresh)
     print(f"[Evaluator] {result['split']}: {_scores(result['candidate'])} (bounds: {result['bounds']})")
     if result["pushed"]:

@@ -282,28 +282,32 @@ def test_restore_returns_the_trained_model(tmp_path, monkeypatch, batch):
 
 # ---- mixed precision and XLA ----
 
-def test_mixed_precision_step_scales_losses_and_updates_float32_weights(batch):
-    keras.mixed_precision.set_dtype_policy("mixed_float16")
-    try:
-        keras.utils.set_random_seed(0)
-        model = CASSModel(tiny())
-        model.set_optimizers(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)),
-                             keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)))
-        model(batch[0])
-        conv = model.autoencoders["heart"].layers[1].layers[1]  # first conv of the encoder
-        assert conv.compute_dtype == "float16" and conv.kernel.dtype == "float32"
-        assert model(batch[0])["heart"].dtype == tf.float32  # outputs (and discriminator logits) stay float32
-        ae_before, d_before = snapshot(model.ae_variables), snapshot(model.d_variables)
-        step = tf.function(model.train_step)
-        # A LossScaleOptimizer skips a step whose scaled float16 gradients overflow and halves its scale (the
-        # concatenated discriminator batch overflows at the initial 2**15); a few steps reach a working scale.
-        for _ in range(4):
-            results = step(batch)
-    finally:
-        keras.mixed_precision.set_dtype_policy("float32")
+@pytest.mark.parametrize("precision,compute", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_step_updates_float32_weights(batch, precision, compute):
+    """train.build_model under a mixed policy: convolutions compute in `compute`, variables, outputs and logits stay
+    float32, a step changes every weight, and the global policy is float32 again afterwards (export sees float32)."""
+    from cass_tf.train import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny(f"train.precision={precision}"))
+    assert keras.config.dtype_policy().name == "float32"
+    model(batch[0])
+    conv = model.autoencoders["heart"].layers[1].layers[1]  # first conv of the encoder
+    assert conv.compute_dtype == compute and conv.kernel.dtype == "float32"
+    assert all(v.dtype == "float32" for v in model.ae_variables + model.d_variables)
+    assert model(batch[0])["heart"].dtype == tf.float32  # outputs (and discriminator logits) stay float32
+    assert model.discriminators["heart"](batch[1]["heart"]).dtype == tf.float32
+    assert isinstance(model.ae_optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
+    ae_before, d_before = snapshot(model.ae_variables), snapshot(model.d_variables)
+    step = tf.function(model.train_step)
+    # A LossScaleOptimizer skips a step whose scaled float16 gradients overflow and halves its scale (the
+    # concatenated discriminator batch overflows at the initial 2**15); a few steps reach a working scale.
+    for _ in range(4):
+        results = step(batch)
     assert all(np.isfinite(float(v)) for v in results.values())
     assert all(changed(ae_before, model.ae_variables)) and all(changed(d_before, model.d_variables))
-    assert 0 < float(model.d_optimizer.dynamic_scale) <= 2.0**15
+    if precision == "mixed_float16":
+        assert 0 < float(model.d_optimizer.dynamic_scale) <= 2.0**15
 
 
 def test_xla_step_equals_graph_step(batch):
