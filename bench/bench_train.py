@@ -52,10 +52,11 @@ from cass_tf.config import ConfigError, load_config  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
 from cass_tf.data.pipeline import train_dataset  # noqa: E402
 from cass_tf.models.cass import CASSModel  # noqa: E402
-from cass_tf.train import _optimizer  # noqa: E402
+from cass_tf.precision import CHOICES, resolve  # noqa: E402
+from cass_tf.train import build_model  # noqa: E402
 
-MODES = (("graph", False), ("xla", True))
-MATMUL_N = 2048
+MODES = {"graph": False, "xla": True}
+MATMUL_SIZES = (2048, 4096)
 
 
 def device() -> str:
@@ -66,16 +67,22 @@ def device() -> str:
     return f"CPU ({cores()} cores)"
 
 
-def matmul_flops(n: int = MATMUL_N, repeats: int = 10) -> float:
-    """FLOP/s of n×n float32 matmuls (2·n³ each), after one warm-up."""
-    a = tf.random.normal([n, n], dtype=tf.float32)
-    b = tf.random.normal([n, n], dtype=tf.float32)
-    step = tf.function(lambda a, b: tf.reduce_sum(tf.linalg.matmul(a, b)))
+def matmul_flops(n: int, dtype: tf.DType = tf.float32, repeats: int = 10) -> float:
+    """FLOP/s of n×n `dtype` matmuls (2·n³ each), after one warm-up."""
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
+    step = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b), tf.float32)))
     step(a, b).numpy()
     start = time.perf_counter()
     for _ in range(repeats):
         step(a, b).numpy()
     return repeats * 2 * n**3 / (time.perf_counter() - start)
+
+
+def references() -> dict[str, float]:
+    """FLOP/s of float32 and bfloat16 matmuls of each size in MATMUL_SIZES, measured in this process."""
+    return {f"{dtype.name} {n}²": matmul_flops(n, dtype, repeats=10 if n <= 2048 else 3)
+            for dtype in (tf.float32, tf.bfloat16) for n in MATMUL_SIZES}
 
 
 def graph_flops(graph) -> int:
@@ -91,12 +98,8 @@ def graph_flops(graph) -> int:
 
 
 def build(config) -> CASSModel:
-    keras.mixed_precision.set_dtype_policy("mixed_float16" if config.train.mixed_precision else "float32")
     keras.utils.set_random_seed(config.seed)
-    model = CASSModel(config)
-    model.set_optimizers(_optimizer(config.train.ae_learning_rate, config),
-                         _optimizer(config.train.d_learning_rate, config))
-    return model
+    return build_model(config)
 
 
 def configure(path: str, args, cache_dir: str):
@@ -107,7 +110,7 @@ def configure(path: str, args, cache_dir: str):
         if "bach10.root" in str(e):
             return None, f"{os.path.basename(path)}: skipped, Bach10 data not found ({e})"
         raise
-    overrides = []
+    overrides = ["data.validation_recordings=0"]  # the shipped configs hold out 8 of the (here 4) training recordings
     if source in ("ecg", "ppg"):
         overrides += [f"data.{source}.train_recordings=4", f"data.{source}.test_recordings=1"]
     if source == "ecg":
@@ -159,34 +162,43 @@ def compare_discriminator_batch(config, steps: int, repeats: int, reference: flo
         lines.append(f"{config.name:<7}D {calls:<12} {config.loss.mode} B={config.train.batch_size} "
                      f"w={config.model.width}: {rate.mean():.2f} ± {rate.std(ddof=1) if repeats > 1 else 0:.2f} "
                      f"samples/s over {repeats} repeats of {steps} steps, {flops / 1e9:.2f} GFLOP/step, "
-                     f"{achieved / reference:.3f} of matmul")
+                     f"{achieved / reference:.3f} of bf16 matmul")
     return lines
 
 
-def bench(config, steps: int, reference: float) -> list[str]:
-    batch_size = config.train.batch_size
+def bench(config, steps: int, repeats: int, precisions: list[str], modes: list[str], reference: float) -> list[str]:
+    """samples/s of the train step under each precision and mode, all built in this process and timed in turns on the
+    same batches, `repeats` times each; each figure also as a fraction of `reference` FLOP/s (the bfloat16 matmul)."""
+    import numpy as np
+
     batches = materialise(config, steps)
-    model = build(config)
-    flops = None
-    shape = (f"B={batch_size} w={config.model.width} F×T={config.patch.frequency_bins}×{config.patch.frames}"
-             f"{' mixed_float16' if config.train.mixed_precision else ''}")
+    variants, flops = {}, None
+    for precision in precisions:
+        model = build(config.replace([f"train.precision={precision}"]))
+        for mode in modes:
+            step = tf.function(model.train_step, jit_compile=MODES[mode])
+            start = time.perf_counter()
+            traced = step.get_concrete_function(batches[0])
+            if flops is None:  # the float32 graph's count; the arithmetic is the same in every precision and mode
+                flops = graph_flops(traced.graph)
+            float(step(batches[0])[f"ae_loss/{config.components[0]}"])  # XLA compiles here
+            variants[(resolve(precision).policy, mode)] = (step, time.perf_counter() - start)
+    rates = {key: [] for key in variants}
+    for _ in range(repeats):
+        for key, (step, _) in variants.items():
+            rates[key].append(steps * config.train.batch_size / timed(step, batches, config))
+    first = next(iter(rates))
     lines = []
-    for mode, jit in MODES:
-        step = tf.function(model.train_step, jit_compile=jit)
-        start = time.perf_counter()
-        traced = step.get_concrete_function(batches[0])
-        compile_seconds = time.perf_counter() - start
-        if flops is None:  # the graph mode's trace (the same for XLA before compilation) is what the profiler counts
-            flops = graph_flops(traced.graph)
-        start = time.perf_counter()
-        float(step(batches[0])[f"ae_loss/{config.components[0]}"])  # XLA compiles here
-        compile_seconds += time.perf_counter() - start
-        seconds = timed(step, batches, config)
-        achieved = steps * flops / seconds
-        lines.append(f"{config.name:<7}{mode:<6} {shape}: {steps * batch_size / seconds:.2f} samples/s, "
-                     f"{seconds / steps * 1e3:.0f} ms/step, {flops / 1e9:.2f} GFLOP/step, "
-                     f"{achieved / 1e9:.1f} GFLOP/s = {achieved / reference:.3f} of matmul, "
-                     f"compile {compile_seconds:.1f} s")
+    for (policy, mode), values in rates.items():
+        rate = np.array(values)
+        spread = rate.std(ddof=1) if repeats > 1 else 0.0
+        achieved = rate.mean() / config.train.batch_size * flops
+        speedup = np.array(values) / np.array(rates[first])
+        lines.append(f"{config.name:<7}{mode:<6}{policy:<15} B={config.train.batch_size} w={config.model.width} "
+                     f"F×T={config.patch.frequency_bins}×{config.patch.frames}: {rate.mean():.2f} ± {spread:.2f} "
+                     f"samples/s ({repeats}×{steps} steps), {flops / 1e9:.2f} GFLOP/step, {achieved / 1e9:.1f} GFLOP/s "
+                     f"= {achieved / reference:.3f} of bf16 matmul, x{speedup.mean():.2f} of {first[0]} {first[1]}, "
+                     f"compile {variants[(policy, mode)][1]:.1f} s")
     return lines
 
 
@@ -194,6 +206,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     parser.add_argument("--steps", type=int, default=10, help="timed steps per config and mode (after 2 warm-up)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings of each variant, taken in turns")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"], choices=CHOICES,
+                        help="train.precision values to compare (default: float32 mixed_bfloat16)")
+    parser.add_argument("--modes", nargs="+", default=["graph"], choices=sorted(MODES),
+                        help="graph (tf.function) and/or xla (jit_compile=True); default graph")
     parser.add_argument("--width", type=int, default=None, help="model.width (default: the config's)")
     parser.add_argument("--batch", type=int, default=None, help="train.batch_size (default: the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="config override (repeatable)")
@@ -201,11 +218,13 @@ def main(argv=None) -> int:
                         help="instead: compare separate vs concatenated discriminator calls (graph mode), timed in "
                              "turns REPEATS times each")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be >= 1")
-    reference = matmul_flops()
-    print(f"TensorFlow {tf.__version__} on {device()}; matmul {MATMUL_N}² float32: {reference / 1e9:.1f} GFLOP/s; "
-          f"{args.steps} timed steps per mode", flush=True)
+    if args.steps < 1 or args.repeats < 1:
+        parser.error("--steps and --repeats must be >= 1")
+    matmuls = references()
+    reference = max(v for k, v in matmuls.items() if k.startswith("bfloat16"))
+    print(f"TensorFlow {tf.__version__} on {device()}; matmul GFLOP/s: "
+          + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in matmuls.items())
+          + f"; reference: the faster bfloat16 one; {args.steps} timed steps per variant", flush=True)
     with tempfile.TemporaryDirectory(prefix="cass_tf_bench_") as cache_dir:
         for path in args.configs:
             try:
@@ -217,7 +236,8 @@ def main(argv=None) -> int:
                 print(message, flush=True)
                 continue
             lines = (compare_discriminator_batch(config, args.steps, args.discriminator_batch, reference)
-                     if args.discriminator_batch else bench(config, args.steps, reference))
+                     if args.discriminator_batch
+                     else bench(config, args.steps, args.repeats, args.precisions, args.modes, reference))
             for line in lines:
                 print(line, flush=True)
     return 0
