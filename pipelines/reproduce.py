@@ -33,6 +33,8 @@ Budgets (`BUDGETS`), each after `RECIPE`:
     cpu    scaled down so that 3 tasks x 3 variants x 3 seeds train in about two hours on 2 otherwise idle CPU
            cores: width 8, batch 16, 600 steps (ECG, PPG) or 400 steps of 16-frame patches (Bach10), learning
            rates 1e-3 / 1e-4. Its numbers are not the paper's setting.
+    cpu_large  the cpu budget at width 16 with 3x the steps (1800 ECG/PPG, 1200 Bach10), trained in bfloat16 where
+           the machine has it (train.precision=auto): roughly 4-5x the cpu budget's arithmetic.
     tiny   for the test suite only: seconds per run, meaningless numbers.
 """
 
@@ -83,6 +85,14 @@ BUDGETS: dict[str, dict[str, list[str]]] = {
         "ecg": ["train.epochs=30"],
         # 16 kHz and the config's STFT (n_fft 1024, 512 bins) kept; patches of 16 frames (0.3 s) instead of 64.
         "bach10": ["train.epochs=20", "patch.frames=16"],
+    },
+    # what bfloat16 training buys in about the cpu budget's wall time (docs/benchmarks.md): width 16 and 3x the steps
+    "cpu_large": {
+        "common": ["model.width=16", "train.batch_size=16", "train.steps_per_epoch=20", "train.precision=auto",
+                   "train.ae_learning_rate=1e-3", "train.d_learning_rate=1e-4"],
+        "ppg": ["train.epochs=90"],
+        "ecg": ["train.epochs=90"],
+        "bach10": ["train.epochs=60", "patch.frames=16"],
     },
     "tiny": {
         "common": ["model.width=2", "patch.frequency_bins=16", "patch.frames=16", "train.batch_size=4",
@@ -182,6 +192,9 @@ class Task:
     def __init__(self, config: Config, budget: str, out_dir: str, seeds: Sequence[int]):
         self.config, self.budget, self.seeds = config, budget, list(seeds)
         self.name = config.name
+        # the results page, figures and summary.json key: the task's name for the cpu budget (the first one
+        # published), `<name>-<budget>` for the others, so that budgets sit side by side
+        self.page = self.name if budget == "cpu" else f"{self.name}-{budget}"
         self.root = os.path.join(out_dir, f"{self.name}-{budget}")
         self.configs = {(v, s): variant_config(config, v, self.root, s) for s in seeds for v in VARIANTS}
         self._data = self._oracle = None
@@ -334,10 +347,10 @@ def figures(task: Task, results_dir: str) -> dict[str, str]:
                                                                                               task.data)
     atomic.make_dirs(results_dir, "--results")
     paths = {"test_l2": plots.test_l2_curves(histories, task.config.components,
-                                             os.path.join(results_dir, f"{task.name}_test_l2.png"))}
+                                             os.path.join(results_dir, f"{task.page}_test_l2.png"))}
     if discriminators:
         paths["discriminator"] = plots.discriminator_outputs(
-            discriminators, os.path.join(results_dir, f"{task.name}_discriminator.png"))
+            discriminators, os.path.join(results_dir, f"{task.page}_discriminator.png"))
     return paths
 
 
@@ -347,9 +360,9 @@ def report(task: Task, results_dir: str, command: str, overrides: Sequence[str])
     if not any(stats[p] for p in stats):
         return stats
     figure_paths = figures(task, results_dir)
-    write_summary(os.path.join(results_dir, "summary.json"), task.name, stats)
+    write_summary(os.path.join(results_dir, "summary.json"), task.page, stats)
     page = results_markdown(task, stats, command, overrides, figure_paths)
-    path = atomic.write_text(os.path.join(results_dir, f"{task.name}.md"), page)
+    path = atomic.write_text(os.path.join(results_dir, f"{task.page}.md"), page)
     print(f"== {task.name}: wrote {path}", flush=True)
     return stats
 
@@ -459,7 +472,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="configs/paper/<task>.json: the paper's settings (repeatable: the tasks go round seed by seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train.seed values (default 0 1 2)")
     parser.add_argument("--budget", default="cpu", choices=sorted(BUDGETS),
-                        help="cpu (default), paper, or tiny (tests only)")
+                        help="cpu (default), cpu_large, paper, or tiny (tests only)")
     parser.add_argument("--set", action="append", default=[], help="extra override for all variants: dotted.path=json")
     parser.add_argument("--out_dir", default="runs/reproduce", help="where the three runs train")
     parser.add_argument("--results", default="docs/results", help="where <task>.md and the figures go")

@@ -23,7 +23,7 @@ def reproduce():
 
 
 @pytest.mark.parametrize("task", ["ppg", "ecg", "bach10"])
-@pytest.mark.parametrize("budget", ["cpu", "paper", "tiny"])
+@pytest.mark.parametrize("budget", ["cpu", "cpu_large", "paper", "tiny"])
 def test_budgets_give_valid_configs(reproduce, task, budget, tmp_path):
     if task == "bach10" and not (REPO / "../shared/data/Bach10").is_dir():
         pytest.skip("Bach10 not found at ../shared/data/Bach10")
@@ -37,6 +37,10 @@ def test_budgets_give_valid_configs(reproduce, task, budget, tmp_path):
         # everything but the loss mode and the directory is shared by the three variants
         d["loss"].pop("mode"), d["output"].pop("model_dir")
     assert dicts["baseline"] == dicts["cass"] == dicts["cass_cross"]
+    if budget == "cpu_large":
+        cpu = load_config(REPO / "configs" / "paper" / f"{task}.json", reproduce.budget_overrides("cpu", task))
+        assert config.model.width == 2 * cpu.model.width and config.train.epochs == 3 * cpu.train.epochs
+        assert config.train.precision == "auto" and config.train.batch_size == cpu.train.batch_size
     if budget == "paper":
         assert (config.train.epochs, config.train.batch_size, config.model.width) == (500, 50, 32)
         assert (config.train.ae_learning_rate, config.train.d_learning_rate) == (1e-5, 1e-6)
@@ -85,10 +89,11 @@ def test_tiny_end_to_end(reproduce, tmp_path, capsys):
         assert json.loads((run / "wall_time.json").read_text())["steps"] == 6
         scores = json.loads((run / "scores.json").read_text())
         assert set(scores) == {"waveform", "paper"}
-    for figure in ("ppg_test_l2.png", "ppg_discriminator.png"):
+    # a budget other than cpu has its own page, figures and summary key beside the cpu budget's
+    for figure in ("ppg-tiny_test_l2.png", "ppg-tiny_discriminator.png"):
         data = (results / figure).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000
-    report = (results / "ppg.md").read_text()
+    report = (results / "ppg-tiny.md").read_text()
     assert "python pipelines/reproduce.py --config" in report and "--budget tiny" in report
     assert "`model.width=2`" in report
     for heading in ("## Waveform protocol", "## Paper protocol", "## Does the paper's ordering hold?"):
@@ -106,7 +111,7 @@ def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     summary = json.loads((results / "summary.json").read_text())
     for protocol in ("waveform", "paper"):
         for variant in reproduce.VARIANTS:
-            heart = summary["ppg"][protocol][variant]["heart"]
+            heart = summary["ppg-tiny"][protocol][variant]["heart"]
             assert set(heart) == {"l2_mean", "l2_std", "l1_mean", "linf_mean", "seeds"} and heart["seeds"] == 1
             assert heart["l2_mean"] == pytest.approx(
                 json.loads((out_dir / "ppg-tiny" / variant / "seed3" / "scores.json").read_text())[protocol]["heart"]["l2"])
