@@ -1,30 +1,34 @@
-"""Benchmarks the training step: samples/s and achieved FLOP/s against a large matmul, with and without XLA.
+"""Benchmarks the training step: samples/s and achieved FLOP/s in each precision, against bfloat16 matmuls.
 
     python bench/bench_train.py [--configs configs/ecg.json configs/ppg.json configs/bach10.json]
-                                [--steps N] [--width W] [--batch B] [--set dotted.path=value ...]
+                                [--steps N] [--repeats R] [--width W] [--batch B] [--set dotted.path=value ...]
+                                [--precisions float32 mixed_bfloat16] [--modes graph xla] [--json PATH]
                                 [--discriminator_batch REPEATS]
 
 Run from the repository root (the Bach10 config's data root is relative to it; without the data that config is
-skipped with a message). For each config and each mode ("graph": tf.function; "xla": tf.function with
-jit_compile=True) it builds CASSModel and its two Adam optimizers exactly as `cass_tf.train` does, traces/compiles
-the step (reported as "compile"), runs one more warm-up step, then times N steps of `model.train_step` (both
-alternating updates) on N distinct batches materialised beforehand, so that the input pipeline's cost (see
-bench/bench_data.py) is not in the number. Prints one line per config and mode, e.g.
+skipped with a message). For each config it builds CASSModel and its two Adam optimizers exactly as `cass_tf.train`
+does (`train.build_model`), once per precision (`train.precision`) and mode ("graph": tf.function; "xla":
+jit_compile=True), all in this process; traces/compiles each step (reported as "compile") and runs one warm-up step;
+then times N steps of `model.train_step` on N distinct batches materialised beforehand (so the input pipeline's
+cost, bench/bench_data.py, is not in the number), the variants in turns, R times each. Prints per variant the mean
+± std samples/s over the repeats, the achieved FLOP/s as a fraction of the faster of the 2048² and 4096² bfloat16
+matmuls measured at the start (what this hardware's matrix units reach), and the speed-up over the first variant,
+e.g.
 
-    ecg    graph  B=8 w=8 F×T=64×64: 26.36 samples/s, 303 ms/step, 13.05 GFLOP/step, 43.0 GFLOP/s = 0.446 of matmul, compile 11.7 s
+    ecg    graph mixed_bfloat16  B=16 w=16 F×T=64×64: 49.23 ± 1.38 samples/s (3×5 steps), 114.65 GFLOP/step, ...
 
 With --discriminator_batch R it instead compares, per config and in graph mode, the step with each discriminator
-called once per part (real, fake, each cross term: `model.discriminator_batch=separate`, the code before issue 10)
-against one call on their concatenation: both models are built in this process and timed in turns, R times each,
-on the same batches; it prints mean ± std samples/s and the fraction of the matmul reference.
+called once per part (real, fake, each cross term: `model.discriminator_batch=separate`) against one call on their
+concatenation, timed in turns R times each.
 
 FLOPs per step: TensorFlow's graph profiler (`tf.compat.v1.profiler.profile(..., float_operation())`) on the
 traced train-step graph (forward, both gradient tapes, optimizer updates; convolutions and their
 Conv2DBackpropInput/Filter dominate, each multiply-add counted as 2). It counts the graph before Grappler prunes
 it, so the few input-gradient convolutions nobody consumes (first layer of each network) are included: a slight
 overestimate. The same count serves both modes (XLA fuses ops; it does not change the arithmetic the model needs).
-The reference is the FLOP/s of 2048×2048 float32 tf.matmul (2·n³ FLOPs each) measured in the same process, on the
-same device (on a GPU with TF32 enabled, TensorFlow's default on Ampere and newer, that is the TF32 rate).
+The reference is the FLOP/s of n×n bfloat16 tf.matmul (2·n³ FLOPs each), n = 2048 and 4096, measured in the same
+process (float32 matmuls are printed beside them). The FLOP count is the float32 graph's: bfloat16 does the same
+arithmetic.
 
 Synthetic sources are shrunk to 4 training + 1 test recordings by default (the step time does not depend on how
 many recordings exist; --set data.ecg.train_recordings=48 restores them) and ECG's waveform cache goes to a
@@ -211,6 +215,7 @@ def main(argv=None) -> int:
                         help="train.precision values to compare (default: float32 mixed_bfloat16)")
     parser.add_argument("--modes", nargs="+", default=["graph"], choices=sorted(MODES),
                         help="graph (tf.function) and/or xla (jit_compile=True); default graph")
+    parser.add_argument("--json", default=None, help="also append the printed lines and references to this JSON file")
     parser.add_argument("--width", type=int, default=None, help="model.width (default: the config's)")
     parser.add_argument("--batch", type=int, default=None, help="train.batch_size (default: the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="config override (repeatable)")
@@ -225,6 +230,7 @@ def main(argv=None) -> int:
     print(f"TensorFlow {tf.__version__} on {device()}; matmul GFLOP/s: "
           + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in matmuls.items())
           + f"; reference: the faster bfloat16 one; {args.steps} timed steps per variant", flush=True)
+    printed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cass_tf_bench_") as cache_dir:
         for path in args.configs:
             try:
@@ -240,7 +246,22 @@ def main(argv=None) -> int:
                      else bench(config, args.steps, args.repeats, args.precisions, args.modes, reference))
             for line in lines:
                 print(line, flush=True)
+            printed += lines
+    if args.json:
+        write_json(args.json, argv, matmuls, printed)
     return 0
+
+
+def write_json(path: str, argv, matmuls: dict[str, float], lines: list[str]) -> None:
+    """Appends this run (command, machine, matmul references in GFLOP/s, the printed lines) to the JSON list at
+    `path`, the raw file behind docs/benchmarks.md's tables."""
+    import json
+
+    runs = json.loads(pathlib.Path(path).read_text()) if os.path.exists(path) else []
+    runs.append({"meta": {"command": "python bench/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                          "machine": f"TensorFlow {tf.__version__} on {device()}"},
+                 "matmul_gflops": {k: round(v / 1e9, 1) for k, v in matmuls.items()}, "lines": lines})
+    pathlib.Path(path).write_text(json.dumps(runs, indent=1) + "\n")
 
 
 if __name__ == "__main__":

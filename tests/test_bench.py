@@ -1,0 +1,70 @@
+"""Tests for the bench scripts: they run with the shipped configs (one tiny step each), parse their arguments, and
+what they print is self-consistent (samples/s, FLOP/step and FLOP/s agree; the JSON holds what was printed)."""
+
+import json
+import re
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+
+TINY = ["--set", "patch.frequency_bins=16", "--set", "patch.frames=16", "--width", "2", "--batch", "2"]
+LINE = re.compile(r"(?P<rate>[\d.]+) ± [\d.]+ samples/s .*?, (?P<flop>[\d.]+) GFLOP/step, (?P<achieved>[\d.]+) GFLOP/s "
+                  r"= (?P<fraction>[\d.]+) of bf16 matmul, x(?P<speedup>[\d.]+) of float32 graph")
+
+
+def test_bench_train_runs_the_shipped_config_in_both_precisions(tmp_path, capsys):
+    import bench_train
+
+    raw = tmp_path / "bench.json"
+    argv = ["--configs", str(REPO / "configs" / "ppg.json"), "--steps", "1", "--repeats", "2", *TINY,
+            "--json", str(raw)]
+    assert bench_train.main(argv) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ppg")]
+    assert [line.split()[2] for line in lines] == ["float32", "mixed_bfloat16"]
+    run = json.loads(raw.read_text())[-1]
+    assert run["lines"] == lines and "bench_train.py --configs" in run["meta"]["command"]
+    reference = max(v for k, v in run["matmul_gflops"].items() if k.startswith("bfloat16"))
+    for line in lines:
+        m = {k: float(v) for k, v in LINE.search(line).groupdict().items()}
+        # batch 2; each printed figure is rounded (GFLOP/step to 0.005, GFLOP/s to 0.05)
+        low, high = m["rate"] / 2 * (m["flop"] - 0.005), m["rate"] / 2 * (m["flop"] + 0.005)
+        assert low - 0.05 <= m["achieved"] <= high + 0.05
+        assert m["fraction"] == pytest.approx(m["achieved"] / reference, rel=0.1, abs=2e-3)
+    assert LINE.search(lines[0])["speedup"] == "1.00"
+
+
+def test_bench_train_refuses_bad_arguments(capsys):
+    import bench_train
+
+    for argv in (["--steps", "0"], ["--precisions", "bfloat16"], ["--modes", "eager"]):
+        with pytest.raises(SystemExit) as exit_:
+            bench_train.main(argv)
+        assert exit_.value.code == 2
+    assert "--steps and --repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_profile_train_shares_add_up(tmp_path, capsys):
+    import profile_train
+
+    raw = tmp_path / "profile.json"
+    assert profile_train.main(["--config", str(REPO / "configs" / "ecg.json"), "--steps", "1",
+                               "--precisions", "mixed_bfloat16", *TINY, "--json", str(raw)]) == 0
+    result = json.loads(raw.read_text())["mixed_bfloat16"]
+    assert set(result["kinds"]) <= {kind for kind, _ in profile_train.KINDS}
+    assert result["kinds"]["convolution"] > 0
+    # the kinds partition the same op times the op types do (the 20 largest types: at most the total)
+    assert sum(result["ops"].values()) <= sum(result["kinds"].values()) * (1 + 1e-9)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  mixed_bfloat16: ")]
+    assert len(printed) == 1 and "convolution" in printed[0]
+
+
+def test_bench_separate_skips_what_does_not_exist(tmp_path, capsys):
+    import bench_separate
+
+    assert bench_separate.main(["--models", str(tmp_path / "none"), "--model_dirs", "--seconds", "1",
+                                "--hour_seconds", "1", "--repeats", "1"]) == 0
+    assert "none" in capsys.readouterr().out
