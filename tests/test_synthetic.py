@@ -207,7 +207,7 @@ def test_ecg_batched_integration_is_bit_identical_to_signalz_with_a_classical_rk
 def test_ecg_pool_gives_the_serial_arrays_and_says_how_far_it_is(monkeypatch, capsys):
     config = ecg_config("data.ecg.seconds=5", "data.ecg.train_recordings=2", "data.ecg.test_recordings=1",
                         "data.ecg.integration_rate=256")
-    monkeypatch.setattr(ecg, "CHUNK", 2)  # two chunks, one per worker
+    monkeypatch.setattr(ecg, "CHUNK", 3)  # serial: one batch of 3; pool: batches of 2 and 1, one per worker
     monkeypatch.setenv(ecg.WORKERS_ENV, "1")
     serial = ecg._generate(config)
     monkeypatch.setenv(ecg.WORKERS_ENV, "2")
@@ -216,7 +216,15 @@ def test_ecg_pool_gives_the_serial_arrays_and_says_how_far_it_is(monkeypatch, ca
     for name in serial:
         assert serial[name].dtype == pooled[name].dtype and np.array_equal(serial[name], pooled[name]), name
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("data: generated")]
-    assert lines == [f"data: generated {i}/3 synthetic ECG recordings" for i in (2, 3)] * 2
+    assert lines == [f"data: generated {i}/3 synthetic ECG recordings" for i in (3, 2, 3)]
+
+
+def test_ecg_chunks_are_even_and_shared_evenly_by_the_workers(monkeypatch):
+    monkeypatch.setattr(ecg, "CHUNK", 64)
+    assert [len(c) for c in ecg._chunks(list(range(520)), 2)] == [52] * 10
+    assert [len(c) for c in ecg._chunks(list(range(520)), 1)] == [58] * 8 + [56]
+    assert [len(c) for c in ecg._chunks(list(range(3)), 4)] == [1, 1, 1]
+    assert sum(ecg._chunks(list(range(130)), 3), []) == list(range(130))
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1"])

@@ -59,7 +59,7 @@ FREQUENCY_WANDER = 0.1
 AMPLITUDE_WANDER = 0.2
 SKIP_SECONDS = 1.0  # never crop from ECGSYN's first second (its ODE starts from a fixed state)
 ATTEMPTS = 5  # ECGSYN raises IndexError for ~0.2% of heart rates; a failed draw is redrawn
-CHUNK = 32  # recordings integrated as one batch, one pool task, one progress line
+CHUNK = 64  # most recordings integrated as one batch (one pool task, one progress line)
 WORKERS_ENV = "CASS_TF_DATA_WORKERS"
 CACHE_VERSION = 2  # bump when the generator changes, so old cache files are not reused
 PEAK_FRACTION = 0.5
@@ -175,16 +175,25 @@ def workers() -> int:
 
 def _signals(seeds: list[np.random.SeedSequence], params: ECGConfig, rate: int,
              samples: int) -> list[dict[str, np.ndarray]]:
-    """The recordings of `seeds`, in order, generated CHUNK at a time by a process pool (in this process when one
+    """The recordings of `seeds`, in order, generated a chunk at a time by a process pool (in this process when one
     worker or one chunk suffices): the same arrays either way, since each recording depends on its seed alone."""
-    chunks = [seeds[i:i + CHUNK] for i in range(0, len(seeds), CHUNK)]
-    count = min(workers(), len(chunks))
+    chunks = _chunks(seeds, workers())
     work = functools.partial(_chunk, params=params, rate=rate, samples=samples)
-    if count == 1:
+    if len(chunks) == 1 or workers() == 1:
         return _progress(map(work, chunks), len(seeds))
     # spawned, not forked: the caller may be running TensorFlow's threads, which a forked child would inherit mid-use
-    with concurrent.futures.ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with concurrent.futures.ProcessPoolExecutor(min(workers(), len(chunks)),
+                                                mp_context=multiprocessing.get_context("spawn")) as pool:
         return _progress(pool.map(work, chunks), len(seeds))
+
+
+def _chunks(seeds: list[np.random.SeedSequence], count: int) -> list[list[np.random.SeedSequence]]:
+    """`seeds` in chunks of nearly equal size, at most CHUNK, as few as may be with each of `count` workers given as
+    many (a batch's integration costs about the same whatever its size, so fewer, larger chunks are faster)."""
+    chunks = -(-len(seeds) // CHUNK)
+    chunks = min(-(-chunks // count) * count, len(seeds))
+    size = -(-len(seeds) // chunks)
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
 
 
 def _progress(chunks: Iterable[list[dict[str, np.ndarray]]], total: int) -> list[dict[str, np.ndarray]]:
