@@ -181,9 +181,11 @@ def _signals(seeds: list[np.random.SeedSequence], params: ECGConfig, rate: int,
     work = functools.partial(_chunk, params=params, rate=rate, samples=samples)
     if len(chunks) == 1 or workers() == 1:
         return _progress(map(work, chunks), len(seeds))
-    # spawned, not forked: the caller may be running TensorFlow's threads, which a forked child would inherit mid-use
+    # forked where possible: a spawned child re-runs the caller's main script, which breaks scripts without an
+    # `if __name__ == "__main__"` guard; a forked one only runs NumPy and SciPy, never the TensorFlow of its parent
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with concurrent.futures.ProcessPoolExecutor(min(workers(), len(chunks)),
-                                                mp_context=multiprocessing.get_context("spawn")) as pool:
+                                                mp_context=multiprocessing.get_context(method)) as pool:
         return _progress(pool.map(work, chunks), len(seeds))
 
 
