@@ -70,7 +70,8 @@ def bench_loading(config, cache_dir: str):
 
 def cpu_seconds() -> float:
     """CPU time of this process and of its children that have ended."""
-    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+    usages = map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
 
 
 def with_workers(source, processes, fn):

@@ -323,6 +323,7 @@ def _heart(rng: np.random.Generator, params: ECGConfig, field: str, rate: int, s
 
 
 def _window(waveform: np.ndarray, heart: _Heart, field: str, params: ECGConfig, samples: int) -> np.ndarray:
+    """The recording's `samples` of a heart's whole ECGSYN waveform, from the start drawn in its plan."""
     if not np.all(np.isfinite(waveform)):
         raise ValueError(f"data.ecg.{field}: ECGSYN gave a non-finite waveform at {heart.ode.bpm:.1f} BPM")
     return waveform[heart.start:heart.start + samples]
