@@ -2,11 +2,14 @@
 
     python bench/bench_data.py [--configs configs/ecg.json configs/ppg.json configs/bach10.json] [--steps N]
 
-Run from the repository root (the Bach10 config's data root is relative to it). Each config is used as shipped
-(batch 50), except that ECG's on-disk cache goes to a temporary directory so the repository is not touched. Prints
-one line per dataset, e.g.
+Run from the repository root (the Bach10 config's data root is relative to it). Each config is used as shipped,
+except that ECG's on-disk cache goes to a temporary directory so the repository is not touched. The cold load of a
+source with a generation pool (ECG) is timed twice, serially (CASS_TF_DATA_WORKERS=1) and with the pool. Prints one
+line per dataset, e.g.
 
-    ecg: 1234.5 examples/s (batch 50, F×T 64×64), load 12.3 s cold / 0.01 s cached, machine: 2 cores
+    ecg: 1234.5 examples/s (batch 16, F×T 64×64), load cold: serial 40.1 s (13.0 recordings/s, 39.5 CPU s) /
+    pool of 2 21.0 s (24.8 recordings/s, 41.2 CPU s); 0.05 s cached on disk; 504+8 recordings (10080 s train
+    audio), machine: 2 cores
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import importlib
 import os
 import pathlib
+import resource
 import sys
 import tempfile
 import time
@@ -38,12 +42,21 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def bench_loading(config):
-    """(recordings, cold seconds, cached seconds, what 'cached' means) for the config's source."""
+def bench_loading(config, cache_dir: str):
+    """(recordings, how the cold loads went, cached seconds, what 'cached' means) for the config's source. A source
+    that generates with a process pool (ECG) is generated twice from scratch, serially and with its pool."""
     source = importlib.import_module(f"cass_tf.data.{config.data.source}")
-    if hasattr(source, "clear_cache"):
-        source.clear_cache()  # nothing in memory: the first load generates (or reads) from scratch
-    recordings, cold = timed(lambda: load_recordings(config))
+    pooled = hasattr(source, "workers")
+    runs = [("serial", 1), (f"pool of {source.workers()}", source.workers())] if pooled else [("one process", None)]
+    cold = []
+    for label, processes in runs:
+        config = config.replace([f"data.cache_dir={tempfile.mkdtemp(dir=cache_dir)}"])  # nothing on disk yet
+        if hasattr(source, "clear_cache"):
+            source.clear_cache()  # nothing in memory: the first load generates (or reads) from scratch
+        cpu = cpu_seconds()
+        recordings, seconds = with_workers(source, processes, lambda: timed(lambda: load_recordings(config)))
+        cold.append(f"{label} {seconds:.2f} s ({generated(config, recordings) / seconds:.1f} recordings/s, "
+                    f"{cpu_seconds() - cpu:.1f} CPU s)")
     if config.data.source == "ecg":
         source.clear_cache()  # the second load comes from the on-disk cache, not memory
         what = "cached on disk"
@@ -52,7 +65,35 @@ def bench_loading(config):
     else:
         what = "regenerated, no cache"
     _, cached = timed(lambda: load_recordings(config))
-    return recordings, cold, cached, what
+    return recordings, " / ".join(cold), cached, what
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended."""
+    usages = map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
+
+
+def with_workers(source, processes, fn):
+    """fn() with the source's generation pool set to `processes` (left as it is when None)."""
+    if processes is None:
+        return fn()
+    previous = os.environ.get(source.WORKERS_ENV)
+    os.environ[source.WORKERS_ENV] = str(processes)
+    try:
+        return fn()
+    finally:
+        os.environ.pop(source.WORKERS_ENV)
+        if previous is not None:
+            os.environ[source.WORKERS_ENV] = previous
+
+
+def generated(config, recordings) -> int:
+    """Recordings the load made or read: a synthetic source's train + test, held-out validation ones included."""
+    section = getattr(config.data, config.data.source, None)
+    if hasattr(section, "train_recordings"):
+        return section.train_recordings + section.test_recordings
+    return len(recordings["train"]) + len(recordings["test"])
 
 
 def bench_pipeline(config, recordings, steps: int) -> float:
@@ -77,14 +118,12 @@ def bench(path: str, steps: int, cache_dir: str) -> str:
         if "bach10.root" in str(e):
             return f"{os.path.basename(path)}: skipped, Bach10 data not found ({e})"
         raise
-    if config.data.source == "ecg":
-        config = config.replace([f"data.cache_dir={cache_dir}"])
-    recordings, cold, cached, what = bench_loading(config)
+    recordings, cold, cached, what = bench_loading(config, cache_dir)
     rate = bench_pipeline(config, recordings, steps)
     train_seconds = sum(len(r) for r in recordings["train"]) / config.data.sample_rate
     return (f"{config.name}: {rate:.1f} examples/s (batch {config.train.batch_size}, "
             f"F×T {config.patch.frequency_bins}×{config.patch.frames}), "
-            f"load {cold:.2f} s cold / {cached:.2f} s {what}, "
+            f"load cold: {cold}; {cached:.2f} s {what}; "
             f"{len(recordings['train'])}+{len(recordings['test'])} recordings ({train_seconds:.0f} s train audio), "
             f"machine: {cores()} cores")
 

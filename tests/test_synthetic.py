@@ -92,13 +92,11 @@ def test_zero_heart_rate_is_a_clear_error(module, config):
 
 def test_ecg_is_deterministic_and_leaves_global_state_alone(ecg_data):
     ecg.clear_cache()
-    step = signalz.misc.ode45_step
     np.random.seed(123)
     again = ecg.load(ecg_config())
     after = np.random.random(3)
     np.random.seed(123)
     np.testing.assert_array_equal(after, np.random.random(3))
-    assert signalz.misc.ode45_step is step
     assert_same(ecg_data, again)
 
 
@@ -149,16 +147,17 @@ def test_ecg_components_are_selected(ecg_data):
 
 
 def test_ecg_redraws_when_ecgsyn_fails(monkeypatch):
-    original = signalz.ecgsyn
+    original = ecg._ode
     calls = []
 
-    def flaky(**kwargs):
+    def flaky(seed, **kwargs):
         calls.append(kwargs["hrmean"])
         if len(calls) == 1:
             raise IndexError("index 8192 is out of bounds")
-        return original(**kwargs)
+        return original(seed, **kwargs)
 
-    monkeypatch.setattr(signalz, "ecgsyn", flaky)
+    monkeypatch.setattr(ecg, "_ode", flaky)
+    monkeypatch.setenv(ecg.WORKERS_ENV, "1")  # the calls are counted in this process
     data = ecg.load(ecg_config("seed=2", "data.ecg.train_recordings=1"))
     assert len(calls) == 5  # 2 recordings x (maternal + fetal), plus the redrawn one
     assert calls[0] != calls[1] and all(80 <= rate <= 90 for rate in calls[:2])
@@ -172,13 +171,67 @@ def test_ecg_disk_cache(tmp_path, monkeypatch):
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 1 and files[0].startswith("ecg-") and files[0].endswith(".npz")
 
-    def refuse(**kwargs):
-        raise AssertionError("ECGSYN called although the recordings are cached")
+    def refuse(odes):
+        raise AssertionError("ECGSYN integrated although the recordings are cached")
 
-    monkeypatch.setattr(signalz, "ecgsyn", refuse)
+    monkeypatch.setattr(ecg, "_integrate", refuse)
     ecg.clear_cache()
     assert_same(first, ecg.load(config))
     assert sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def classical_rk4(f, x, t, dt, *args):
+    k1 = dt * f(t, x, *args)
+    k2 = dt * f(t + 0.5 * dt, x + 0.5 * k1, *args)
+    k3 = dt * f(t + 0.5 * dt, x + 0.5 * k2, *args)
+    k4 = dt * f(t + dt, x + k3, *args)
+    return x + (k1 + 2 * k2 + 2 * k3 + k4) / 6
+
+
+def test_ecg_batched_integration_is_bit_identical_to_signalz_with_a_classical_rk4(monkeypatch):
+    # hearts of different rates, variabilities, morphologies and lengths, integrated together as one batch
+    default = {name: list(values) for name, values in ecg.ECGSYN_WAVES.items()}
+    runs = [dict(seed=1, n=5, hrmean=63.7, hrstd=1.0, **default),
+            dict(seed=2, n=9, hrmean=151.3, hrstd=5.0, ti=[-60, -17, 0, 13, 110], ai=[1.0, -4, 33, -8, 0.9],
+                 bi=[0.3, 0.11, 0.09, 0.1, 0.35]),
+            dict(seed=3, n=6, hrmean=97.0, hrstd=2.0, **default)]
+    batch = ecg._integrate([ecg._ode(sfecg=128, sfint=256, **run) for run in runs])
+    monkeypatch.setattr(signalz.misc, "ode45_step", classical_rk4)
+    for run, fast in zip(runs, batch):
+        np.random.seed(run["seed"])
+        reference, _ = signalz.ecgsyn(sfecg=128, sfint=256, **{k: v for k, v in run.items() if k != "seed"})
+        assert fast.shape == reference.shape
+        assert np.array_equal(fast, reference)
+
+
+def test_ecg_pool_gives_the_serial_arrays_and_says_how_far_it_is(monkeypatch, capsys):
+    config = ecg_config("data.ecg.seconds=5", "data.ecg.train_recordings=2", "data.ecg.test_recordings=1",
+                        "data.ecg.integration_rate=256")
+    monkeypatch.setattr(ecg, "CHUNK", 3)  # serial: one batch of 3; pool: batches of 2 and 1, one per worker
+    monkeypatch.setenv(ecg.WORKERS_ENV, "1")
+    serial = ecg._generate(config)
+    monkeypatch.setenv(ecg.WORKERS_ENV, "2")
+    pooled = ecg._generate(config)
+    assert sorted(serial) == sorted(pooled)
+    for name in serial:
+        assert serial[name].dtype == pooled[name].dtype and np.array_equal(serial[name], pooled[name]), name
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("data: generated")]
+    assert lines == [f"data: generated {i}/3 synthetic ECG recordings" for i in (3, 2, 3)]
+
+
+def test_ecg_chunks_are_even_and_shared_evenly_by_the_workers(monkeypatch):
+    monkeypatch.setattr(ecg, "CHUNK", 64)
+    assert [len(c) for c in ecg._chunks(list(range(520)), 2)] == [52] * 10
+    assert [len(c) for c in ecg._chunks(list(range(520)), 1)] == [58] * 8 + [56]
+    assert [len(c) for c in ecg._chunks(list(range(3)), 4)] == [1, 1, 1]
+    assert sum(ecg._chunks(list(range(130)), 3), []) == list(range(130))
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_ecg_bad_worker_count_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv(ecg.WORKERS_ENV, value)
+    with pytest.raises(ValueError, match=rf"{ecg.WORKERS_ENV}: .*{value!r}"):
+        ecg.workers()
 
 
 def test_ecg_events_are_the_r_peaks_of_the_clean_components(ecg_data):
