@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from cass_tf import atomic
 from cass_tf.config import Config, flatten
-from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, WAVEFORM_L2, RunDir
+from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, WAVEFORM_L2, RunDir
 
 
 class TrainingError(RuntimeError):
@@ -226,7 +226,7 @@ def _is_chief(strategy) -> bool:
 
 def _check_model_dir(config: Config, run_dir: RunDir) -> None:
     """Writes config.json into a new model_dir; in an existing one, insists the config is the same but for
-    train.epochs and the output section (where things go, not what is trained)."""
+    `rundir.RESUMABLE_FIELDS` (how long, where things go; the blessing bounds are frozen with the run)."""
     run_dir.create()
     current = config.to_dict()
     if os.path.exists(run_dir.config):
@@ -238,7 +238,7 @@ def _check_model_dir(config: Config, run_dir: RunDir) -> None:
         except (OSError, ValueError) as e:
             raise TrainingError(f"{run_dir.config} cannot be read ({e}); choose another --model_dir") from None
         differing = sorted(set(flatten(saved).items()) ^ set(flatten(current).items()))
-        fields = sorted(k for k in {k for k, _ in differing} if k != "train.epochs" and not k.startswith("output."))
+        fields = sorted({k for k, _ in differing} - set(RESUMABLE_FIELDS))
         if fields:
             raise TrainingError(f"{run_dir.path} holds a run with a different config (fields {fields}); "
                                 "resume with the same config or choose another --model_dir")
