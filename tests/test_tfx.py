@@ -233,3 +233,14 @@ def test_an_impossible_fresh_is_refused_before_training(tmp_path):
         with pytest.raises(ConfigError, match=message):
             train_export.run(config, sets, str(work), str(tmp_path / "push"), None, None, fresh)
         assert not work.exists()
+
+
+def test_a_run_started_without_a_blessing_record_is_refused(tmp_path):
+    """A run directory whose bounds were never frozen (started before the record existed) cannot be blessed from:
+    refused before anything trains, and nothing is written into it."""
+    run_dir = tmp_path / "work" / "Trainer" / "model_run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(load_config(CONFIG, TINY).to_json())
+    with pytest.raises(blessing.BlessingError, match="without a blessing record"):
+        train_export.run(CONFIG, TINY, str(tmp_path / "work"), str(tmp_path / "push"), 3, None)
+    assert sorted(os.listdir(run_dir)) == ["config.json"]
