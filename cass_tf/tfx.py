@@ -137,6 +137,7 @@ def push(saved_model_dir: str, push_dir: str, version: int | None = None, record
         with atomic.directory(target) as staging:
             shutil.copytree(saved_model_dir, staging, dirs_exist_ok=True)
             if record:
+                os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
                 shutil.copyfile(record, os.path.join(staging, "assets", os.path.basename(record)))
     except FileExistsError:
         return None

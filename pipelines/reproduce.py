@@ -446,7 +446,8 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
                 lines.append(f"| {ORACLE_LABEL} | | 0 (by construction) | 0 | 0 | | | |")
             lines.append("")
         lines += [f"`{ORACLE_LABEL}`: {ORACLE_NOTE}. {UNBACKED_ORACLE_SAYS}", ""]
-    lines += ["<!-- /figures -->", "", "## Runs", "", "| variant | seed | model_dir | steps | training wall time |", "|---|---|---|---|---|"]
+    lines += ["<!-- /figures -->", "", "## Runs", "", "| variant | seed | model_dir | steps | training wall time |",
+              "|---|---|---|---|---|"]
     for (variant, seed), run in task.configs.items():
         timing = _read_json(os.path.join(run.output.model_dir, "wall_time.json"))
         state = _duration(timing["train_seconds"]) if finished(run) else "not finished"

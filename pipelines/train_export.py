@@ -29,7 +29,6 @@ Steps (TFX's components, by convention; TFX itself cannot be installed here, see
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Sequence
@@ -98,8 +97,8 @@ def freeze(config: Config, fresh: int) -> str:
     them is refused, cass_tf.blessing.BlessingError); returns the record's path."""
     run_dir = RunDir(config.output.model_dir)
     if os.path.exists(run_dir.config) and not os.path.exists(run_dir.blessing_record):
-        raise blessing.BlessingError(f"{run_dir.path} holds a run without a blessing record (its bounds were not frozen "
-                            "when it started); choose another --work_dir")
+        raise blessing.BlessingError(f"{run_dir.path} holds a run without a blessing record (its bounds were not "
+                                     "frozen when it started); choose another --work_dir")
     run_dir.create()
     blessing.freeze(run_dir.blessing_record, config, blessing_set(config, fresh)[1])
     return run_dir.blessing_record

@@ -12,8 +12,8 @@ import re
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = sorted(["README.md", os.path.join("saved_models", "README.md")]
-               + [os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True)])
+DOCS = glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True)
+PAGES = sorted(["README.md", os.path.join("saved_models", "README.md")] + [os.path.relpath(p, REPO) for p in DOCS])
 CODE_FENCES = ("bash", "sh", "shell", "python")
 UNBACKED_SAYS = "not reproducible from committed files"
 OPEN = re.compile(r"<!--\s*(figures|unbacked):\s*(.*?)\s*-->")
@@ -111,7 +111,7 @@ def check_page(page):
         body = CLOSE.split(line)[0] if closed else line
         body = SETTINGS.sub("", body)
         if UNBACKED_ROW.search(body):  # one table row (a block would break the table); the page says why
-            if UNBACKED_SAYS not in " ".join(_visible(text, 1, len(text.splitlines())).lower().split()):
+            if UNBACKED_SAYS not in _visible(text, 1, len(text.splitlines())):
                 problems.append(f"{where}: an unbacked row, but the page never says '{UNBACKED_SAYS}: <why>'")
             continue
         for printed in DECIMAL.findall(body):
@@ -124,7 +124,7 @@ def check_page(page):
         if closed:
             if not block or block[0] != closed.group(1):
                 problems.append(f"{where}: /{closed.group(1)} closes no {closed.group(1)} block")
-            elif block[0] == "unbacked" and UNBACKED_SAYS not in " ".join(_visible(text, block[1], number).lower().split()):
+            elif block[0] == "unbacked" and UNBACKED_SAYS not in _visible(text, block[1], number):
                 problems.append(f"{page}:{block[1]}: an unbacked block must say '{UNBACKED_SAYS}: <why>'")
             block = None
     if block:
@@ -133,9 +133,10 @@ def check_page(page):
 
 
 def _visible(text, first, last):
-    """Lines first..last of the page without HTML comments (what a reader sees)."""
+    """Lines first..last of the page without HTML comments (what a reader sees), lower case, one space between
+    words."""
     lines = "\n".join(text.splitlines()[first - 1:last])
-    return re.sub(r"<!--.*?-->", "", lines, flags=re.S)
+    return " ".join(re.sub(r"<!--.*?-->", "", lines, flags=re.S).lower().split())
 
 
 def render_real(raw):
