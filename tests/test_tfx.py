@@ -17,6 +17,7 @@ from cass_tf.data.pipeline import make_datasets
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "pipelines"))
 
+import score_versions  # noqa: E402
 import train_export  # noqa: E402
 
 TINY = ["data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
@@ -190,6 +191,11 @@ def test_pipeline_freezes_bounds_appends_every_verdict_and_pushes_its_record(tmp
     assert [e["event"] for e in blessing.read(record)] == ["frozen", "evaluation", "push", "evaluation", "push"]
     carried = [json.loads(line) for line in open(os.path.join(push_dir, "2", "assets", "blessing_record.jsonl"))]
     assert [e["event"] for e in carried] == ["frozen", "evaluation", "push", "evaluation"]  # every earlier verdict
+    # pipelines/score_versions.py (what docs/raw/*_blessing.json come from) gives the Evaluator's numbers again
+    versions = [os.path.join(push_dir, "2"), os.path.join(push_dir, "1")]
+    rescored = score_versions.score_versions(versions, 0)
+    assert rescored["recordings"] == result["recordings"] == "the 1 test recordings"
+    assert rescored["scores"] == {versions[0]: result["candidate"], versions[1]: result["pushed"]}
     # the Evaluator's scores are the served model's on the whole test recordings, recomputed here with NumPy
     config = load_config(CONFIG, TINY)
     recordings = make_datasets(config, train=False).recordings["test"]
