@@ -29,7 +29,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the chec
 import tensorflow as tf  # noqa: E402
 
 from cass_tf.config import ConfigError, load_config  # noqa: E402
-from common import DEFAULT_CONFIGS, cores  # noqa: E402
+from common import DEFAULT_CONFIGS, append_run, cores  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
 from cass_tf.data.pipeline import train_dataset  # noqa: E402
 
@@ -132,12 +132,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     parser.add_argument("--steps", type=int, default=30, help="timed batches per config (after %d warm-up)" % WARMUP)
+    parser.add_argument("--json", default=None, help="also append the printed lines to this JSON file")
     args = parser.parse_args(argv)
     print(f"TensorFlow {tf.__version__}, {cores()} cores, {args.steps} timed batches after {WARMUP} warm-up",
           flush=True)
+    lines = []
     with tempfile.TemporaryDirectory(prefix="cass_tf_bench_") as cache_dir:
         for path in args.configs:
-            print(bench(path, args.steps, cache_dir), flush=True)
+            lines.append(bench(path, args.steps, cache_dir))
+            print(lines[-1], flush=True)
+    if args.json:
+        append_run(args.json, "bench_data.py", argv, lines, tensorflow=tf.__version__)
     return 0
 
 

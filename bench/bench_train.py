@@ -51,7 +51,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the chec
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from common import DEFAULT_CONFIGS, cores  # noqa: E402
+from common import DEFAULT_CONFIGS, append_run, cores  # noqa: E402
 from cass_tf.config import ConfigError, load_config  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
 from cass_tf.data.pipeline import train_dataset  # noqa: E402
@@ -248,20 +248,10 @@ def main(argv=None) -> int:
                 print(line, flush=True)
             printed += lines
     if args.json:
-        write_json(args.json, argv, matmuls, printed)
+        append_run(args.json, "bench_train.py", argv, printed,
+                   matmul_gflops={k: round(v / 1e9, 1) for k, v in matmuls.items()}, tensorflow=tf.__version__)
     return 0
 
-
-def write_json(path: str, argv, matmuls: dict[str, float], lines: list[str]) -> None:
-    """Appends this run (command, machine, matmul references in GFLOP/s, the printed lines) to the JSON list at
-    `path`, the raw file behind docs/benchmarks.md's tables."""
-    import json
-
-    runs = json.loads(pathlib.Path(path).read_text()) if os.path.exists(path) else []
-    runs.append({"meta": {"command": "python bench/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                          "machine": f"TensorFlow {tf.__version__} on {device()}"},
-                 "matmul_gflops": {k: round(v / 1e9, 1) for k, v in matmuls.items()}, "lines": lines})
-    pathlib.Path(path).write_text(json.dumps(runs, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -292,7 +292,8 @@ def waveform_l2(model: Any, data, config: Config) -> dict[str, float]:
 def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dict[str, dict[str, float]]:
     """{component: {score: mean over the test recordings}} of `metrics.component_event_scores` (QRS Se/PPV/F1 for
     ECG, rate error per minute for PPG) on the whole test recordings, each separated as in `signal_errors`, against
-    the generator's true events (`Recording.events`); {} when the test recordings carry no events (e.g. Bach10)."""
+    the generator's true events (`Recording.events`); {} when the test recordings carry no events (e.g. Bach10).
+    A score undefined on every test recording is left out (the training history holds finite numbers only)."""
     from cass_tf.spectral import Spectral
     from cass_tf.windows import separate_at_level
 
@@ -304,8 +305,8 @@ def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dic
                                  max_patches=max_patches)
 
     scores = recording_scores(separate, recordings, names, config.data.sample_rate)
-    events = {n: {k: v for k, v in per.items() if k != "l2"} for n, per in scores.items()}
-    return {n: per for n, per in events.items() if per}  # components with event scores only
+    events = {n: {k: v for k, v in per.items() if k != "l2" and math.isfinite(v)} for n, per in scores.items()}
+    return {n: per for n, per in events.items() if per}  # components with defined event scores only
 
 
 def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], recordings: Sequence[Any],
@@ -313,7 +314,8 @@ def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], record
     """{component: {score: mean over `recordings`}}: the whole-recording relative L2 error ("l2") and, where a
     recording carries true events, `metrics.component_event_scores`. `separate` maps a 1-D mixture to
     {component: estimate of its length}. A score undefined in a recording (NaN: too few events in every window)
-    is left out of that score's mean."""
+    is left out of that score's mean; undefined in every recording, its mean is NaN (kept, so that blessing, which
+    fails closed on a non-finite bounded score, refuses it)."""
     from cass_tf.metrics import component_event_scores, relative_error
 
     values: dict[str, dict[str, list[float]]] = {n: {} for n in names}
@@ -326,7 +328,7 @@ def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], record
                 scores.update(component_event_scores(name, estimate, recording.events[name], rate))
             for key, value in scores.items():
                 values[name].setdefault(key, []).append(value)
-    return {n: {k: float(np.nanmean(v)) for k, v in per.items() if np.isfinite(v).any()}
+    return {n: {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in per.items()}
             for n, per in values.items()}
 
 
@@ -534,7 +536,7 @@ def write_outputs(results: dict[str, dict[str, Any]], components: Sequence[str],
     if oracle:
         document["oracle"] = oracle
     json_path, md_path = os.path.join(out, "evaluation.json"), os.path.join(out, "evaluation.md")
-    atomic.write_text(json_path, json.dumps(_jsonable(document), indent=1, allow_nan=False))
+    atomic.write_text(json_path, json.dumps(jsonable(document), indent=1, allow_nan=False))
     runs = "\n".join(f"- `{name}`: {r['model_dir']} (loss.mode={r['mode']}, checkpoint {r['checkpoint']})"
                      for name, r in results.items())
     atomic.write_text(md_path, f"# Evaluation: {config.name}\n\nRuns:\n{runs}\n\n"
@@ -581,12 +583,12 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """JSON has no inf/nan: non-finite floats become the strings "inf", "-inf", "nan"."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 from typing import Any, Sequence
@@ -139,22 +138,14 @@ def load_model(version_dir: str | os.PathLike, overrides: Sequence[str] = ()) ->
     return model
 
 
-def reexport(version_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> str:
-    """Rewrites an export in place in the current format, its weights unchanged (`load_model` with `overrides`).
-
-    The new version is written beside the old one (a hidden temporary, see cass_tf.atomic.directory), then swapped
-    in with two renames; returns the version directory."""
-    final = os.path.abspath(os.fspath(version_dir))
-    model = load_model(final, overrides)
-    max_patches = contract.read_asset(final).max_patches
-    parent, name = os.path.split(final)
-    with atomic.directory(os.path.join(parent, f".new-{name}")) as temp:
-        save(model, temp, max_patches)
-    old = os.path.join(parent, f".old-{name}-{os.getpid()}")
-    os.rename(final, old)
-    os.rename(os.path.join(parent, f".new-{name}"), final)
-    shutil.rmtree(old)
-    return final
+def reexport(version_dir: str | os.PathLike, overrides: Sequence[str] = (), version: int | None = None) -> str:
+    """Writes an export's weights, unchanged, as a NEW version in the current format (`load_model` with
+    `overrides`) beside it in the same base directory (`version`: default the next free one); returns the new
+    version directory. Published versions are immutable: the source version is only read. The new version carries
+    no blessing record: it was not scored by the pipeline (pipelines/train_export.py)."""
+    source = os.path.abspath(os.fspath(version_dir))
+    model = load_model(source, overrides)
+    return export(model, os.path.dirname(source), version, contract.read_asset(source).max_patches)
 
 
 def models_config_text(name: str, base_path: str) -> str:

@@ -268,6 +268,13 @@ def lower_is_better(score: str) -> bool:
     return score in ("l1", "l2", "linf") or score.endswith("error")
 
 
+def event_score_names(component: str) -> tuple[str, ...]:
+    """The event-level scores `component_event_scores` gives `component` (empty for components without events)."""
+    if component in HEART_RATE_LIMITS:
+        return ("qrs_sensitivity", "qrs_ppv", "qrs_f1")
+    return ("rate_error",) if component in ("heart", "respiratory") else ()
+
+
 def component_event_scores(component: str, estimate: np.ndarray, events: np.ndarray, rate: float
                            ) -> dict[str, float]:
     """Event-level scores of one separated component against its true events (`Recording.events`).

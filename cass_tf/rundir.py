@@ -1,6 +1,8 @@
 """Owns the layout of a training run directory (model_dir): where each file lives, and reading what training wrote.
 
-    <model_dir>/config.json          the resolved config (a rerun must match it, except train.epochs and output.*)
+    <model_dir>/config.json          the resolved config (a rerun must match it but for RESUMABLE_FIELDS)
+    <model_dir>/blessing_record.jsonl  pipelines/train_export.py's append-only blessing record (cass_tf.blessing):
+                                     the bounds and blessing set frozen at the start, every evaluation and push
     <model_dir>/checkpoints/         tf.train.CheckpointManager: model, both optimizers, step and epoch
     <model_dir>/history.csv          one row per epoch: training losses and test errors per component
     <model_dir>/logs/                TensorBoard scalars
@@ -22,6 +24,10 @@ HISTORY = "history.csv"
 LOGS = "logs"
 CURVES = "training_curves.png"
 EXAMPLE = "example.png"
+BLESSING_RECORD = "blessing_record.jsonl"
+# config fields a resumed run may change: how long it trains and where things go. Not the blessing bounds
+# (output.bless_*): those are frozen when a run starts.
+RESUMABLE_FIELDS = ("train.epochs", "output.model_dir", "output.export_dir")
 # history.csv test-error columns, one per component: relative L2 of waveforms (eq. 6) and of linear magnitudes.
 WAVEFORM_L2 = "test_l2_waveform/"
 MAGNITUDE_L2 = "test_l2_magnitude/"
@@ -43,6 +49,7 @@ class RunDir:
         self.logs = os.path.join(self.path, LOGS)
         self.curves = os.path.join(self.path, CURVES)
         self.example = os.path.join(self.path, EXAMPLE)
+        self.blessing_record = os.path.join(self.path, BLESSING_RECORD)
 
     def __repr__(self) -> str:
         return f"RunDir({self.path!r})"

@@ -9,7 +9,8 @@ contracts instead, and `run_fn` can be named as a TFX Trainer's `module_file` fu
 - Evaluator: `bless()` writes an empty `BLESSED` or `NOT_BLESSED` file into its output directory.
 - Pusher: `push()` copies a SavedModel into `<push_dir>/<integer version>/` through a hidden temporary renamed in
   one step (cass_tf.atomic), so a model server polling the base directory never loads a half-copied version; an
-  existing version is never replaced.
+  existing version is never replaced (published versions are immutable). The blessing record the push rests on
+  (`cass_tf.blessing`) travels in the version's assets/.
 """
 
 from __future__ import annotations
@@ -68,25 +69,24 @@ def run_fn(fn_args: Any) -> None:
 def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, float],
           current: Mapping[str, Mapping[str, float]] | None, out_dir: str) -> tuple[bool, list[str]]:
     """Blessed when, for every component and every score in `bounds` ({score: bound}, e.g. {"l2": 0.9,
-    "qrs_f1": 0.9}), the candidate's score is on the right side of the bound (below it for errors, at least it
-    otherwise: `metrics.lower_is_better`) and not worse than `current`'s (the pushed model), where that has it.
+    "qrs_f1": 0.9}) that applies to it, the candidate's score is on the right side of the bound (below it for
+    errors, at least it otherwise: `metrics.lower_is_better`) and not worse than `current`'s (the pushed model),
+    where that has it. Fails closed: a bounded score that is missing or non-finite, a bound that applies to no
+    component, or no scores at all are NOT_BLESSED.
 
-    `candidate`/`current`: {component: {score: value}}; a component without a bounded score is not bounded by it.
-    Writes an empty BLESSED or NOT_BLESSED file into `out_dir` (removing the other); returns (blessed, reasons).
+    `candidate`/`current`: {component: {score: value}}. "l2" applies to every component, an event score to the
+    components that have it (`metrics.event_score_names`: QRS scores for maternal/fetal, rate_error for
+    heart/respiratory). Writes an empty BLESSED or NOT_BLESSED file into `out_dir` (the latest verdict, removing
+    the other; the pipeline's blessing record keeps every verdict); returns (blessed, reasons).
     """
-    from cass_tf.metrics import lower_is_better
-
-    reasons = []
-    for component, scores in candidate.items():
-        for score, bound in bounds.items():
-            if score not in scores:
-                continue
-            value, lower = scores[score], lower_is_better(score)
-            if not (value < bound if lower else value >= bound):
-                reasons.append(f"{component}: {score} {value:.4g} {'>=' if lower else '<'} threshold {bound:.4g}")
-            pushed = (current or {}).get(component, {}).get(score)
-            if pushed is not None and (value > pushed if lower else value < pushed):
-                reasons.append(f"{component}: {score} {value:.4g} worse than the pushed model's {pushed:.4g}")
+    reasons = [] if candidate else ["no scores: nothing was scored"]
+    for score, bound in bounds.items():
+        applies = [c for c in candidate if _bounded(c, score)]
+        if candidate and not applies:
+            reasons.append(f"{score}: bounded, but no component ({', '.join(candidate)}) has that score")
+        for component in applies:
+            reasons += _verdict(component, score, bound, candidate[component].get(score),
+                                (current or {}).get(component, {}).get(score))
     blessed = not reasons
     atomic.make_dirs(out_dir, "Evaluator output directory")
     for name in (BLESSED, NOT_BLESSED):
@@ -97,8 +97,32 @@ def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, flo
     return blessed, reasons
 
 
-def push(saved_model_dir: str, push_dir: str, version: int | None = None) -> str | None:
-    """Copies a SavedModel to `<push_dir>/<version>/` (next free by default), appearing in one rename.
+def _bounded(component: str, score: str) -> bool:
+    from cass_tf.metrics import event_score_names
+
+    return score == "l2" or score in event_score_names(component)
+
+
+def _verdict(component: str, score: str, bound: float, value: float | None, pushed: float | None) -> list[str]:
+    """Why one bounded score refuses the candidate (empty: it does not)."""
+    from cass_tf.metrics import lower_is_better
+
+    if value is None:
+        return [f"{component}: {score} missing (a bounded score must be measured)"]
+    if not math.isfinite(value):
+        return [f"{component}: {score} is {value} (a bounded score must be finite)"]
+    lower = lower_is_better(score)
+    reasons = []
+    if not (value < bound if lower else value >= bound):
+        reasons.append(f"{component}: {score} {value:.4g} {'>=' if lower else '<'} threshold {bound:.4g}")
+    if pushed is not None and (value > pushed if lower else value < pushed):
+        reasons.append(f"{component}: {score} {value:.4g} worse than the pushed model's {pushed:.4g}")
+    return reasons
+
+
+def push(saved_model_dir: str, push_dir: str, version: int | None = None, record: str | None = None) -> str | None:
+    """Copies a SavedModel to `<push_dir>/<version>/` (next free by default), appearing in one rename; with
+    `record` (the run's blessing record, `cass_tf.blessing`), a copy of it travels in the version's assets/.
 
     Returns the new version directory, or None when that version already exists (nothing is touched)."""
     from cass_tf.export import write_models_config
@@ -112,6 +136,9 @@ def push(saved_model_dir: str, push_dir: str, version: int | None = None) -> str
     try:
         with atomic.directory(target) as staging:
             shutil.copytree(saved_model_dir, staging, dirs_exist_ok=True)
+            if record:
+                os.makedirs(os.path.join(staging, "assets"), exist_ok=True)
+                shutil.copyfile(record, os.path.join(staging, "assets", os.path.basename(record)))
     except FileExistsError:
         return None
     write_models_config(push_dir)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from cass_tf import atomic
 from cass_tf.config import Config, flatten, upgrade
 from cass_tf.precision import CHOICES, policy_scope, resolve
-from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, WAVEFORM_L2, RunDir
+from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, WAVEFORM_L2, RunDir
 
 
 class TrainingError(RuntimeError):
@@ -235,8 +235,9 @@ def _is_chief(strategy) -> bool:
 
 def _check_model_dir(config: Config, run_dir: RunDir) -> None:
     """Writes config.json into a new model_dir; in an existing one, insists the config is the same but for
-    train.epochs, the output section (where things go, not what is trained) and train.precision between settings
-    without loss scaling (the checkpoint holds float32 weights and plain Adam slots under all of them)."""
+    `rundir.RESUMABLE_FIELDS` (how long, where things go; the blessing bounds are frozen with the run) and
+    train.precision between settings without loss scaling (the checkpoint holds float32 weights and plain Adam slots
+    under all of them)."""
     run_dir.create()
     current = config.to_dict()
     if os.path.exists(run_dir.config):
@@ -248,8 +249,8 @@ def _check_model_dir(config: Config, run_dir: RunDir) -> None:
         except (OSError, ValueError) as e:
             raise TrainingError(f"{run_dir.config} cannot be read ({e}); choose another --model_dir") from None
         differing = sorted(set(flatten(upgrade(saved)).items()) ^ set(flatten(current).items()))
-        free = {"train.epochs"} | ({"train.precision"} if _plain_slots(saved, config) else set())
-        fields = sorted(k for k in {k for k, _ in differing} if k not in free and not k.startswith("output."))
+        free = set(RESUMABLE_FIELDS) | ({"train.precision"} if _plain_slots(saved, config) else set())
+        fields = sorted({k for k, _ in differing} - free)
         if fields:
             raise TrainingError(f"{run_dir.path} holds a run with a different config (fields {fields}); "
                                 "resume with the same config or choose another --model_dir")

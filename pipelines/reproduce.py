@@ -68,6 +68,13 @@ PROTOCOL_NOTES = {
              "(phase errors do not count; the ideal magnitude scores 0); like for like with the paper's tables",
 }
 P_VALUE = 0.05
+# What the results pages say about their figures that summary.json does not hold (docs/README.md, "How figures are
+# backed"): the per-seed scores behind the p-values and the oracle rows stay in the run directories.
+UNBACKED_VERDICTS = "<!-- unbacked: the per-seed scores behind the p-values are not in summary.json -->"
+UNBACKED_VERDICTS_SAY = ("The p-values are not reproducible from committed files: they come from the per-seed scores "
+                         "in each run's `scores.json`, which are not committed; rerun the command to get them.")
+UNBACKED_ORACLE_SAYS = ("Its row is not reproducible from committed files: `summary.json` does not hold it; rerun the "
+                        "command to get it.")
 # The training recipe chosen on the validation split by pipelines/ablate.py (docs/results/training.md), for every
 # budget, task and variant alike.
 RECIPE: list[str] = ["model.discriminator_norm=spectral"]
@@ -390,8 +397,12 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
 
     config, budget = task.config, task.budget
     paper = PAPER.get(config.data.source, {})
+    settings = sorted({f"{v:.4f}" for per in paper.values() for variant in per.values() for v in variant.values()})
     lines = [
         f"# Reproduction: {task.name} (budget `{budget}`)",
+        "",
+        f"<!-- settings: {P_VALUE} {config.train.ae_learning_rate:g} {config.train.d_learning_rate:g} "
+        + " ".join(settings) + " -->",
         "",
         "Baseline AE vs CASS vs CASS with cross adversarial training, trained with identical data, model, recipe and "
         f"step budget (only `loss.mode` differs), each with seeds {task.seeds} (`train.seed`: initial weights and "
@@ -418,8 +429,13 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
         f"Welch's t-test over the seeds' mean L2 errors: \"holds\" needs p < {P_VALUE} in the claimed direction, "
         "\"contradicted\" p < 0.05 the other way; anything else is within the seeds' spread.",
         "",
+        UNBACKED_VERDICTS,
         *verdicts(task, stats),
         "",
+        UNBACKED_VERDICTS_SAY,
+        "<!-- /unbacked -->",
+        "",
+        "<!-- figures: summary.json -->",
     ]
     oracle = task.oracle()
     for protocol, scope in PROTOCOL_SCOPES.items():
@@ -438,12 +454,13 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
             if protocol == "waveform":
                 o = oracle["crops"]["summary"][name]
                 lines.append(f"| {ORACLE_LABEL} | | {o['l2']['mean']:.4f} | {o['l1']['mean']:.4f} | "
-                             f"{o['linf']['mean']:.4f} | | | |")
+                             f"{o['linf']['mean']:.4f} | | | | <!-- unbacked row -->")
             else:
                 lines.append(f"| {ORACLE_LABEL} | | 0 (by construction) | 0 | 0 | | | |")
             lines.append("")
-        lines += [f"`{ORACLE_LABEL}`: {ORACLE_NOTE}.", ""]
-    lines += ["## Runs", "", "| variant | seed | model_dir | steps | training wall time |", "|---|---|---|---|---|"]
+        lines += [f"`{ORACLE_LABEL}`: {ORACLE_NOTE}. {UNBACKED_ORACLE_SAYS}", ""]
+    lines += ["<!-- /figures -->", "", "## Runs", "", "| variant | seed | model_dir | steps | training wall time |",
+              "|---|---|---|---|---|"]
     for (variant, seed), run in task.configs.items():
         timing = _read_json(os.path.join(run.output.model_dir, "wall_time.json"))
         state = _duration(timing["train_seconds"]) if finished(run) else "not finished"

@@ -7,23 +7,28 @@
 Steps (TFX's components, by convention; TFX itself cannot be installed here, see cass_tf/tfx.py):
     Trainer    cass_tf.tfx.run_fn: trains in <work_dir>/Trainer/model_run (resumes), writes the SavedModel to
                <work_dir>/Trainer/serving_model
+    Blessing   before training, the run's bounds (`output.bless_threshold`, `bless_qrs_f1`, `bless_rate_error`)
+               and blessing set (what the Evaluator will score) are frozen in the run's append-only blessing record
+               <work_dir>/Trainer/model_run/blessing_record.jsonl (cass_tf.blessing), with a hash of the config and
+               of the blessing set; a rerun in the same --work_dir that changes either is refused.
     Evaluator  scores that SavedModel through its serving_default signature (waveform in, waveform out: exactly
                what is served) on whole recordings: `--fresh N` new synthetic recordings drawn with another data
                seed (ECG, PPG: a large sample costs nothing), else the validation split when the config holds one
                out (`data.validation_recordings`), else the test split. Per component: relative L2 error (eq. 6)
                and the event scores (QRS F1 for ECG, rate error for PPG; `cass_tf.evaluate.recording_scores`).
                The currently pushed version (highest in --push_dir) is scored the same way on the same recordings
-               when it separates the same components at the same rate. Blessed only if every bounded score is on
-               the right side of its bound (`output.bless_threshold`, `bless_qrs_f1`, `bless_rate_error`) and not
-               worse than the pushed version's. Writes <work_dir>/Evaluator/{evaluation.json, BLESSED|NOT_BLESSED}.
-    Pusher     if blessed: copies the SavedModel to <push_dir>/<next version> (saved_model.pb last); skips if
-               that version exists.
+               when it separates the same components at the same rate. Blessed only if every bounded score is
+               present, finite, on the right side of its bound and not worse than the pushed version's (fails
+               closed: `cass_tf.tfx.bless`). Every evaluation and verdict is appended to the blessing record (never
+               overwritten); <work_dir>/Evaluator/BLESSED|NOT_BLESSED is the latest verdict (TFX's marker).
+    Pusher     if blessed: copies the SavedModel to <push_dir>/<next version> (saved_model.pb last) with the
+               blessing record (every evaluation of the run so far) in its assets/, and appends the push, naming
+               the evaluation it rests on; skips if that version exists. Published versions are never rewritten.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Sequence
@@ -31,8 +36,9 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cass_tf import atomic, cli, contract  # noqa: E402
+from cass_tf import blessing, cli, contract  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
+from cass_tf.rundir import RunDir  # noqa: E402
 
 
 def saved_model_scores(version_dir: str, recordings: Sequence[Any]) -> dict[str, dict[str, float]]:
@@ -60,28 +66,47 @@ def check_fresh(config: Config, fresh: int) -> None:
         raise ConfigError("--fresh: Bach10 is a fixed dataset, there are no fresh recordings to draw")
 
 
-def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any]]:
-    """What the Evaluator scores, described, and its recordings: with `fresh` > 0 that many new synthetic
-    recordings drawn with data seed `seed + 1` (independent of every training, validation and test recording);
-    else the config's validation split, or its test split when it holds none out."""
-    from cass_tf.data import load_recordings
-    from cass_tf.data.pipeline import make_datasets
-
+def blessing_set(config: Config, fresh: int = 0) -> tuple[Config, dict[str, Any]]:
+    """The config that draws the blessing recordings and what it draws, as frozen in the blessing record: with
+    `fresh` > 0 that many new synthetic recordings with data seed `seed + 1` (independent of every training,
+    validation and test recording); else the config's validation split, or its test split when it holds none out."""
     check_fresh(config, fresh)
     if not fresh:
         split = "validation" if config.data.validation_recordings else "test"
-        recordings = make_datasets(config, train=False).recordings["test"]
-        return f"the {len(recordings)} {split} recordings", recordings
-    source = config.data.source
-    seed = config.seed + 1
+        return config, {"split": split, "data_seed": config.seed, "data": config.to_dict()["data"]}
+    source, seed = config.data.source, config.seed + 1
     drawn = config.replace([f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
                             f"data.{source}.test_recordings={fresh}"])
-    return f"{fresh} fresh recordings (data seed {seed})", load_recordings(drawn)["test"]
+    return drawn, {"split": "fresh", "count": fresh, "data_seed": seed, "data": drawn.to_dict()["data"]}
+
+
+def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any]]:
+    """What the Evaluator scores (`blessing_set`), described, and its recordings."""
+    from cass_tf.data import load_recordings
+    from cass_tf.data.pipeline import make_datasets
+
+    drawn, frozen = blessing_set(config, fresh)
+    if not fresh:
+        recordings = make_datasets(config, train=False).recordings["test"]
+        return f"the {len(recordings)} {frozen['split']} recordings", recordings
+    return f"{fresh} fresh recordings (data seed {frozen['data_seed']})", load_recordings(drawn)["test"]
+
+
+def freeze(config: Config, fresh: int) -> str:
+    """Freezes the run's bounds and blessing set in its blessing record before training (a rerun that changes
+    them is refused, cass_tf.blessing.BlessingError); returns the record's path."""
+    run_dir = RunDir(config.output.model_dir)
+    if os.path.exists(run_dir.config) and not os.path.exists(run_dir.blessing_record):
+        raise blessing.BlessingError(f"{run_dir.path} holds a run without a blessing record (its bounds were not "
+                                     "frozen when it started); choose another --work_dir")
+    run_dir.create()
+    blessing.freeze(run_dir.blessing_record, config, blessing_set(config, fresh)[1])
+    return run_dir.blessing_record
 
 
 def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_dir: str | None,
         train_steps: int | None, version: int | None, fresh: int = 0) -> dict[str, Any]:
-    """The whole pipeline; returns what happened (also written to <work_dir>/Evaluator/evaluation.json)."""
+    """The whole pipeline; returns what happened (the evaluation also appended to the run's blessing record)."""
     from cass_tf.tfx import FnArgs, bless, push, run_fn, trainer_config
 
     config = load_config(config_path, overrides)
@@ -91,10 +116,16 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
     fn_args = FnArgs(serving_model_dir=os.path.join(work_dir, "Trainer", "serving_model"),
                      model_run_dir=os.path.join(work_dir, "Trainer", "model_run"),
                      custom_config={"config": config_path, "overrides": list(overrides)}, train_steps=train_steps)
-    print(f"[Trainer] {fn_args.model_run_dir}")
-    run_fn(fn_args)
     config = trainer_config(fn_args)
+    record = freeze(config, fresh)
+    print(f"[Trainer] {fn_args.model_run_dir} (blessing record: {record})")
+    run_fn(fn_args)
     split, recordings = evaluation_recordings(config, fresh)
+    scored = blessing.recordings_sha256([r.mixture for r in recordings])
+    earlier = blessing.evaluations(record)
+    if earlier and earlier[0]["recordings_sha256"] != scored:
+        raise blessing.BlessingError(f"{record}: the frozen blessing set no longer draws the recordings this run "
+                                     "scored first (the data generator changed); choose another --work_dir")
     print(f"[Evaluator] scoring the exported model on {split}")
     candidate = saved_model_scores(fn_args.serving_model_dir, recordings)
     pushed = contract.versions(push_dir)
@@ -104,11 +135,15 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
         current = saved_model_scores(current_dir, recordings)
     bounds = config.output.bless_bounds()
     blessed, reasons = bless(candidate, bounds, current, os.path.join(work_dir, "Evaluator"))
-    result = {"split": split, "candidate": candidate, "bounds": bounds, "pushed_version": current_dir,
-              "pushed": current, "blessed": blessed, "reasons": reasons, "pushed_to": None}
+    last = (RunDir(config.output.model_dir).read_history() or [{}])[-1]
+    result = {"model": {"epoch": last.get("epoch"), "step": last.get("step")}, "recordings": split,
+              "recordings_sha256": scored, "candidate": candidate, "bounds": bounds, "pushed_version": current_dir,
+              "pushed": current, "blessed": blessed, "reasons": reasons}
+    line = blessing.append(record, blessing.EVALUATION, result)
+    result.update({"record": record, "evaluation": line, "pushed_to": None})
     if blessed:
-        result["pushed_to"] = push(fn_args.serving_model_dir, push_dir, version)
-    atomic.write_text(os.path.join(work_dir, "Evaluator", "evaluation.json"), json.dumps(result, indent=2))
+        result["pushed_to"] = push(fn_args.serving_model_dir, push_dir, version, record)
+        blessing.append(record, blessing.PUSH, {"version_dir": result["pushed_to"], "rests_on": line})
     return result
 
 
@@ -132,13 +167,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> None:
     cli.show_device(load_config(args.config, args.set).train.precision)
     result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version, args.fresh)
-    print(f"[Evaluator] {result['split']}: {_scores(result['candidate'])} (bounds: {result['bounds']})")
+    print(f"[Evaluator] {result['recordings']}: {_scores(result['candidate'])} (bounds: {result['bounds']})")
     if result["pushed"]:
         print(f"[Evaluator] pushed {result['pushed_version']}: {_scores(result['pushed'])}")
     if not result["blessed"]:
         print("[Evaluator] NOT_BLESSED: " + "; ".join(result["reasons"]))
     elif result["pushed_to"]:
-        print(f"[Pusher] pushed {result['pushed_to']}")
+        print(f"[Pusher] pushed {result['pushed_to']} (resting on {result['record']}, line {result['evaluation']})")
     else:
         print("[Pusher] blessed, but that version already exists: nothing pushed")
 

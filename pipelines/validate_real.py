@@ -198,6 +198,9 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
     lines = [
         "# Real-data validation: shipped models on ADFECGDB and BIDMC",
         "",
+        f"<!-- generated: {os.path.basename(meta['ecg_figure']).replace('_adfecgdb.png', '.json')} by "
+        "pipelines/validate_real.py (tests/test_figures.py renders it again from that file) -->",
+        "",
         f"Models: `{meta['ecg_model']}`, `{meta['ppg_model']}`. Data: `{meta['data']}` (validation only; never "
         "trained or tuned on). Machine: " + meta["machine"] + ".",
         "",

@@ -313,3 +313,28 @@ def test_corrupt_model_dir_is_one_error_naming_the_file(model_dir, tmp_path, cor
     message = str(info.value)
     assert str(copy) in message and "\n" not in message, message
     assert ("not valid JSON" if corrupt == "config" else "checkpoint cannot be read") in message
+
+
+def test_reexport_writes_a_new_version_and_never_touches_the_published_one(model, tmp_path):
+    """Published versions are immutable: re-exporting version 1 (format 1) writes version 2 (format 2, same
+    weights, same outputs) and leaves every byte of version 1 as it was; asking for version 1 is refused."""
+    from cass_tf.separation import Separator
+
+    base = tmp_path / "base"
+    export_module.save(model, str(base / "1"), format_version=1)
+
+    def snapshot():
+        return {p.relative_to(base / "1"): p.read_bytes() for p in sorted((base / "1").rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    assert export_module.reexport(base / "1") == str(base / "2")
+    assert snapshot() == before
+    assert contract.read_asset(base / "1").format_version == 1
+    assert contract.read_asset(base / "2").format_version == 2
+    x = np.random.default_rng(5).normal(size=300).astype(np.float32)
+    old, new = Separator(str(base / "1"))(x), Separator(str(base / "2"))(x)
+    for name in old:
+        assert_close(new[name], old[name])
+    with pytest.raises(ExportError, match="version 1 already exists"):
+        export_module.reexport(base / "1", version=1)
+    assert snapshot() == before and sorted(os.listdir(base)) == ["1", "2", "models.config"]

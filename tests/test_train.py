@@ -149,6 +149,25 @@ def test_model_dir_of_another_config(trained):
     assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-4")
 
 
+
+def test_resume_refuses_changed_blessing_bounds_but_not_a_new_export_dir(tmp_path):
+    """The blessing bounds are frozen with the run: a resume that changes output.bless_* is refused and leaves
+    config.json as it was; where things go (output.export_dir, train.epochs) may change."""
+    from cass_tf.rundir import RunDir
+    from cass_tf.train import TrainingError, _check_model_dir
+
+    model_dir = tmp_path / "run"
+    base = TINY + ONE + [f"output.model_dir={model_dir}", "output.bless_threshold=0.9"]
+    _check_model_dir(load_config(CONFIG, base), RunDir(model_dir))
+    before = (model_dir / "config.json").read_text()
+    for change in ("output.bless_threshold=1.5", "output.bless_rate_error=3.0"):
+        with pytest.raises(TrainingError, match=re.escape(change.split("=")[0])):
+            _check_model_dir(load_config(CONFIG, base + [change]), RunDir(model_dir))
+        assert (model_dir / "config.json").read_text() == before
+    _check_model_dir(load_config(CONFIG, base + ["output.export_dir=elsewhere", "train.epochs=9"]), RunDir(model_dir))
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["output"]["export_dir"] == "elsewhere" and saved["output"]["bless_threshold"] == 0.9
+
 # ---- non-finite losses ----
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
