@@ -130,13 +130,27 @@ def _train_epoch(run: _Run) -> dict[str, float]:
         print(f"epoch {int(run.epoch) + 1}/{run.config.train.epochs}")
     totals: dict[str, float] = {}
     for i in range(steps):
-        logs = {k: float(v) for k, v in run.distributed_step(next(run.batches)).items()}
+        logs = _step(run)
         _check_finite(logs, int(run.step) + 1, int(run.epoch) + 1, run.manager.latest_checkpoint)
         run.step.assign_add(1)
         totals = {k: totals.get(k, 0.0) + v for k, v in logs.items()}
         bar.update(i + 1, values=list(logs.items()))
     row = {"epoch": int(run.epoch) + 1, "step": int(run.step), "seconds": round(time.time() - started, 3)}
     return {**row, **{k: v / steps for k, v in totals.items()}}
+
+
+def _step(run: _Run) -> dict[str, float]:
+    """One distributed training step's losses; {"mixture": nan} when the batch's mixture is not finite."""
+    import tensorflow as tf
+
+    from cass_tf.models.cass import NON_FINITE_MIXTURE
+
+    try:
+        return {k: float(v) for k, v in run.distributed_step(next(run.batches)).items()}
+    except tf.errors.InvalidArgumentError as e:
+        if NON_FINITE_MIXTURE not in str(e):
+            raise
+        return {"mixture": math.nan}
 
 
 def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
@@ -267,7 +281,7 @@ def _check_finite(values: dict[str, float], step: int, epoch: int, last_checkpoi
     bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:
         kept = last_checkpoint or "none (no epoch had finished)"
-        raise TrainingError(f"non-finite loss at epoch {epoch}, step {step}: {bad}; training stopped, "
+        raise TrainingError(f"non-finite loss or input at epoch {epoch}, step {step}: {bad}; training stopped, "
                             f"last good checkpoint kept: {kept}. Lower train.ae_learning_rate/d_learning_rate "
                             "or check the data.")
 

@@ -13,6 +13,7 @@ from cass_tf.models.resnet9 import NetworkInput, build_autoencoder, build_discri
 from cass_tf.spectral import Spectral, unscale
 
 Batch = tuple[tf.Tensor, dict[str, tf.Tensor]]
+NON_FINITE_MIXTURE = "non-finite values in the training batch's mixture"
 
 
 class CASSModel(keras.Model):
@@ -137,7 +138,11 @@ class CASSModel(keras.Model):
         """One training step, by `train.update`: "simultaneous" (the default): one forward pass, then both updates
         from it, the AE group on eq. 7 (or MSE) and the discriminator group on eqs. 8/9; "alternating" (the
         paper's "trained alternately", the Keras GAN guide's order): the discriminators step first, then the
-        AEs step on a fresh forward pass judged by the updated discriminators (twice the work)."""
+        AEs step on a fresh forward pass judged by the updated discriminators (twice the work).
+
+        A non-finite mixture stops the step with an InvalidArgumentError naming NON_FINITE_MIXTURE: the fused
+        BatchNorm+ReLU and conv+ReLU kernels map NaN to 0, so a NaN input would not reach the losses."""
+        batch = (tf.debugging.assert_all_finite(batch[0], NON_FINITE_MIXTURE), batch[1])
         global_batch = tf.shape(batch[0])[0] * tf.distribute.get_strategy().num_replicas_in_sync
         if self.discriminators and self.config.train.update == "alternating":
             _, d = self._update(batch, global_batch, update_ae=False)
