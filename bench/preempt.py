@@ -68,6 +68,7 @@ def history(model_dir: str) -> list[dict]:
 
 
 def main() -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads here (to compare the checkpoints)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="total steps (a multiple of 4)")
     parser.add_argument("--stops", type=int, default=10)

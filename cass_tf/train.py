@@ -19,8 +19,8 @@ each writes its checkpoint there. The model_dir is locked (`RunDir.lock`) by the
 
 from __future__ import annotations
 
-import dataclasses
 import contextlib
+import dataclasses
 import glob
 import json
 import math
@@ -89,7 +89,8 @@ class _Run:
     writer: Any  # tf.summary writer (a no-op one off the chief)
     signals: list[int]  # the stop signals received (`_stop_on_signals`)
     multi_worker: bool
-    stopping: bool = False  # a stop was asked for (here, or on another worker); checkpoint and stop at the epoch end
+    stopping: bool = False  # after the last step: stop (here, or on any worker, asked for it); on an epoch's last
+    # step the epoch ends (test errors, history row, checkpoint) first
 
 
 def train(config: Config, verbose: bool = True, on_epoch: Callable[[dict[str, float]], None] | None = None) -> TrainResult:

@@ -402,7 +402,7 @@ def test_one_preempted_worker_stops_every_worker_at_the_same_step(tmp_path):
     def start(i, head):
         tf_config = json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})
         log = open(tmp_path / f"worker{i}.log", "w")
-        proc = subprocess.Popen(head + cli(dirs[i], overrides)[1:], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(head + cli(dirs[i], overrides)[3:], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                 env=env(TF_CONFIG=tf_config, CASS_WEIGHTS_OUT=str(tmp_path / f"w{i}.npz")))
         return proc, log
 
