@@ -100,8 +100,8 @@ def train(config: Config, verbose: bool = True, on_epoch: Callable[[dict[str, fl
     it cannot go on, cass_tf.rundir.RunDirLocked when another live process uses the model_dir, and
     cass_tf.atomic.NoSpace when the disk is full (the previous checkpoint is kept)."""
     with contextlib.ExitStack() as stack:
-        signals = stack.enter_context(_stop_on_signals())
-        run = _setup(config, verbose, signals, stack)
+        run = _setup(config, verbose, stack)
+        signals = run.signals
         while int(run.epoch) < config.train.epochs:
             if run.stopping or (signals and not run.multi_worker):
                 raise Interrupted(signals[0] if signals else signal.SIGTERM, int(run.step), _save(run), not signals)
@@ -142,8 +142,9 @@ def _stop_on_signals() -> Iterator[list[int]]:
         restore()
 
 
-def _setup(config: Config, verbose: bool, signals: list[int], stack: contextlib.ExitStack) -> _Run:
-    """Model, optimizers, checkpoint (restored if there is one), data and the compiled steps."""
+def _setup(config: Config, verbose: bool, stack: contextlib.ExitStack) -> _Run:
+    """Model, optimizers, checkpoint (restored if there is one), data and the compiled steps; the model_dir's lock and
+    the stop signals' handlers, both held until `stack` closes."""
     import keras
     import tensorflow as tf
 
@@ -152,6 +153,9 @@ def _setup(config: Config, verbose: bool, signals: list[int], stack: contextlib.
 
     run_dir = RunDir(config.output.model_dir)
     strategy = _strategy()
+    # After the strategy: under MultiWorkerMirroredStrategy TensorFlow's coordination service installs its own
+    # SIGTERM handler (in C++), which would otherwise take the signal.
+    signals = stack.enter_context(_stop_on_signals())
     chief = _is_chief(strategy)
     if chief:
         run_dir.create()
@@ -183,12 +187,10 @@ def _setup(config: Config, verbose: bool, signals: list[int], stack: contextlib.
 
     replica_step = tf.function(model.train_step, jit_compile=config.train.jit_compile or None)
 
-    def stepping(batch, stop):
-        return {**replica_step(batch), STOP: stop}
-
     @tf.function
     def distributed_step(batch, stop):
-        results = strategy.run(stepping, args=(batch, stop))
+        results = strategy.run(replica_step, args=(batch,))  # (not wrapped: a nested tf.function fails under MWMS)
+        results[STOP] = strategy.run(tf.identity, args=(stop,))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
 
     history = [r for r in run_dir.read_history() if r["epoch"] <= int(epoch)]  # later rows: killed before saving

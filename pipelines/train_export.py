@@ -6,7 +6,8 @@
 
 Steps (TFX's components, by convention; TFX itself cannot be installed here, see cass_tf/tfx.py):
     Trainer    cass_tf.tfx.run_fn: trains in <work_dir>/Trainer/model_run (resumes), writes the SavedModel to
-               <work_dir>/Trainer/serving_model
+               <work_dir>/Trainer/serving_model. SIGTERM/SIGINT while training: a checkpoint at that step, one
+               line saying how to resume, exit 143/130 (cass_tf.train); the same command again goes on from there
     Evaluator  scores that SavedModel through its serving_default signature (waveform in, waveform out: exactly
                what is served) on whole recordings: `--fresh N` new synthetic recordings drawn with another data
                seed (ECG, PPG: a large sample costs nothing), else the validation split when the config holds one

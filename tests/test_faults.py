@@ -42,9 +42,10 @@ SIGNALLER = textwrap.dedent("""
         return real(values, step, *args)
 
     training._check_finite = check
-    if sys.argv[3] == "-m":
-        sys.argv = [sys.argv[4]] + sys.argv[5:]
-        runpy.run_module(sys.argv[0], run_name="__main__")
+    if sys.argv[3:5] == ["-m", "cass_tf.train"]:  # as `python -m cass_tf.train` (the module is imported already)
+        from cass_tf.cli import run_module
+        sys.argv = sys.argv[4:]
+        sys.exit(run_module("train"))
     else:
         sys.argv = sys.argv[3:]
         runpy.run_path(sys.argv[0], run_name="__main__")
