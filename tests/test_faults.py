@@ -4,7 +4,6 @@ full disk, each made to happen for real: signals to real subprocesses, real file
 Trainings use tests/test_train.py's tiny PPG config (width 2, 16x16 patches, batch 4) with one component.
 """
 
-import contextlib
 import errno
 import json
 import os
