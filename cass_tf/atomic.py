@@ -5,16 +5,50 @@ half-written file. Temporaries carry the writer's pid: `.<name>.<pid>.<hex>.tmp`
 `.tmp-<name>-<pid>-<hex>` for directories. A process killed mid-write (kill -9) leaves its temporary behind; the
 next write of the same target removes such leftovers, but only those whose pid is not a running process (a live
 writer's temporary is never touched; one from a reused pid is left, which is safe).
+A full disk (ENOSPC, EDQUOT) while writing raises `NoSpace` naming the target; the target is left as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
 import uuid
 from typing import IO, Any, Iterator
+
+
+class NoSpace(OSError):
+    """The disk (or quota) is full: `path` was not written, and what was there before is unchanged."""
+
+    def __init__(self, path: str | os.PathLike, detail: str = ""):
+        self.message = f"no space left on device writing {os.fspath(path)}{detail}"
+        super().__init__(errno.ENOSPC, self.message, os.fspath(path))
+
+    def __str__(self) -> str:  # OSError's would be "[Errno 28] <message>: <path>"
+        return self.message
+
+
+def is_no_space(error: BaseException) -> bool:
+    """Whether `error` is a full disk or quota: an OSError with ENOSPC/EDQUOT, or a message saying so (TensorFlow's
+    file errors, shutil.Error's list)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(text in str(error) for text in ("No space left on device", "Disk quota exceeded"))
+
+
+@contextlib.contextmanager
+def no_space(path: str | os.PathLike, detail: str = "") -> Iterator[None]:
+    """Turns a full-disk error raised inside the block into `NoSpace(path)`."""
+    try:
+        yield
+    except NoSpace:
+        raise
+    except Exception as e:  # noqa: BLE001 (TensorFlow's and shutil's errors say it only in their message)
+        if is_no_space(e):
+            raise NoSpace(path, detail) from e
+        raise
 
 
 def make_dirs(path: str | os.PathLike, what: str) -> str:
@@ -46,7 +80,7 @@ def writing(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator
     if mode == "w":
         kwargs.setdefault("encoding", "utf-8")
     try:
-        with open(temp, mode, **kwargs) as f:
+        with no_space(path), open(temp, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -81,7 +115,8 @@ def directory(path: str | os.PathLike) -> Iterator[str]:
     temp = os.path.join(parent, f".tmp-{name}-{os.getpid()}-{uuid.uuid4().hex}")
     os.mkdir(temp)
     try:
-        yield temp
+        with no_space(final):
+            yield temp
         if os.path.lexists(final):
             raise FileExistsError(f"{final!r} already exists (written by another process meanwhile)")
         os.rename(temp, final)
@@ -100,7 +135,7 @@ def remove_stale(folder: str, name: str) -> list[str]:
         return removed
     for entry in entries:
         match = pattern.match(entry)
-        if not match or _running(int(match.group(1) or match.group(2))):
+        if not match or running(int(match.group(1) or match.group(2))):
             continue
         stale = os.path.join(folder, entry)
         if os.path.isdir(stale) and not os.path.islink(stale):
@@ -112,7 +147,7 @@ def remove_stale(folder: str, name: str) -> list[str]:
     return removed
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Whether a process with this pid exists (ours, or another user's: EPERM)."""
     if pid == os.getpid():
         return True

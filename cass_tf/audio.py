@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
@@ -124,5 +125,7 @@ def write_audio(path: PathLike, x: np.ndarray, rate: int) -> None:
     x = np.asarray(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"expected (samples,) or (channels, samples), got shape {x.shape}")
+    encoded = io.BytesIO()  # encoded first: soundfile's writes into a file object swallow the OSError of a full disk
+    sf.write(encoded, x.T, rate, subtype="FLOAT", format="WAV")
     with atomic.writing(path, "wb") as f:
-        sf.write(f, x.T, rate, subtype="FLOAT", format="WAV")
+        f.write(encoded.getbuffer())

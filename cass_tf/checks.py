@@ -82,6 +82,14 @@ def check_block_seconds(value: Any) -> Optional[float]:
     return float(value)
 
 
+def check_progress(progress: Any) -> Any:
+    """`progress` if it is None or callable, else a TypeError naming `progress` (before any work is done)."""
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable (it is called with the fraction done) or None, "
+                        f"got {type(progress).__name__} {progress!r:.60}")
+    return progress
+
+
 def load_mixtures(mixture: Mixture, sample_rate: Optional[int]
                   ) -> tuple[list[tuple[np.ndarray, Optional[int]]], bool]:
     """([(samples, rate) per mixture], whether a list was given) for `separate(mixture, ..., sample_rate)`.

@@ -12,7 +12,8 @@ too. One argument library (argparse) serves them all, the pipelines' scripts inc
 Output: TensorFlow's C++ and Python logs are silenced unless `--verbose` (they are written while TensorFlow loads,
 before any log level applies, so the import itself runs with stderr pointed at a sink); commands that run a model
 print one line saying what it runs on. Failure: one last `error: ...` line on stderr; exit status 2 for a usage
-error (bad or missing arguments), 1 for anything else; `--verbose` prints the traceback before it.
+error (bad or missing arguments), 1 for anything else; `--verbose` prints the traceback before it. A training stopped
+by SIGTERM/SIGINT (cass_tf.train.Interrupted) prints one line saying how to resume and exits 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -83,11 +84,16 @@ def execute(command: Command, args: argparse.Namespace) -> int:
         quiet_logs()
     try:
         status = command.run(args)
+    except Exception as e:  # noqa: BLE001 (the contract: whatever fails, one error line)
+        from cass_tf.train import Interrupted
+
+        if isinstance(e, Interrupted):  # stopped on a signal after checkpointing: one line saying how to resume
+            print(str(e), file=sys.stderr, flush=True)
+            return e.status
+        return _fail(e, args.verbose)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 (the contract: whatever fails, one error line)
-        return _fail(e, args.verbose)
     return int(status or 0)
 
 

@@ -340,6 +340,8 @@ class TrainConfig:
     # seeds the network weights and the training crops' draw; None: the top-level `seed` (which also draws the
     # synthetic recordings), so runs that differ only here train on the same data and are scored on the same test set
     seed: Optional[int] = None
+    # checkpoints kept in model_dir/checkpoints: a resume skips a corrupt latest one for the newest intact one
+    keep_checkpoints: int = 3
 
     def check(self, path: str) -> None:
         for name in ("ae_learning_rate", "d_learning_rate"):
@@ -349,7 +351,7 @@ class TrainConfig:
             raise ConfigError(f"{path}.warmup_steps: must be >= 0, got {self.warmup_steps}")
         if self.seed is not None and not 0 <= self.seed < 2**31:
             raise ConfigError(f"{path}.seed: must be in [0, 2**31) or null, got {self.seed}")
-        for name in ("batch_size", "epochs", "steps_per_epoch"):
+        for name in ("batch_size", "epochs", "steps_per_epoch", "keep_checkpoints"):
             _check_positive(f"{path}.{name}", getattr(self, name))
 
 

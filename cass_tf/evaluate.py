@@ -40,6 +40,7 @@ command also prints one table per component and test set.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -562,16 +563,19 @@ def evaluate_runs(model_dirs: Sequence[str], config_path: str | None = None, ove
     check_protocols(protocols)
     for model_dir in model_dirs:
         RunDir(model_dir).load_config()
-    config = load_config(config_path or RunDir(model_dirs[0]).config, overrides)
-    data = make_datasets(config)
-    results = {}
-    for name, model_dir in zip(run_names(model_dirs), model_dirs):
-        if log:
-            log(f"evaluating {model_dir} ...")
-        results[name] = evaluate_run(model_dir, config, data, signals=signals, protocols=protocols)
-    oracle = oracle_errors(data, config, signals)
-    out = out or (model_dirs[0] if len(model_dirs) == 1 else os.path.commonpath(model_dirs))
-    paths = write_outputs(results, config.components, out, config, oracle)
+    with contextlib.ExitStack() as locks:  # no training (or other writer) may change a run while it is scored
+        for model_dir in dict.fromkeys(os.path.abspath(d) for d in model_dirs):
+            locks.enter_context(RunDir(model_dir).lock("evaluate"))
+        config = load_config(config_path or RunDir(model_dirs[0]).config, overrides)
+        data = make_datasets(config)
+        results = {}
+        for name, model_dir in zip(run_names(model_dirs), model_dirs):
+            if log:
+                log(f"evaluating {model_dir} ...")
+            results[name] = evaluate_run(model_dir, config, data, signals=signals, protocols=protocols)
+        oracle = oracle_errors(data, config, signals)
+        out = out or (model_dirs[0] if len(model_dirs) == 1 else os.path.commonpath(model_dirs))
+        paths = write_outputs(results, config.components, out, config, oracle)
     return {"runs": results, "oracle": oracle, "report": report(results, config.components, oracle), "paths": paths}
 
 

@@ -63,6 +63,7 @@ import tensorflow as tf  # noqa: E402
 
 from cass_tf import atomic, contract
 from cass_tf.models.cass import CASSModel, apply_autoencoders, restore
+from cass_tf.rundir import RunDir
 from cass_tf.spectral import Spectral
 from cass_tf.windows import separate_at_level
 
@@ -89,7 +90,8 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
     if isinstance(model_dir_or_model, CASSModel):
         model = model_dir_or_model
     else:
-        model = restore(os.fspath(model_dir_or_model))
+        with RunDir(model_dir_or_model).lock("export"):  # not while a training rotates its checkpoints
+            model = restore(os.fspath(model_dir_or_model))
     atomic.make_dirs(export_dir, "export_dir")
     final = os.path.join(export_dir, str(version))
     try:

@@ -8,12 +8,19 @@
     <model_dir>/logs/                TensorBoard scalars
     <model_dir>/training_curves.png  test errors per component and the losses, per epoch
     <model_dir>/example.png          one test recording: mixture, components and estimates
+    <model_dir>/partial_epoch.json   the unfinished epoch's loss sums at a mid-epoch checkpoint (a stopped training)
+    <model_dir>/lock                 "<pid> <host> <command>" of the process using the directory (`RunDir.lock`)
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
+import socket
+import uuid
+from typing import Any, Iterator
 
 from cass_tf import atomic
 from cass_tf.config import Config, load_config
@@ -25,9 +32,11 @@ LOGS = "logs"
 CURVES = "training_curves.png"
 EXAMPLE = "example.png"
 BLESSING_RECORD = "blessing_record.jsonl"
-# config fields a resumed run may change: how long it trains and where things go. Not the blessing bounds
-# (output.bless_*): those are frozen when a run starts.
-RESUMABLE_FIELDS = ("train.epochs", "output.model_dir", "output.export_dir")
+# config fields a resumed run may change: how long it trains, how many checkpoints it keeps and where things go.
+# Not the blessing bounds (output.bless_*): those are frozen when a run starts.
+RESUMABLE_FIELDS = ("train.epochs", "train.keep_checkpoints", "output.model_dir", "output.export_dir")
+PARTIAL = "partial_epoch.json"
+LOCK = "lock"
 # history.csv test-error columns, one per component: relative L2 of waveforms (eq. 6) and of linear magnitudes.
 WAVEFORM_L2 = "test_l2_waveform/"
 MAGNITUDE_L2 = "test_l2_magnitude/"
@@ -50,6 +59,8 @@ class RunDir:
         self.curves = os.path.join(self.path, CURVES)
         self.example = os.path.join(self.path, EXAMPLE)
         self.blessing_record = os.path.join(self.path, BLESSING_RECORD)
+        self.partial = os.path.join(self.path, PARTIAL)
+        self.lock_file = os.path.join(self.path, LOCK)
 
     def __repr__(self) -> str:
         return f"RunDir({self.path!r})"
@@ -94,6 +105,74 @@ class RunDir:
             out = csv.DictWriter(f, fieldnames=list(rows[-1]), restval="")
             out.writeheader()
             out.writerows(rows)
+
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Holds the directory's advisory lock while `command` ("train", "export", "evaluate") uses it.
+
+        The lock file holds "<pid> <host> <command>" and appears in one step (a hard link of a complete temporary).
+        A lock of a process that no longer runs on this host is taken over; one of a live process (or of another
+        host, whose processes cannot be checked from here) raises RunDirLocked naming the directory and the pid.
+        The lock is released (removed) when the block ends, also on an exception.
+        """
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(f"model_dir not found: {self.path!r}")
+        atomic.remove_stale(self.path, LOCK)
+        host = socket.gethostname()
+        temp = os.path.join(self.path, f".{LOCK}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        with open(temp, "w", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {host} {command}\n")
+        try:
+            while not _link(temp, self.lock_file):
+                holder = self.lock_holder()
+                if holder and (holder[1] != host or atomic.running(holder[0])):
+                    raise RunDirLocked(f"{self.path} is in use by process {holder[0]} ({holder[2]} on {holder[1]}); "
+                                       f"wait for it to finish, or remove {self.lock_file} if that process is gone")
+                with contextlib.suppress(FileNotFoundError):  # a dead process's lock (or a torn one): take it over
+                    os.remove(self.lock_file)
+        finally:
+            os.remove(temp)
+        try:
+            yield
+        finally:
+            if (self.lock_holder() or (None,))[0] == os.getpid():
+                os.remove(self.lock_file)
+
+    def lock_holder(self) -> tuple[int, str, str] | None:
+        """(pid, host, command) from the lock file, or None when there is none (or it cannot be read)."""
+        try:
+            with open(self.lock_file, encoding="utf-8") as f:
+                pid, host, command = f.read().split()
+            return int(pid), host, command
+        except (OSError, ValueError):
+            return None
+
+    def read_partial(self, step: int) -> dict[str, Any] | None:
+        """The unfinished epoch's state saved with the checkpoint at `step` ({"step", "seconds", "totals"}), or None."""
+        try:
+            with open(self.partial, encoding="utf-8") as f:
+                partial = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return partial if isinstance(partial, dict) and partial.get("step") == step else None
+
+    def write_partial(self, step: int, seconds: float, totals: dict[str, float]) -> None:
+        """Publishes the unfinished epoch's loss sums over its steps so far, for a resume from `step`."""
+        atomic.write_text(self.partial, json.dumps({"step": step, "seconds": seconds, "totals": totals}))
+
+
+class RunDirLocked(RuntimeError):
+    """Another live process is using the run directory."""
+
+
+def _link(source: str, target: str) -> bool:
+    """Hard-links `source` to `target`; False if `target` exists."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _current_name(column: str) -> str:

@@ -44,8 +44,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from cass_tf import audio, contract, rundir
-from cass_tf.checks import (PathLike, check_array, check_audio_files, check_block_seconds, check_outputs, check_rate,
-                            load_mixtures)
+from cass_tf.checks import (PathLike, check_array, check_audio_files, check_block_seconds, check_outputs,
+                            check_progress, check_rate, load_mixtures)
 
 # TensorFlow (and cass_tf.export, which imports it) load on first use, so bad input is reported without the wait.
 
@@ -130,6 +130,7 @@ class Separator:
         large that the model's float32 arithmetic overflows).
         """
         x = check_array(waveform, "waveform", layout="(samples,) or (batch, samples)")
+        check_progress(progress)
         return check_outputs(self._process(x, block_seconds, progress), x, "waveform")
 
     def _process(self, x: np.ndarray, block_seconds: Optional[float], progress: Optional[Progress]
@@ -223,6 +224,7 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     if sample_rate is not None:
         sample_rate = check_rate(sample_rate)
     check_block_seconds(block_seconds)
+    check_progress(progress)
     mixtures, many = load_mixtures(mixture, sample_rate)
     loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
     separator = model if isinstance(model, Separator) else Separator(model)
@@ -375,29 +377,41 @@ def run_files(paths: Sequence[str], model: Union[PathLike, Separator], out_dir: 
               plot: bool = False, mono: bool = False) -> list[str]:
     """Separates each file into `<out_dir>/<stem>/<component>.wav` (and with `plot`, `<out_dir>/<stem>/separation.png`,
     see `plot_separation`); everything is validated first. Returns the paths written. Each WAV has its input's
-    channels (each separated on its own), or one with `mono` (channels averaged first); the plot shows channel 0."""
+    channels (each separated on its own), or one with `mono` (channels averaged first); the plot shows channel 0.
+    A failure while separating or writing (a full disk) raises a RuntimeError listing the outputs already written."""
     inputs = check_audio_files(paths, mono)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
     check_block_seconds(block_seconds)
     separator = model if isinstance(model, Separator) else Separator(model)
     bar = _Bar(len(paths), show_progress)
-    written = []
+    written: list[str] = []
     for index, (path, (x, rate)) in enumerate(zip(paths, inputs)):
-        name = os.path.basename(path)
-        parts = _separate_one(separator, x, rate, block_seconds, lambda f: bar.show(index, f, name),
-                              repr(os.fspath(path)))
-        stem = os.path.splitext(name)[0]
-        for component, signal in parts.items():
-            target = os.path.join(out_dir, stem, f"{component}.wav")
-            audio.write_audio(target, signal, rate)
-            written.append(target)
-        if plot:
-            first = {n: v if v.ndim == 1 else v[0] for n, v in parts.items()}
-            written.append(plot_separation(separator, os.path.join(out_dir, stem, PLOT), x if x.ndim == 1 else x[0],
-                                           first, rate, title=name))
-        bar.show(index, 1.0, name, final=True)
+        try:
+            _write_one(separator, path, x, rate, out_dir, block_seconds, plot, bar, index, written)
+        except Exception as e:  # noqa: BLE001 (whatever stopped it, the user must know what is on disk)
+            detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise RuntimeError(f"{detail}; stopped at input {os.fspath(path)!r}, having written {len(written)} "
+                               f"outputs: {', '.join(written) or 'none'}") from e
     return written
+
+
+def _write_one(separator: Separator, path: PathLike, x: np.ndarray, rate: int, out_dir: str,
+               block_seconds: Optional[float], plot: bool, bar: _Bar, index: int, written: list[str]) -> None:
+    """run_files' work on one checked input: its WAVs (and plot), each path appended to `written` once written."""
+    name = os.path.basename(path)
+    parts = _separate_one(separator, x, rate, block_seconds, lambda f: bar.show(index, f, name),
+                          repr(os.fspath(path)))
+    stem = os.path.splitext(name)[0]
+    for component, signal in parts.items():
+        target = os.path.join(out_dir, stem, f"{component}.wav")
+        audio.write_audio(target, signal, rate)
+        written.append(target)
+    if plot:
+        first = {n: v if v.ndim == 1 else v[0] for n, v in parts.items()}
+        written.append(plot_separation(separator, os.path.join(out_dir, stem, PLOT), x if x.ndim == 1 else x[0],
+                                       first, rate, title=name))
+    bar.show(index, 1.0, name, final=True)
 
 
 def plot_separation(separator: Separator, path: str, mixture: np.ndarray, estimates: dict[str, np.ndarray], rate: int,

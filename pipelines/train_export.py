@@ -6,7 +6,8 @@
 
 Steps (TFX's components, by convention; TFX itself cannot be installed here, see cass_tf/tfx.py):
     Trainer    cass_tf.tfx.run_fn: trains in <work_dir>/Trainer/model_run (resumes), writes the SavedModel to
-               <work_dir>/Trainer/serving_model
+               <work_dir>/Trainer/serving_model. SIGTERM/SIGINT while training: a checkpoint at that step, one
+               line saying how to resume, exit 143/130 (cass_tf.train); the same command again goes on from there
     Blessing   before training, the run's bounds (`output.bless_threshold`, `bless_qrs_f1`, `bless_rate_error`)
                and blessing set (what the Evaluator will score) are frozen in the run's append-only blessing record
                <work_dir>/Trainer/model_run/blessing_record.jsonl (cass_tf.blessing), with a hash of the config and

@@ -96,3 +96,8 @@ def png_size(path):
         head = f.read(24)
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
     return struct.unpack(">II", head[16:24])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a test of half a minute or more (real subprocesses, several trainings); "
+                                       "CI runs them too, `-m 'not slow'` leaves them out")
