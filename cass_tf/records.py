@@ -222,6 +222,10 @@ def _edf_layout(path: str) -> dict[str, Any]:
                          "a damaged header)")
     if not seconds > 0:
         raise ValueError(f"{path}: the data record duration is {seconds:g} s (must be > 0)")
+    fastest = max(per_record) / seconds
+    if fastest > checks.MAX_SAMPLE_RATE:
+        raise ValueError(f"{path}: a signal's sample rate is {fastest:g} Hz ({max(per_record)} samples per "
+                         f"{seconds:g}-s data record; at most {checks.MAX_SAMPLE_RATE} Hz is read)")
     record_bytes = sum(per_record) * (3 if bdf else 2)
     data = size - 256 * (signals + 1)
     if data != int(records) * record_bytes:
@@ -239,7 +243,7 @@ def _read_edf(path: str, sample_rate: Optional[int]) -> Record:
     try:
         reader = pyedflib.EdfReader(path)
     except OSError as e:
-        raise ValueError(f"{path}: not a readable EDF/BDF file ({str(e).strip()})") from None
+        raise ValueError(f"{path}: not a readable EDF/BDF file ({str(e).strip().replace(path + ': ', '')})") from None
     with contextlib.closing(reader):
         count = reader.signals_in_file
         headers = [reader.getSignalHeader(i) for i in range(count)]
