@@ -85,24 +85,28 @@ class Prepared:
     rate: int
 
 
-def prepare(paths: Sequence[str], separator: Any, channels: Optional[Sequence[str]], sample_rate: Optional[int],
-            events: bool, taken: Sequence[str] = ()) -> list[Prepared]:
-    """Reads and checks every record, chooses its channels (and with `events` checks the model has events) before
-    anything is written; `taken`: output folder names other inputs already use."""
-    if events:
-        from cass_tf.events import require
+def prepare(paths: Sequence[str], model: Any, channels: Optional[Sequence[str]], sample_rate: Optional[int],
+            events: bool, taken: Sequence[str] = ()) -> tuple[Any, list[Prepared]]:
+    """(Separator, prepared inputs): reads and checks every record (before the model loads), then chooses its
+    channels (and with `events` checks the model has events), all before anything is written; `taken`: output
+    folder names other inputs already use. `model`: a Separator or anything it accepts."""
+    from cass_tf.separation import Separator
 
-        require(separator.components)
     stems = {os.path.basename(t): t for t in taken}
-    prepared = []
+    read = []
     for path in paths:
         record = records.read_record(path, sample_rate)
         if record.stem in stems:
             raise ValueError(f"{path!r} and {stems[record.stem]!r} would both write to <out_dir>/{record.stem}/; "
                              "rename one")
         stems[record.stem] = path
-        prepared.append(Prepared(record, *mixture(record, separator, channels)))
-    return prepared
+        read.append(record)
+    separator = model if isinstance(model, Separator) else Separator(model)
+    if events:
+        from cass_tf.events import require
+
+        require(separator.components)
+    return separator, [Prepared(record, *mixture(record, separator, channels)) for record in read]
 
 
 def run(prepared: Sequence[Prepared], separator: Any, out_dir: str, block_seconds: Optional[float],

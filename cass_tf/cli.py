@@ -293,11 +293,9 @@ def _separate(args: argparse.Namespace) -> None:
     written = []
     if biosignals:
         from cass_tf import biosignal
-        from cass_tf.separation import Separator
 
-        args.model = Separator(args.model)
-        prepared = biosignal.prepare(biosignals, args.model, records.parse_channels(args.channels), args.sample_rate,
-                                     args.events, [os.path.splitext(p)[0] for p in sounds])
+        args.model, prepared = biosignal.prepare(biosignals, args.model, records.parse_channels(args.channels),
+                                                 args.sample_rate, args.events, [os.path.splitext(p)[0] for p in sounds])
     if sounds:
         written += run_files(sounds, args.model, args.out_dir, block_seconds, show_progress=not args.quiet,
                              plot=args.plot, mono=args.mono)
