@@ -294,8 +294,9 @@ def _separate(args: argparse.Namespace) -> None:
     if biosignals:
         from cass_tf import biosignal
 
+        stems = [os.path.splitext(p)[0] for p in sounds]
         args.model, prepared = biosignal.prepare(biosignals, args.model, records.parse_channels(args.channels),
-                                                 args.sample_rate, args.events, [os.path.splitext(p)[0] for p in sounds])
+                                                 args.sample_rate, args.events, stems)
     if sounds:
         written += run_files(sounds, args.model, args.out_dir, block_seconds, show_progress=not args.quiet,
                              plot=args.plot, mono=args.mono)

@@ -33,8 +33,8 @@ from cass_tf import atomic, checks
 PathLike = Union[str, os.PathLike]
 FORMATS = {".edf": "edf", ".bdf": "bdf", ".hea": "wfdb", ".csv": "csv", ".npy": "npy"}
 MAX_CHANNELS = 4096  # EDFlib reads at most this many signals; more is refused before anything is allocated
-EDF_LABEL_CHARS = 16
-EDF_ANNOTATION_SIGNALS = 64  # EDFlib writes at most this many annotation signals  # an EDF signal label has 16 characters
+EDF_LABEL_CHARS = 16  # an EDF signal label has 16 characters
+EDF_ANNOTATION_SIGNALS = 64  # EDFlib writes at most this many annotation signals
 # Channels a model of each data.source separates unless told otherwise (fnmatch patterns, case-insensitive).
 DEFAULT_CHANNELS = {"ecg": ("abdomen*", "abd*", "aecg*"), "ppg": ("pleth*", "ppg*")}
 TIME_COLUMNS = ("time", "t", "timestamp", "seconds")  # a CSV column of sample times (its unit in brackets)
@@ -525,7 +525,8 @@ def _read_csv(path: str, sample_rate: Optional[int]) -> Record:
     if not keep:
         raise ValueError(f"{path}: no signal columns besides the time column")
     return Record(path, "csv", tuple(names[k] for k in keep), tuple(np.array(columns[k]) for k in keep),
-                  (rate,) * len(keep), tuple(units[k] for k in keep), header={"time_offset": offset, "time": bool(time)})
+                  (rate,) * len(keep), tuple(units[k] for k in keep),
+                  header={"time_offset": offset, "time": bool(time)})
 
 
 def _is_number(text: str) -> bool:
@@ -591,7 +592,8 @@ def _read_npy(path: str, sample_rate: Optional[int]) -> Record:
         raise ValueError(f"{path}: a .npy file does not store its sample rate; give it (--sample_rate / "
                          "sample_rate=)")
     names = tuple(str(i) for i in range(x.shape[0]))
-    return Record(path, "npy", names, tuple(np.asarray(row, np.float64) for row in x), (float(sample_rate),) * len(names),
+    return Record(path, "npy", names, tuple(np.asarray(row, np.float64) for row in x),
+                  (float(sample_rate),) * len(names),
                   ("",) * len(names), header={"dtype": str(x.dtype)})
 
 

@@ -1,6 +1,7 @@
 """Compares cass_tf's hand-written QRS matching and R-peak detection with the field's libraries (issue 20, item 4).
 
-    python pipelines/compare_libraries.py [--data ../shared/data] [--model saved_models/ecg] [--out docs/results/libraries.md]
+    python pipelines/compare_libraries.py [--data ../shared/data] [--model saved_models/ecg]
+                                          [--out docs/results/libraries.md]
 
 Matching: metrics.match_events against wfdb.processing.compare_annotations (50 ms) on every detection scored below.
 Detection, scored by fetal/maternal QRS F1 at 50 ms:
