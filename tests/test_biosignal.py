@@ -309,3 +309,36 @@ def test_bidmc_csv_rates_match_validate_real(tmp_path):
     reported = next(r for r in json.loads((REPO / "docs" / "results" / "real.json").read_text())["bidmc"]
                     if r["record"] == "bidmc_01")
     np.testing.assert_allclose(breathing, reported["breathing/model/spectral"]["rates"], atol=1e-3)
+
+
+def maximum_matching(reference, detected, tolerance):
+    """The largest one-to-one matching within `tolerance` (augmenting paths), the count metrics.match_events claims."""
+    neighbours = [[j for j, d in enumerate(detected) if abs(int(d) - int(r)) <= tolerance] for r in reference]
+    owner = {}
+
+    def augment(i, seen):
+        for j in neighbours[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(reference)))
+
+
+def test_match_events_is_a_maximum_matching_where_wfdb_differs():
+    """Why the hand-written matching stays (docs/biosignal.md): it finds the maximum number of one-to-one matches;
+    wfdb.processing.compare_annotations counts other numbers on some event sets."""
+    import wfdb.processing
+
+    rng = np.random.default_rng(0)
+    differ = 0
+    for _ in range(150):
+        reference = np.sort(rng.choice(3000, rng.integers(1, 25), replace=False))
+        detected = np.sort(rng.choice(3000, rng.integers(1, 25), replace=False))
+        ours = metrics.match_events(detected, reference, 50)["tp"]
+        assert ours == maximum_matching(reference, detected, 50)
+        differ += wfdb.processing.compare_annotations(reference, detected, 50).tp != ours
+    assert differ > 0
