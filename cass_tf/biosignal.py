@@ -114,14 +114,13 @@ def run(prepared: Sequence[Prepared], separator: Any, out_dir: str, block_second
     """Separates each prepared record and writes its components, events and figure (module doc); returns the paths.
     `progress(index, fraction, name)` is called as each record advances."""
     from cass_tf import events as events_module  # (and metrics) import TensorFlow
-    from cass_tf.separation import check_outputs, plot_separation, separate
+    from cass_tf.separation import plot_separation, separate
 
     written = []
     for index, item in enumerate(prepared):
         name = os.path.basename(item.record.path)
         report = (lambda f, i=index, n=name: progress(i, f, n)) if progress else None
-        parts = check_outputs(separate(item.x, separator, sample_rate=item.rate, block_seconds=block_seconds,
-                                       progress=report), item.x, repr(item.record.path))
+        parts = separate(item.x, separator, sample_rate=item.rate, block_seconds=block_seconds, progress=report)
         found = events_module.detect(parts, item.names, item.rate) if events else None
         target = output_path(item.record, out_dir)
         extra = events_module.annotations(found) if found and item.record.format in ("edf", "bdf") else ()
