@@ -1,9 +1,10 @@
-"""Installs cass_tf and its `cass-tf` command: `pip install .`, `.[test]`, `.[gpu]`, `.[serving]`."""
+"""Installs cass_tf and its `cass-tf` command: `pip install .`, `.[test]`, `.[gpu]`, `.[serving]`, `.[biosignal]`."""
 
 from setuptools import find_packages, setup
 
 TF = "tensorflow>=2.21,<2.22"
-BIOSIGNAL = ["pyedflib", "wfdb"]  # cass_tf.realdata: ADFECGDB's EDF and .qrs files
+BIOSIGNAL = ["pyedflib", "wfdb"]  # cass_tf.records: EDF/BDF and WFDB files (cass_tf.realdata: ADFECGDB)
+LIBRARY_CHECKS = ["neurokit2", "mne"]  # pipelines/compare_libraries.py (NeuroKit2 detectors), tests' second EDF reader
 
 setup(
     name="cass_tf",
@@ -17,8 +18,8 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
-        "biosignal": BIOSIGNAL,
-        "test": ["pytest", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL],  # real-data tests run in CI
+        "biosignal": [*BIOSIGNAL, *LIBRARY_CHECKS],
+        "test": ["pytest", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL, *LIBRARY_CHECKS],  # in CI
     },
     package_data={"cass_tf": ["py.typed"]},
     entry_points={"console_scripts": ["cass-tf = cass_tf.cli:main"]},

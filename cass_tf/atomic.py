@@ -99,6 +99,28 @@ def write_text(path: str | os.PathLike, text: str) -> str:
 
 
 @contextlib.contextmanager
+def files(folder: str | os.PathLike, names: list[str]) -> Iterator[str]:
+    """`with files(folder, ["r.dat", "r.hea"]) as temp:` a library writes those files into directory `temp` (for
+    writers that take a path, not a file object: pyedflib, wfdb); on success each is fsynced and renamed into
+    `folder` in the order given (name last the file readers open first, e.g. a WFDB header). On an exception
+    nothing is renamed. The temporary is a hidden sibling `.tmp-<last name>-<pid>-<hex>` (see remove_stale)."""
+    folder = make_dirs(os.path.abspath(os.fspath(folder)), "directory")
+    remove_stale(folder, names[-1])
+    temp = os.path.join(folder, f".tmp-{names[-1]}-{os.getpid()}-{uuid.uuid4().hex}")
+    os.mkdir(temp)
+    try:
+        yield temp
+        for name in names:
+            with open(os.path.join(temp, name), "rb+") as f:
+                os.fsync(f.fileno())
+        for name in names:
+            os.replace(os.path.join(temp, name), os.path.join(folder, name))
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    _sync_dir(folder)
+
+
+@contextlib.contextmanager
 def directory(path: str | os.PathLike) -> Iterator[str]:
     """`with directory(final) as temp:` fill `temp`; on success it is renamed to `final` in one step.
 

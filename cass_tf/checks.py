@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from cass_tf import audio
+from cass_tf import audio, records
 
 PathLike = Union[str, os.PathLike]
 Mixture = Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, PathLike]]]
@@ -107,8 +107,11 @@ def load_mixtures(mixture: Mixture, sample_rate: Optional[int]
 def load_mixture(item: Any, sample_rate: Optional[int], what: str) -> tuple[np.ndarray, Optional[int]]:
     """(float32 (samples,) or (channels, samples), rate) for one mixture, checked; rate None means "the model's".
 
-    An array is taken at `sample_rate`; a file path is read at its own rate (a different `sample_rate` is an error).
+    An array is taken at `sample_rate`; an audio file is read at its own rate (a different `sample_rate` is an
+    error); a biosignal file (records.is_record) comes back as its checked records.Record, channels not yet chosen.
     """
+    if isinstance(item, (str, os.PathLike)) and records.is_record(item):
+        return records.read_record(item, sample_rate), None  # channels are chosen once the model is known
     if isinstance(item, (str, os.PathLike)):
         x, rate = audio.read_audio(item)
         check_rate(rate, f"{what}: the sample rate of {os.fspath(item)!r}")

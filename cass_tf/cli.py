@@ -4,6 +4,7 @@
     cass-tf evaluate --model_dir DIR [--model_dir DIR2 ...] [--config CFG] [--out DIR]
     cass-tf export --model_dir DIR --export_dir saved_models/NAME [--version N]
     cass-tf separate a.wav b.flac --model saved_models/NAME --out_dir out/ [--plot]
+    cass-tf separate r01.edf rec.hea x.csv --model saved_models/ecg --out_dir out/ [--channels A,B] [--events] [--plot]
 
 `python -m cass_tf <command> ...` is the same; `python -m cass_tf.train ...` (and .evaluate, .export, .separation)
 runs one command. Every command parses its arguments here and calls library functions that a Python user can call
@@ -266,7 +267,8 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _separate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="AUDIO", help="audio files to separate")
+    parser.add_argument("inputs", nargs="+", metavar="FILE",
+                        help="audio files, or biosignal files: EDF/EDF+/BDF, WFDB (.hea), CSV with a header, NPY")
     parser.add_argument("--model", required=True,
                         help="SavedModel version or base directory, or a training model_dir")
     parser.add_argument("--out_dir", required=True, help="outputs go to <out_dir>/<file stem>/<component>.wav")
@@ -279,16 +281,38 @@ def _separate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="average each file's channels first (default: every channel separated, WAVs keep the "
                              "input's channel count)")
     parser.add_argument("--quiet", action="store_true", help="no device line, progress bar or summary")
+    parser.add_argument("--channels", help="biosignal files: channels to separate, names or 0-based indices, comma-"
+                        "separated (default: the model's leads, e.g. Abdomen_* for ECG, PLETH for PPG)")
+    parser.add_argument("--events", action="store_true",
+                        help="biosignal files: also write R peaks (.fqrs/.mqrs, beats.csv) and heart-rate traces "
+                             "(heart_rate.csv) for ECG models, pulse and breathing rates (rates.csv) for PPG models")
+    parser.add_argument("--sample_rate", type=_positive_int,
+                        help="biosignal files that do not state their rate (NPY, CSV without a time column), in Hz")
 
 
 def _separate(args: argparse.Namespace) -> None:
+    from cass_tf import records
     from cass_tf.separation import DEFAULT_BLOCK_SECONDS, run_files
 
+    biosignals = [p for p in args.inputs if records.is_record(p)]
+    sounds = [p for p in args.inputs if not records.is_record(p)]
+    if sounds and (args.channels or args.events or args.sample_rate):
+        raise ValueError(f"--channels, --events and --sample_rate apply to biosignal files, not to {sounds[0]!r}")
     if not args.quiet:
         show_device()
     block_seconds = DEFAULT_BLOCK_SECONDS if args.block_seconds is None else args.block_seconds or None
-    written = run_files(args.inputs, args.model, args.out_dir, block_seconds, show_progress=not args.quiet,
-                        plot=args.plot, mono=args.mono)
+    written = []
+    if biosignals:
+        from cass_tf import biosignal
+
+        stems = [os.path.splitext(p)[0] for p in sounds]
+        args.model, prepared = biosignal.prepare(biosignals, args.model, records.parse_channels(args.channels),
+                                                 args.sample_rate, args.events, stems)
+    if sounds:
+        written += run_files(sounds, args.model, args.out_dir, block_seconds, show_progress=not args.quiet,
+                             plot=args.plot, mono=args.mono)
+    if biosignals:
+        written += biosignal.run(prepared, args.model, args.out_dir, block_seconds, args.events, args.plot)
     if not args.quiet:
         print(f"wrote {len(written)} files under {args.out_dir}/")
 
@@ -298,6 +322,6 @@ COMMANDS = (
     Command("evaluate", "score trained runs on the test set (the paper's eq. 6 errors, SI-SDR, SDR)",
             _evaluate_arguments, _evaluate),
     Command("export", "export a trained model as a TF Serving SavedModel", _export_arguments, _export),
-    Command("separate", "separate audio files into their components with a trained or exported model",
+    Command("separate", "separate audio or biosignal files into their components with a trained or exported model",
             _separate_arguments, _separate),
 )

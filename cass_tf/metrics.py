@@ -227,17 +227,27 @@ def event_rate(events: np.ndarray, rate: float) -> float:
 
 def windowed_rates(signal: np.ndarray, rate: float, band: tuple[float, float], method: str = "spectral",
                    seconds: float = RATE_WINDOW_SECONDS) -> np.ndarray:
-    """Per-window rates (per minute) of a 1-D signal, method "spectral" (spectral_rate) or "peaks" (peak_rate).
+    """Per-window rates (per minute) of a 1-D signal by a RATE_ESTIMATORS method: "spectral" (spectral_rate: the
+    periodogram peak) or "peaks" (peak_rate: the mean interval between peaks).
 
     "peaks" filters the whole signal once and counts peaks per window, so window edges see no filter transient.
     """
-    x = np.asarray(signal, dtype=np.float64)
-    windows = rate_windows(x.size, rate, seconds)
-    if method == "spectral":
-        return np.array([spectral_rate(x[a:b], rate, band) for a, b in windows])
-    if method == "peaks":
-        return windowed_event_rates(_band_peaks(x, rate, band), x.size, rate, seconds)
-    raise ValueError(f"method must be 'spectral' or 'peaks', got {method!r}")
+    if method not in RATE_ESTIMATORS:
+        raise ValueError(f"method must be one of {sorted(RATE_ESTIMATORS)}, got {method!r}")
+    return RATE_ESTIMATORS[method](np.asarray(signal, dtype=np.float64), rate, band, seconds)
+
+
+def _spectral_rates(x: np.ndarray, rate: float, band: tuple[float, float], seconds: float) -> np.ndarray:
+    return np.array([spectral_rate(x[a:b], rate, band) for a, b in rate_windows(x.size, rate, seconds)])
+
+
+def _peak_rates(x: np.ndarray, rate: float, band: tuple[float, float], seconds: float) -> np.ndarray:
+    return windowed_event_rates(_band_peaks(x, rate, band), x.size, rate, seconds)
+
+
+# Rate estimators by name: (signal float64, rate, band (Hz), window seconds) -> rate per window (per minute). Another
+# estimator is one more entry; windowed_rates and cass_tf.events take any name here.
+RATE_ESTIMATORS = {"spectral": _spectral_rates, "peaks": _peak_rates}
 
 
 def windowed_event_rates(events: np.ndarray, samples: int, rate: float,

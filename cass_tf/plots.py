@@ -104,10 +104,12 @@ def discriminator_outputs(outputs: dict[str, dict[str, dict[str, "object"]]], pa
 
 
 def separation(path: str, mixture: np.ndarray, estimates: Mapping[str, np.ndarray], sample_rate: int, window: int,
-               hop: int, truth: Mapping[str, np.ndarray] | None = None, title: str | None = None) -> str:
+               hop: int, truth: Mapping[str, np.ndarray] | None = None, title: str | None = None,
+               traces: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> str:
     """A separation at a glance -> PNG at `path`: one row for the mixture, then per component its true signal (when
     `truth` is given) and its estimate; waveform left, spectrogram right (Hann `window`, `hop`, in dB below the
-    mixture's peak). All signals are 1-D at `sample_rate`; a component's rows share the waveform's y-axis."""
+    mixture's peak). All signals are 1-D at `sample_rate`; a component's rows share the waveform's y-axis.
+    `traces` {label: (seconds, values)} (e.g. heart-rate traces) add one row each under the waveforms."""
     rows: list[tuple[str, np.ndarray, str | None]] = [("mixture", np.asarray(mixture), None)]
     for name, estimate in estimates.items():
         if truth is not None:
@@ -117,7 +119,15 @@ def separation(path: str, mixture: np.ndarray, estimates: Mapping[str, np.ndarra
     peak = float(np.max(_spectrogram_db(rows[0][1], window, hop)))
     limits = {name: max(float(np.max(np.abs(s))) for _, s, c in rows if c == name) or 1.0 for name in estimates}
     seconds = len(mixture) / sample_rate
-    fig, axes = plt.subplots(len(rows), 2, figsize=(13, 1.8 * len(rows) + 0.8), squeeze=False, layout="constrained")
+    traces = dict(traces or {})
+    fig, axes = plt.subplots(len(rows) + len(traces), 2, figsize=(13, 1.8 * (len(rows) + len(traces)) + 0.8),
+                             squeeze=False, layout="constrained")
+    for (label, (times, values)), (left, right) in zip(traces.items(), axes[len(rows):]):
+        left.plot(times, values, ".-", color="C2", lw=1)
+        left.set(xlim=(0, seconds), xlabel="seconds", ylabel=label.split(" (")[0])
+        left.set_title(label, fontsize=8, loc="left")
+        right.axis("off")
+    axes = axes[:len(rows)] if traces else axes
     for (label, signal, component), (wave, spectrum) in zip(rows, axes):
         color = "C0" if component is None else "C1"
         times, low, high = _envelope(signal, sample_rate)

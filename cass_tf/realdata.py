@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from cass_tf import metrics
+from cass_tf.events import r_peaks
 
 ADFECGDB_RECORDS = ("r01", "r04", "r07", "r08", "r10")
 BIDMC_RECORDS = tuple(f"{i:02d}" for i in range(1, 27))
@@ -138,8 +139,7 @@ def breathing_reference(record: PPGRecord, seconds: float = metrics.RATE_WINDOW_
 def template_subtraction(channel: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """(residual, maternal R peaks): the high-passed channel minus a scaled local mean maternal beat at each peak."""
     x = metrics.bandpass(channel, rate, (BASELINE_HZ, rate / 2))
-    low, high = metrics.HEART_RATE_LIMITS["maternal"]
-    peaks = metrics.detect_qrs(x, rate, max_bpm=high, min_bpm=low)
+    peaks = r_peaks(x, rate, "maternal")
     residual = x.copy()
     if peaks.size < 2:
         return residual, peaks
@@ -165,6 +165,5 @@ def classical_fetal_peaks(channel: np.ndarray, rate: float) -> np.ndarray:
 
 
 def fetal_peaks(signal: np.ndarray, rate: float) -> np.ndarray:
-    """metrics.detect_qrs with the fetal heart-rate limits, used on every fetal signal scored here."""
-    low, high = metrics.HEART_RATE_LIMITS["fetal"]
-    return metrics.detect_qrs(signal, rate, max_bpm=high, min_bpm=low)
+    """events.r_peaks with the fetal heart-rate limits, used on every fetal signal scored here."""
+    return r_peaks(signal, rate, "fetal")

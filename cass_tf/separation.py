@@ -43,9 +43,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from cass_tf import audio, contract, rundir
+from cass_tf import audio, biosignal, contract, rundir
 from cass_tf.checks import (PathLike, check_array, check_audio_files, check_block_seconds, check_outputs,
                             check_progress, check_rate, load_mixtures)
+from cass_tf.records import Record
 
 # TensorFlow (and cass_tf.export, which imports it) load on first use, so bad input is reported without the wait.
 
@@ -105,6 +106,11 @@ class Separator:
     def sample_rate(self) -> int:
         """The rate (Hz) the model expects its input at."""
         return self._loaded.config.data.sample_rate
+
+    @property
+    def config(self) -> Any:
+        """The model's cass_tf.config.Config (its data source, rate, STFT, ...)."""
+        return self._loaded.config
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -206,7 +212,8 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
              model: Union[PathLike, Separator, Any], sample_rate: Optional[int] = None, *,
              block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS,
              progress: Optional[Progress] = None,
-             mono: bool = False) -> Union[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+             mono: bool = False, channels: Optional[Sequence[Union[str, int]]] = None
+             ) -> Union[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
     """Separates a mixture into the model's components; returns {component: float32 array of the input's shape}.
 
     mixture: a 1-D float array (samples,); a 2-D float array (channels, samples), each channel separated on its own
@@ -219,6 +226,10 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     block_seconds: block length for long inputs (see the module doc); None processes each input in one piece.
     progress: called with the fraction of all input samples done, after each block (ending with 1.0).
     mono: average the channels of a 2-D input or file first (outputs (samples,)), as cass_tf did before channels.
+    channels: for biosignal files (EDF/BDF, WFDB .hea, CSV, NPY; cass_tf.records), the channels to separate (names
+        or 0-based indices; default: the model's default leads, records.DEFAULT_CHANNELS), each minus its median
+        (cass_tf.biosignal.mixture); outputs (channels, samples) at the file's rate. NPY files and CSVs without a
+        time column need `sample_rate`.
     Raises ValueError (or FileNotFoundError for a missing file or model) naming the problem, before any work.
     """
     if sample_rate is not None:
@@ -226,8 +237,10 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     check_block_seconds(block_seconds)
     check_progress(progress)
     mixtures, many = load_mixtures(mixture, sample_rate)
-    loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
     separator = model if isinstance(model, Separator) else Separator(model)
+    mixtures = [biosignal.mixture(x, separator, channels)[1:] if isinstance(x, Record) else (x, rate)
+                for x, rate in mixtures]
+    loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
     total = sum(x.shape[-1] for x, _ in loaded)
     results, done = [], 0
     for x, rate in loaded:
@@ -415,14 +428,15 @@ def _write_one(separator: Separator, path: PathLike, x: np.ndarray, rate: int, o
 
 
 def plot_separation(separator: Separator, path: str, mixture: np.ndarray, estimates: dict[str, np.ndarray], rate: int,
-                    truth: Optional[dict[str, np.ndarray]] = None, title: Optional[str] = None) -> str:
-    """Draws a mixture, its estimates (and the true components, if known) -> PNG at `path` (cass_tf.plots.separation),
-    with spectrograms of the model's STFT window and hop, in seconds at `rate`."""
+                    truth: Optional[dict[str, np.ndarray]] = None, title: Optional[str] = None,
+                    traces: Optional[dict[str, tuple[np.ndarray, np.ndarray]]] = None) -> str:
+    """Draws a mixture, its estimates (and the true components, if known; rate `traces` under them) -> PNG at `path`
+    (cass_tf.plots.separation), with spectrograms of the model's STFT window and hop, in seconds at `rate`."""
     from cass_tf import plots
 
     stft, scale = separator._loaded.config.stft, rate / separator.sample_rate
     window, hop = (max(1, round(samples * scale)) for samples in (stft.window, stft.hop))
-    return plots.separation(path, mixture, estimates, rate, window, hop, truth, title)
+    return plots.separation(path, mixture, estimates, rate, window, hop, truth, title, traces)
 
 
 def plot_example(model: Union[PathLike, Separator, Any], recording: Any, path: str) -> dict[str, np.ndarray]:

@@ -36,6 +36,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cass_tf import metrics, realdata  # noqa: E402
+from cass_tf.events import fetal_share, rr_irregularity  # noqa: E402  (the channel rules `cass-tf separate --events` uses)
 from cass_tf.atomic import write_text  # noqa: E402
 
 FIGURE_SECONDS = 6.0
@@ -52,19 +53,6 @@ def separate_channels(separator: Any, channels: np.ndarray, rate: int) -> list[d
     outputs = separate((channels - np.median(channels, axis=1, keepdims=True)).astype(np.float32), separator,
                        sample_rate=rate)
     return [{name: value[k] for name, value in outputs.items()} for k in range(channels.shape[0])]
-
-
-def fetal_share(outputs: dict[str, np.ndarray]) -> float:
-    fetal, maternal = float(np.sum(outputs["fetal"] ** 2)), float(np.sum(outputs["maternal"] ** 2))
-    return fetal / (fetal + maternal) if fetal + maternal > 0 else 0.0
-
-
-def rr_irregularity(peaks: np.ndarray) -> float:
-    """Mean |successive RR difference| / median RR of detected peaks (inf with fewer than 3)."""
-    if peaks.size < 3:
-        return float("inf")
-    rr = np.diff(peaks)
-    return float(np.mean(np.abs(np.diff(rr))) / np.median(rr))
 
 
 def score_ecg(record: realdata.AbdominalRecord, separator: Any) -> dict[str, Any]:

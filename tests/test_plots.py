@@ -17,10 +17,10 @@ def captured(monkeypatch):
     calls = []
     real = plots.separation
 
-    def record(path, mixture, estimates, sample_rate, window, hop, truth=None, title=None):
+    def record(path, mixture, estimates, sample_rate, window, hop, truth=None, title=None, traces=None):
         calls.append(dict(path=path, mixture=mixture, estimates=estimates, rate=sample_rate, window=window, hop=hop,
-                          truth=truth, title=title))
-        return real(path, mixture, estimates, sample_rate, window, hop, truth, title)
+                          truth=truth, title=title, traces=traces))
+        return real(path, mixture, estimates, sample_rate, window, hop, truth, title, traces)
 
     monkeypatch.setattr(plots, "separation", record)
     return calls
@@ -85,3 +85,13 @@ def test_long_signals_are_drawn_in_bounded_points(tmp_path):
     assert len(times) == plots.MAX_POINTS and np.all(low <= high) and low.min() == x.min() and high.max() == x.max()
     path = plots.separation(str(tmp_path / "long.png"), x, {"a": x}, rate, 512, 128)
     assert png_size(path)[0] > 800
+
+
+def test_separation_draws_rate_traces_under_the_waveforms(tmp_path):
+    """`traces` add one row each: the figure grows by that many rows' height."""
+    x = np.sin(np.arange(640) / 5.0)
+    plain = plots.separation(str(tmp_path / "a.png"), x, {"heart": x}, 64, 32, 8)
+    traced = plots.separation(str(tmp_path / "b.png"), x, {"heart": x}, 64, 32, 8,
+                              traces={"pulse rate (/min)": (np.array([2.0, 7.0]), np.array([70.0, 72.0]))})
+    (width, height), (width2, height2) = png_size(plain), png_size(traced)
+    assert width == width2 and height2 - height == pytest.approx(1.8 * 110, abs=3)

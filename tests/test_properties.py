@@ -441,3 +441,47 @@ def test_hostile_model_dir_contract(version_dir, case):
             assert "\n" not in str(result) and (asset in str(result) or copy_dir in str(result)), str(result)
             return
         assert_outputs(result(signal(300)), (300,))
+
+
+# ---- biosignal files (cass_tf.records): cut, corrupted and mutated EDF and CSV ----
+
+@pytest.fixture(scope="module")
+def biosignal_files(tmp_path_factory):
+    """A valid EDF+ (2 channels, 10 s at RATE) and CSV, as bytes."""
+    pyedflib = pytest.importorskip("pyedflib")
+    folder = tmp_path_factory.mktemp("biosignal")
+    writer = pyedflib.EdfWriter(str(folder / "good.edf"), 2, pyedflib.FILETYPE_EDFPLUS)
+    writer.setSignalHeaders([{"label": n, "dimension": "mV", "sample_frequency": RATE, "physical_min": -5.0,
+                              "physical_max": 5.0, "digital_min": -32768, "digital_max": 32767, "transducer": "",
+                              "prefilter": ""} for n in ("PLETH", "II")])
+    writer.writeSamples([signal(10 * RATE).astype(np.float64), np.zeros(10 * RATE)])
+    writer.close()
+    rows = ["Time [s],PLETH,II"] + [f"{i / RATE!r},{v!r},0.5" for i, v in enumerate(signal(300).tolist())]
+    return {"edf": (folder / "good.edf").read_bytes(), "csv": "\n".join(rows).encode() + b"\n"}
+
+
+@CHEAP
+@given(kind=st.sampled_from(["edf", "csv"]), cut=st.one_of(st.none(), st.integers(0, 4000)),
+       edits=st.lists(st.tuples(st.integers(0, 1500), st.binary(min_size=1, max_size=8)), max_size=3))
+def test_hostile_biosignal_file_contract(biosignal_files, kind, cut, edits):
+    """A biosignal file cut short or with bytes overwritten (in the header, or in the first CSV rows) is read into a
+    checked Record (finite samples, positive rates, distinct names) or refused by one ValueError naming the file."""
+    from cass_tf import records
+
+    data = biosignal_files[kind]
+    for offset, patch in edits:
+        data = data[:offset] + patch + data[offset + len(patch):]
+    data = data if cut is None else data[:cut]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, f"x.{kind}")
+        with open(path, "wb") as f:
+            f.write(data)
+        result = call_quietly(records.read_record, path)
+    if isinstance(result, Exception):
+        assert isinstance(result, ValueError) and path in str(result), repr(result)
+        assert "\n" not in str(result).strip(), repr(result)
+        event(f"{kind}: refused")
+        return
+    event(f"{kind}: read")
+    assert len(set(result.names)) == len(result.names) and all(r > 0 for r in result.rates)
+    assert all(np.isfinite(x).all() and x.size for x in result.signals)
