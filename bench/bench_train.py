@@ -55,6 +55,7 @@ from common import DEFAULT_CONFIGS, append_run, cores  # noqa: E402
 from cass_tf.config import ConfigError, load_config  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
 from cass_tf.data.pipeline import train_dataset  # noqa: E402
+from cass_tf.models import resnet9  # noqa: E402
 from cass_tf.models.cass import CASSModel  # noqa: E402
 from cass_tf.precision import CHOICES, resolve  # noqa: E402
 from cass_tf.train import build_model  # noqa: E402
@@ -216,6 +217,9 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", nargs="+", default=["graph"], choices=sorted(MODES),
                         help="graph (tf.function) and/or xla (jit_compile=True); default graph")
     parser.add_argument("--json", default=None, help="also append the printed lines and references to this JSON file")
+    parser.add_argument("--keras_batchnorm", action="store_true",
+                        help="build the autoencoders' BatchNorm as Keras' own layer (the code before issue 18) instead "
+                             "of FusedBatchNorm, to measure what the fused kernel changes")
     parser.add_argument("--width", type=int, default=None, help="model.width (default: the config's)")
     parser.add_argument("--batch", type=int, default=None, help="train.batch_size (default: the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="config override (repeatable)")
@@ -225,11 +229,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be >= 1")
+    if args.keras_batchnorm:
+        resnet9.batch_norm = lambda name: keras.layers.BatchNormalization(name=name)  # what the builders call
     matmuls = references()
     reference = max(v for k, v in matmuls.items() if k.startswith("bfloat16"))
     print(f"TensorFlow {tf.__version__} on {device()}; matmul GFLOP/s: "
           + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in matmuls.items())
-          + f"; reference: the faster bfloat16 one; {args.steps} timed steps per variant", flush=True)
+          + f"; reference: the faster bfloat16 one; {args.steps} timed steps per variant"
+          + ("; Keras BatchNormalization" if args.keras_batchnorm else ""), flush=True)
     printed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cass_tf_bench_") as cache_dir:
         for path in args.configs:

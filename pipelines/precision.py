@@ -89,6 +89,7 @@ def run(paths: Sequence[str], budget: str, seeds: Sequence[int], precisions: Seq
             values = {p: [per[p][str(s)]["signal_l2"][name] for s in seeds] for p in precisions}
             base, *others = precisions
             verdicts[name] = {p: {"mean": _mean(values[p]), "std": _std(values[p]),
+                                  "p_value": _welch(values[p], values[base]),
                                   f"versus {base}": _direction(compare(values[p], values[base]))} for p in others}
             verdicts[name][base] = {"mean": _mean(values[base]), "std": _std(values[base])}
         results[config.name] = {"runs": per, "signal_l2": verdicts}
@@ -98,6 +99,13 @@ def run(paths: Sequence[str], budget: str, seeds: Sequence[int], precisions: Seq
 def _direction(verdict: str) -> str:
     """`reproduce.compare(x, base)` said as a difference of x from base: lower, higher, or within the spread."""
     return verdict.replace("holds", "lower").replace("contradicted", "higher")
+
+
+def _welch(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Welch's t-test p-value of a against b (None with fewer than two values on a side)."""
+    from scipy import stats
+
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue) if min(len(a), len(b)) > 1 else None
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -129,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name != "command":
             for component, verdict in result["signal_l2"].items():
                 print(f"{name} {component}: " + "; ".join(
-                    f"{p} {v['mean']:.4f} ± {v['std']:.4f}" + "".join(f", {k}: {v[k]}" for k in v if k.startswith("versus"))
-                    for p, v in verdict.items()))
+                    f"{p} {v['mean']:.4f} ± {v['std']:.4f}"
+                    + "".join(f", {k}: {v[k]}" for k in v if k.startswith("versus")) for p, v in verdict.items()))
     print(f"wrote {args.results}")
     return 0
 
