@@ -24,7 +24,7 @@ def append_run(path: str, script: str, argv, lines: list[str], **extra) -> None:
 
     runs = json.loads(open(path, encoding="utf-8").read()) if os.path.exists(path) else []
     command = f"python bench/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
-    numbers = [float(x) for line in lines for x in re.findall(r"(?<![\w.])\d+\.\d+(?![\w.]*\d)", line)]
+    numbers = [float(x) for line in lines for x in re.findall(r"(?<![\d.])\d+\.\d+(?![\w.]*\d)", line)]
     runs.append({"meta": {"command": command, "machine": f"{platform.machine()}, {cores()} cores"}, **extra,
                  "lines": lines, "numbers": numbers})
     with open(path, "w", encoding="utf-8") as f:
