@@ -7,9 +7,9 @@ __all__ = ["separate", "Separator"]
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy top-level `separate` and `Separator` (from cass_tf.separation): `import cass_tf` does not import TensorFlow."""
+    """Lazy top-level `separate` and `Separator` (from cass_tf.separator): `import cass_tf` does not import TensorFlow."""
     if name in __all__:
-        from cass_tf import separation
+        from cass_tf import separator
 
-        return getattr(separation, name)
+        return getattr(separator, name)
     raise AttributeError(f"module 'cass_tf' has no attribute {name!r}")

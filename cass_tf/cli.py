@@ -14,7 +14,7 @@ Output: TensorFlow's C++ and Python logs are silenced unless `--verbose` (they a
 before any log level applies, so the import itself runs with stderr pointed at a sink); commands that run a model
 print one line saying what it runs on. Failure: one last `error: ...` line on stderr; exit status 2 for a usage
 error (bad or missing arguments), 1 for anything else; `--verbose` prints the traceback before it. A training stopped
-by SIGTERM/SIGINT (cass_tf.train.Interrupted) prints one line saying how to resume and exits 128 + the signal number.
+by SIGTERM/SIGINT (cass_tf.training.Interrupted) prints one line saying how to resume and exits 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def execute(command: Command, args: argparse.Namespace) -> int:
     try:
         status = command.run(args)
     except Exception as e:  # noqa: BLE001 (the contract: whatever fails, one error line)
-        from cass_tf.train import Interrupted
+        from cass_tf.training import Interrupted
 
         if isinstance(e, Interrupted):  # stopped on a signal after checkpointing: one line saying how to resume
             print(str(e), file=sys.stderr, flush=True)
@@ -221,14 +221,14 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from cass_tf import train
+    from cass_tf import training
     from cass_tf.config import load_config
 
     overrides = args.set + ([f"output.model_dir={args.model_dir}"] if args.model_dir else [])
     config = load_config(args.config, overrides)
     show_device(config.train.precision)
-    result = train.train(config)
-    print("\n" + train.summary(result))
+    result = training.train(config)
+    print("\n" + training.summary(result))
 
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -243,10 +243,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from cass_tf import evaluate
+    from cass_tf import evaluation
 
     show_device()
-    done = evaluate.evaluate_runs(args.model_dir, args.config, args.set, args.out, not args.no_signals,
+    done = evaluation.evaluate_runs(args.model_dir, args.config, args.set, args.out, not args.no_signals,
                                   log=lambda line: print(line, flush=True), protocols=args.protocol or ("waveform",))
     print("\n" + done["report"])
     for path in done["paths"]:
@@ -261,9 +261,9 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     show_device()
-    from cass_tf import export
+    from cass_tf import exporting
 
-    print(export.summary(export.export(args.model_dir, args.export_dir, args.version)))
+    print(exporting.summary(exporting.export(args.model_dir, args.export_dir, args.version)))
 
 
 def _separate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -292,7 +292,7 @@ def _separate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _separate(args: argparse.Namespace) -> None:
     from cass_tf import records
-    from cass_tf.separation import DEFAULT_BLOCK_SECONDS, run_files
+    from cass_tf.separator import DEFAULT_BLOCK_SECONDS, run_files
 
     biosignals = [p for p in args.inputs if records.is_record(p)]
     sounds = [p for p in args.inputs if not records.is_record(p)]

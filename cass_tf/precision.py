@@ -20,6 +20,9 @@ import contextlib
 import dataclasses
 from typing import Iterator
 
+import keras
+import tensorflow as tf
+
 CHOICES = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native bfloat16 arithmetic on x86
 
@@ -76,8 +79,6 @@ def read_cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
 
 def visible_gpu_capabilities() -> list[tuple[int, int]]:
     """(major, minor) compute capability of each GPU TensorFlow sees ((0, 0) where it does not say)."""
-    import tensorflow as tf
-
     return [tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
             for gpu in tf.config.list_physical_devices("GPU")]
 
@@ -85,8 +86,6 @@ def visible_gpu_capabilities() -> list[tuple[int, int]]:
 @contextlib.contextmanager
 def policy_scope(policy: str) -> Iterator[None]:
     """Keras' global dtype policy set to `policy` while models are built in the block, then restored."""
-    import keras
-
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:

@@ -23,6 +23,10 @@ from typing import Any, Mapping
 
 from cass_tf import atomic, contract
 from cass_tf.config import Config, load_config
+from cass_tf.exporting import save, write_models_config
+from cass_tf.metrics import event_score_names, lower_is_better
+from cass_tf.models.cass import restore
+from cass_tf.training import train
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
 
@@ -54,10 +58,6 @@ def trainer_config(fn_args: Any) -> Config:
 def run_fn(fn_args: Any) -> None:
     """TFX Trainer entry point: trains (resuming if possible) and writes the SavedModel to serving_model_dir
     (replacing the previous run's)."""
-    from cass_tf.export import save
-    from cass_tf.models.cass import restore
-    from cass_tf.train import train
-
     config = trainer_config(fn_args)
     train(config)
     model = restore(config.output.model_dir)
@@ -98,15 +98,11 @@ def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, flo
 
 
 def _bounded(component: str, score: str) -> bool:
-    from cass_tf.metrics import event_score_names
-
     return score == "l2" or score in event_score_names(component)
 
 
 def _verdict(component: str, score: str, bound: float, value: float | None, pushed: float | None) -> list[str]:
     """Why one bounded score refuses the candidate (empty: it does not)."""
-    from cass_tf.metrics import lower_is_better
-
     if value is None:
         return [f"{component}: {score} missing (a bounded score must be measured)"]
     if not math.isfinite(value):
@@ -125,8 +121,6 @@ def push(saved_model_dir: str, push_dir: str, version: int | None = None, record
     `record` (the run's blessing record, `cass_tf.blessing`), a copy of it travels in the version's assets/.
 
     Returns the new version directory, or None when that version already exists (nothing is touched)."""
-    from cass_tf.export import write_models_config
-
     if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
         raise FileNotFoundError(f"{saved_model_dir}: no saved_model.pb to push")
     atomic.make_dirs(push_dir, "push_dir")

@@ -39,7 +39,7 @@ class Datasets:
 
 def make_datasets(config: Config, start_step: int = 0, train: bool = True) -> Datasets:
     """Loads the configured source and builds the test pipeline and, if `train`, the training one (resuming at
-    `start_step`; cass_tf.train builds its own per-replica shards instead)."""
+    `start_step`; cass_tf.training builds its own per-replica shards instead)."""
     recordings = load_recordings(config)
     test_waveforms = fixed_crops(recordings["test"], config)
     return Datasets(

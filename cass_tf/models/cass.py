@@ -10,6 +10,7 @@ import tensorflow as tf
 from cass_tf import losses
 from cass_tf.config import Config
 from cass_tf.models.resnet9 import NetworkInput, build_autoencoder, build_discriminator
+from cass_tf.rundir import RunDir
 from cass_tf.spectral import Spectral, unscale
 
 Batch = tuple[tf.Tensor, dict[str, tf.Tensor]]
@@ -167,7 +168,7 @@ class CASSModel(keras.Model):
 
     def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         """The training losses without updates, plus each component's relative L2 error of linear magnitudes
-        (`l2_magnitude/<component>`; the waveform-domain error is cass_tf.evaluate.waveform_l2)."""
+        (`l2_magnitude/<component>`; the waveform-domain error is cass_tf.evaluation.waveform_l2)."""
         ae, d, estimates = self.compute_losses(batch, global_batch_size=None, training=False)
         results = _named(ae, d)
         for name in self.names:
@@ -206,8 +207,6 @@ def restore(model_dir: str) -> CASSModel:
 
     Reads only the run directory: the config is validated (pure rules), the training data is never touched.
     """
-    from cass_tf.rundir import RunDir
-
     run_dir = RunDir(model_dir)
     config = run_dir.load_config()
     latest = run_dir.latest_checkpoint()

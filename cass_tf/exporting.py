@@ -1,0 +1,237 @@
+"""Owns export: a trained model's autoencoders as a SavedModel in TF Serving layout, STFT + networks + iSTFT in one graph.
+
+    cass-tf export --model_dir runs/ppg --export_dir saved_models/ppg [--version N]   (or python -m cass_tf.export)
+
+Layout written (TF Serving's: a base directory of integer versions; it serves the highest by default):
+
+    <export_dir>/<version>/saved_model.pb, variables/, assets/cass_config.json
+    <export_dir>/models.config      a --model_config_file for tensorflow_model_server naming this model
+
+Each version is written into a hidden temporary sibling (cass_tf.atomic.directory: not an integer, so a model server
+polling `<export_dir>` ignores it) and renamed into place in one step, so a server never loads a half-written
+version; a killed export's leftover is removed by the next export of that version. An existing version is never
+overwritten.
+
+Signatures and the asset's fields are the serving contract, `cass_tf.contract` (format 2):
+
+- `serving_default`: input `waveform` float32 [batch, samples] (any samples >= 1) at the model's sample rate (in
+  `cass_config.json`) -> one output per component, named by the component, float32 [batch, samples]. Everything
+  happens inside the graph via `cass_tf.windows.separate_waveform`: padding, STFT, 50%-overlap patches through the
+  autoencoders, cross-fade in the magnitude domain, one inverse STFT with the mixture phase. The whole signal is
+  one STFT, so for very long signals use `cass_tf.separate` (it feeds blocks) or send shorter requests.
+  With `model.input_rms` set, each row is first brought to that RMS and the outputs scaled back by the row's level
+  (`cass_tf.windows.separate_at_level`), so separate(c x) = c separate(x). Complex-mask models cross-fade complex
+  spectra and invert them without the mixture phase.
+- `separate_at_level`: inputs `waveform` as above and `level` float32 [batch] -> as `serving_default`, but each row
+  scaled by the given level instead of its own (the whole signal's level, for blocks of a long signal).
+- `features`: input `mixture_features` float32 [batch, F, T, 1] -> one output per component, float32
+  [batch, F, T, 1]: the networks alone, in the *scaled feature domain* of `cass_tf.spectral`: for the lowest
+  F = patch.frequency_bins bins of T = patch.frames consecutive STFT frames, scale(|STFT(x)|) with the config's
+  scaling (log1p: log(1 + gain*m); power: (gain*m)**exponent; linear: m), laid out frequency-major
+  (axis 1 = frequency bin, axis 2 = frame) with a channel axis of 1. Outputs are in the same domain
+  (`cass_tf.spectral.unscale` maps them back to linear magnitudes). Complex-mask models take and give [batch, F, T, 2]
+  instead: the real and imaginary parts of the STFT (linear; the mixture's in, each component's out). Neither applies
+  the level normalisation: feed features of an input at RMS model.input_rms. Format 1 exports call it `spectrogram`
+  with input `mixture_magnitude`.
+
+`assets/cass_config.json` (a tf.saved_model.Asset, so it travels with the model) holds the sample rate, STFT, patch,
+scaling, components, the signatures' description and the full training config under "config".
+
+Serving with Docker (not runnable here; see the README). The base_path in models.config is the path *inside the
+container*, `/models/<name>` where <name> is the export directory's basename, so mount the export directory there:
+
+    docker run -p 8501:8501 -p 8500:8500 -v "$PWD/saved_models/ppg:/models/ppg" tensorflow/serving:2.21.0 \\
+        --model_config_file=/models/ppg/models.config
+
+(or, without the config file, `-e MODEL_NAME=ppg`). A SavedModel written by TF 2.21 needs a model server >= 2.21.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Sequence
+
+import tensorflow as tf
+
+from cass_tf import atomic, contract
+from cass_tf.models.cass import CASSModel, apply_autoencoders, restore
+from cass_tf.rundir import RunDir
+from cass_tf.spectral import Spectral
+from cass_tf.windows import separate_at_level
+
+
+class ExportError(ValueError):
+    """The export cannot be written (an existing version, a bad export directory or version)."""
+
+
+def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | os.PathLike, version: int | None = None,
+           max_patches: int = contract.DEFAULT_MAX_PATCHES) -> str:
+    """Exports the autoencoders of a trained model as `<export_dir>/<version>/`; returns that directory.
+
+    `model_dir_or_model`: a training model_dir (config.json + checkpoints/, see cass_tf.rundir) or a CASSModel.
+    `version`: a positive integer; default the next free one (1 in an empty directory). An existing version
+    raises ExportError. `max_patches` bounds how many patches the networks see at once inside the graph.
+    Also (re)writes `<export_dir>/models.config` for TF Serving.
+    """
+    if not isinstance(model_dir_or_model, (CASSModel, str, os.PathLike)):
+        raise TypeError(f"expected a model_dir path or a CASSModel, got {type(model_dir_or_model).__name__}")
+    export_dir = os.path.abspath(os.fspath(export_dir))
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ExportError(f"export_dir {export_dir!r} exists and is not a directory")
+    version = _choose_version(export_dir, version)  # before the (slow) restore, so a taken version fails fast
+    if isinstance(model_dir_or_model, CASSModel):
+        model = model_dir_or_model
+    else:
+        with RunDir(model_dir_or_model).lock("export"):  # not while a training rotates its checkpoints
+            model = restore(os.fspath(model_dir_or_model))
+    atomic.make_dirs(export_dir, "export_dir")
+    final = os.path.join(export_dir, str(version))
+    try:
+        with atomic.directory(final) as temp:
+            save(model, temp, max_patches)
+    except FileExistsError:  # someone else took the version while we were writing
+        raise ExportError(f"version {version} already exists in {export_dir!r}; choose another --version") from None
+    write_models_config(export_dir)
+    return final
+
+
+def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_MAX_PATCHES,
+         format_version: int = contract.FORMAT_VERSION) -> None:
+    """Writes the SavedModel (both signatures and the config asset) into `directory` (new or empty).
+
+    `format_version` 1 writes the old signature names (for compatibility tests); the graphs are the same.
+    """
+    features_signature, features_input = contract.FEATURES_SIGNATURES[format_version]
+    module = _ServingModule(model, max_patches, features_input)
+    with tempfile.TemporaryDirectory() as scratch:
+        asset = os.path.join(scratch, contract.CONFIG_ASSET)
+        with open(asset, "w", encoding="utf-8") as f:
+            json.dump(contract.asset(model.config, max_patches, format_version), f, indent=2)
+        module.cass_config = tf.saved_model.Asset(asset)
+        signatures = {contract.SERVING_SIGNATURE: module.serve.get_concrete_function(),
+                      features_signature: module.features.get_concrete_function()}
+        if format_version >= 2:
+            signatures[contract.LEVEL_SIGNATURE] = module.serve_at_level.get_concrete_function()
+        tf.saved_model.save(module, directory, signatures=signatures)
+
+
+def load_model(version_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> CASSModel:
+    """A CASSModel (autoencoders only) holding an export's weights, its asset config with `overrides` applied: what
+    re-exporting a version in a newer format, with its weights unchanged, starts from. The overrides may change
+    only what the graph around the networks does (e.g. `model.input_rms`), not the networks' shapes."""
+    asset = contract.read_asset(version_dir)
+    config = asset.config.replace(overrides)
+    model = CASSModel(config)  # its discriminators, if any, stay untrained: an export holds the autoencoders only
+    loaded = tf.saved_model.load(os.fspath(version_dir))
+    for name in config.components:
+        saved, target = loaded.autoencoder_variables[name], model.autoencoders[name].variables
+        if len(saved) != len(target) or any(s.shape != t.shape for s, t in zip(saved, target)):
+            raise ValueError(f"{os.fspath(version_dir)!r}: the {name!r} weights do not fit the config's network")
+        for s_, t in zip(saved, target):
+            t.assign(s_)
+    return model
+
+
+def reexport(version_dir: str | os.PathLike, overrides: Sequence[str] = (), version: int | None = None) -> str:
+    """Writes an export's weights, unchanged, as a NEW version in the current format (`load_model` with
+    `overrides`) beside it in the same base directory (`version`: default the next free one); returns the new
+    version directory. Published versions are immutable: the source version is only read. The new version carries
+    no blessing record: it was not scored by the pipeline (pipelines/train_export.py)."""
+    source = os.path.abspath(os.fspath(version_dir))
+    model = load_model(source, overrides)
+    return export(model, os.path.dirname(source), version, contract.read_asset(source).max_patches)
+
+
+def models_config_text(name: str, base_path: str) -> str:
+    """A TF Serving --model_config_file (text ModelServerConfig proto) serving one model."""
+    return (
+        "model_config_list {\n"
+        "  config {\n"
+        f"    name: {json.dumps(name)}\n"
+        f"    base_path: {json.dumps(base_path)}\n"
+        '    model_platform: "tensorflow"\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def write_models_config(export_dir: str) -> str:
+    """Writes `<export_dir>/models.config` naming the model after the directory, base_path `/models/<name>`."""
+    name = os.path.basename(os.path.normpath(export_dir))
+    return atomic.write_text(os.path.join(export_dir, "models.config"), models_config_text(name, f"/models/{name}"))
+
+
+def _choose_version(export_dir: str, version: int | None) -> int:
+    existing = contract.versions(export_dir)
+    if version is None:
+        return (existing[-1] + 1) if existing else 1
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ExportError(f"version must be a positive integer, got {version!r}")
+    if os.path.exists(os.path.join(export_dir, str(version))):
+        raise ExportError(f"version {version} already exists in {export_dir!r} (versions: {existing}); "
+                          "choose another --version or leave it out for the next free one")
+    return version
+
+
+class _Untracked:
+    """A plain holder: what it holds is invisible to tf.Module's automatic tracking."""
+
+    def __init__(self, **items: Any):
+        self.__dict__.update(items)
+
+
+class _ServingModule(tf.Module):
+    """The autoencoders and the two serving functions; only what inference needs is saved.
+
+    The module holds the autoencoders' Keras models but tracks (and so saves) their *underlying* tf.Variables,
+    once each, not the Keras models: a SavedModel that tracks Keras 3 models directly loads in Python but fails
+    in the C++/TF1 loaders that TF Serving and `saved_model_cli run` use ("Could not find variable ...",
+    tensorflow/tensorflow#72963, keras-team/keras#19274), and keras.export.ExportArchive saves every variable
+    twice (keras-team/keras#23553). tf.saved_model.save refuses to save a function that captures a variable
+    not tracked here, so nothing can be silently left out.
+    """
+
+    def __init__(self, model: CASSModel, max_patches: int, features_input: str = contract.FEATURES_INPUT):
+        super().__init__(name="cass_serving")
+        config = model.config
+        self._names = tuple(config.components)
+        self._spectral = Spectral.from_config(config)
+        self._max_patches = max_patches
+        self._reference, self._consistency = config.model.input_rms, config.model.consistency
+        self._models = _Untracked(autoencoders=[model.autoencoders[n] for n in self._names])
+        self.autoencoder_variables = {n: [v.value for v in model.autoencoders[n].variables] for n in self._names}
+        patch = (None, config.patch.frequency_bins, config.patch.frames, self._spectral.channels)
+        waveform = tf.TensorSpec([None, None], tf.float32, name=contract.WAVEFORM_INPUT)
+        self.serve = tf.function(self._serve, input_signature=[waveform])
+        self.serve_at_level = tf.function(self._serve_at_level, input_signature=[
+            waveform, tf.TensorSpec([None], tf.float32, name=contract.LEVEL_INPUT)])
+        self.features = tf.function(self.networks, input_signature=[
+            tf.TensorSpec(patch, tf.float32, name=features_input)])
+
+    def networks(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
+        estimates = apply_autoencoders(dict(zip(self._names, self._models.autoencoders)), features, self._consistency)
+        return {n: tf.cast(v, tf.float32) for n, v in estimates.items()}
+
+    def _serve(self, waveform: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Each row at its own level (model.input_rms; see cass_tf.windows.separate_at_level)."""
+        return separate_at_level(self._spectral, self.networks, self._names, waveform, self._reference,
+                                 max_patches=self._max_patches)
+
+    def _serve_at_level(self, waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Each row at the given level (a block of a longer signal: the whole signal's); ignored without input_rms."""
+        return separate_at_level(self._spectral, self.networks, self._names, waveform, self._reference, level,
+                                 self._max_patches)
+
+
+def summary(path: str) -> str:
+    """What `cass-tf export` prints for a written version directory: its signatures and how to serve it."""
+    base = os.path.dirname(path)
+    return "\n".join([
+        f"exported {path}",
+        f"  signatures: {contract.SERVING_SIGNATURE} ({contract.WAVEFORM_INPUT} -> components), "
+        f"{contract.FEATURES_SIGNATURE} ({contract.FEATURES_INPUT} -> components)",
+        f"  TF Serving config: {os.path.join(base, 'models.config')} (base_path /models/{os.path.basename(base)})",
+        f"  inspect: saved_model_cli show --all --dir {path}",
+    ])

@@ -1,0 +1,438 @@
+"""Owns inference: `separate()` on arrays, lists and files, the reusable `Separator`, and the `separate` command.
+
+    from cass_tf import separate, Separator
+    parts = separate("mix.wav", "saved_models/bach10")            # {"saxophone": array, "bassoon": array}
+    sep = Separator("saved_models/bach10")                         # load once, call many times
+    parts = separate(x, sep, sample_rate=44100, progress=print)    # resampled to the model's rate and back
+
+    cass-tf separate a.wav b.flac --model saved_models/bach10 --out_dir out/ [--plot]
+        -> out/a/<component>.wav, out/b/<component>.wav (32-bit float WAV at each input's own rate)
+           [and out/a/separation.png: waveforms and spectrograms]     (python -m cass_tf.separation: the same)
+
+A model is any of: a SavedModel version directory (`saved_models/x/3`), a TF Serving base directory (its highest
+integer version), a training model_dir (config.json + checkpoints/, restored with cass_tf.models.cass.restore), or a
+Separator. Whichever it is, separation is `cass_tf.windows.separate_waveform` (in the SavedModel it is inside the
+exported graph), traced once for inputs of shape [None, None], so new lengths never re-trace.
+
+Scale: a model with `model.input_rms` brings each row (a channel) to that RMS before separating and scales the
+outputs back by the row's level, so separate(c * x) == c * separate(x); blocks of a long row all use the whole row's
+level (the export's `separate_at_level` signature), so blocking does not change that.
+Channels: a (channels, samples) input is separated channel by channel (channels go through the model as batch rows)
+and every component comes back as (channels, samples); `mono=True` averages the channels first instead.
+
+Long inputs are processed in blocks (`block_seconds`, default 60 s at the model's rate) so memory stays bounded. Block
+starts lie on the model's patch grid (multiples of patch.frames/2 STFT hops) and neighbouring blocks overlap by
+two contexts plus a fade (context = one STFT window + one patch of frames, rounded up to the grid). Away from its
+edges by one context, a block's output depends only on samples inside the block and uses exactly the patches the
+whole-signal computation uses, so it equals the one-shot result; blocks are cross-faded (raised cosine) only where
+both are in that exact region. Blocked and one-shot outputs therefore agree to float32 round-off (the tests allow
+1e-5 of the output scale), not just approximately. Resampling (audio.resample, polyphase) runs on the whole signal.
+
+Importing: `cass_tf.separate` and `cass_tf.Separator` (loaded lazily, so `import cass_tf` does not import TensorFlow)
+are this module's `separate` and `Separator`; `cass_tf.separation` is this module too (its `python -m` runner).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+from cass_tf import audio, biosignal, contract, plots, rundir
+from cass_tf.checks import (PathLike, check_array, check_audio_files, check_block_seconds, check_outputs,
+                            check_progress, check_rate, load_mixtures)
+from cass_tf.models.cass import CASSModel, restore
+from cass_tf.records import Record
+from cass_tf.spectral import Spectral, level
+from cass_tf.windows import separate_at_level
+
+Progress = Callable[[float], None]
+DEFAULT_BLOCK_SECONDS = 60.0
+PLOT = "separation.png"  # run_files(plot=True): beside each file's WAVs
+EXAMPLE_SECONDS = 10.0  # plot_example: how much of the recording is drawn (at least; and at least one patch)
+
+
+class Separator:
+    """A loaded model: `Separator(model)(waveform)` -> {component: waveform}, at the model's sample rate.
+
+    `model`: a SavedModel version directory, a TF Serving base directory (highest integer version), a training
+    model_dir (config.json + checkpoints/), a CASSModel, or another Separator (shares its loaded model).
+    Loading happens once, here; raises FileNotFoundError for a missing path and ValueError for a directory that is
+    not a model (no versions, no serving_default signature, not a cass_tf export).
+    """
+
+    def __init__(self, model: Union[PathLike, "Separator", Any]):
+        if isinstance(model, Separator):
+            self._loaded = model._loaded
+            return
+        if isinstance(model, (str, os.PathLike)):
+            kind, path = _resolve(os.fspath(model))
+            if kind == "savedmodel":
+                self._loaded = _load_saved_model(path)
+            else:
+                self._loaded = _wrap_model(restore(path), path)
+            return
+        if isinstance(model, CASSModel):
+            self._loaded = _wrap_model(model, "<CASSModel>")
+            return
+        raise TypeError(f"model must be a path, a Separator or a CASSModel, got {type(model).__name__}")
+
+    # ---- properties ----
+
+    @property
+    def source(self) -> str:
+        """Where the model came from (a version directory or model_dir, or "<CASSModel>")."""
+        return self._loaded.source
+
+    @property
+    def kind(self) -> str:
+        """"savedmodel" or "checkpoint"."""
+        return self._loaded.kind
+
+    @property
+    def function(self) -> Callable[[Any], dict[str, Any]]:
+        """The separating graph: float32 tensor [batch, samples] -> {component: tensor [batch, samples]}."""
+        return self._loaded.function
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate (Hz) the model expects its input at."""
+        return self._loaded.config.data.sample_rate
+
+    @property
+    def config(self) -> Any:
+        """The model's cass_tf.config.Config (its data source, rate, STFT, ...)."""
+        return self._loaded.config
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Component names, in output order."""
+        return self._loaded.config.components
+
+    def __repr__(self) -> str:
+        return (f"Separator({self.source!r}, kind={self.kind!r}, sample_rate={self.sample_rate}, "
+                f"components={list(self.components)})")
+
+    # ---- separation ----
+
+    def __call__(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
+        """One-shot separation of [samples] or [batch, samples] float audio at `sample_rate`; same shapes out."""
+        return self.process(waveform, block_seconds=None)
+
+    def process(self, waveform: np.ndarray, block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS,
+                progress: Optional[Progress] = None) -> dict[str, np.ndarray]:
+        """Like `__call__`, but in overlapping blocks of about `block_seconds` (None: one shot); see the module doc.
+
+        `progress(fraction)` is called after each block with the fraction of samples done (ending with 1.0).
+        Raises ValueError naming `waveform` for bad input, or when the outputs would not be finite (an input so
+        large that the model's float32 arithmetic overflows).
+        """
+        x = check_array(waveform, "waveform", layout="(samples,) or (batch, samples)")
+        check_progress(progress)
+        return check_outputs(self._process(x, block_seconds, progress), x, "waveform")
+
+    def _process(self, x: np.ndarray, block_seconds: Optional[float], progress: Optional[Progress]
+                 ) -> dict[str, np.ndarray]:
+        """`process` on a checked float32 array, its outputs unchecked. Every block of a row is separated at the
+        whole row's level (when the model has a level signature), so blocks equal the one-shot result."""
+        batch = x if x.ndim == 2 else x[np.newaxis]
+        samples = batch.shape[1]
+        done = _scaled(progress, 0.0, 1.0)
+        blocks = self.blocks(samples, block_seconds)
+        level = self._level(batch)
+        if len(blocks) == 1:
+            outputs = self._run(batch, level)
+            done(1.0)
+        else:
+            outputs = {n: np.zeros(batch.shape, np.float32) for n in self.components}
+            for k, (start, end, weight) in enumerate(blocks):
+                part = self._run(batch[:, start:end], level)
+                for n in self.components:
+                    outputs[n][:, start:end] += weight * part[n]
+                done(end / samples if k + 1 < len(blocks) else 1.0)
+        return {n: (v if x.ndim == 2 else v[0]) for n, v in outputs.items()}
+
+    def blocks(self, samples: int, block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS
+               ) -> list[tuple[int, int, np.ndarray]]:
+        """(start, end, weight) per block for a signal of `samples`; the weights sum to 1 at every sample."""
+        if check_block_seconds(block_seconds) is None:
+            return [(0, samples, np.ones(samples, np.float32))]
+        stft, frames = self._loaded.config.stft, self._loaded.config.patch.frames
+        unit = stft.hop * (frames // 2)  # one patch hop in samples: block starts stay on the whole signal's patch grid
+        context = _round_up(stft.samples_for(frames + 1), unit)  # samples at a block edge that differ from one-shot
+        fade = unit
+        overlap = 2 * context + fade
+        length = max(_round_up(math.ceil(block_seconds * self.sample_rate), unit), 2 * overlap)
+        if samples <= length:
+            return [(0, samples, np.ones(samples, np.float32))]
+        step = length - overlap
+        starts = [0]
+        while starts[-1] + length < samples:
+            starts.append(starts[-1] + step)
+        ramp = (0.5 + 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)).astype(np.float32)  # 1 -> 0
+        result = []
+        for k, start in enumerate(starts):
+            end = min(start + length, samples)
+            weight = np.ones(end - start, np.float32)
+            if k > 0:  # fade in over [start + context, start + context + fade), nothing before
+                weight[:context] = 0.0
+                weight[context:context + fade] = 1.0 - ramp
+            if k + 1 < len(starts):  # fade out where the next block fades in
+                cut = starts[k + 1] + context - start
+                weight[cut:cut + fade] = ramp
+                weight[cut + fade:] = 0.0
+            result.append((start, end, weight))
+        return result
+
+    def _level(self, batch: np.ndarray) -> Optional[np.ndarray]:
+        """Each row's level (cass_tf.spectral.level) if the model separates at a given level, else None."""
+        if self._loaded.at_level is None:
+            return None
+        return level(batch).numpy()
+
+    def _run(self, batch: np.ndarray, level: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+        waveform = tf.constant(batch, tf.float32)
+        outputs = self.function(waveform) if level is None else self._loaded.at_level(waveform, tf.constant(level))
+        return {n: outputs[n].numpy() for n in self.components}
+
+
+def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, PathLike]]],
+             model: Union[PathLike, Separator, Any], sample_rate: Optional[int] = None, *,
+             block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS,
+             progress: Optional[Progress] = None,
+             mono: bool = False, channels: Optional[Sequence[Union[str, int]]] = None
+             ) -> Union[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """Separates a mixture into the model's components; returns {component: float32 array of the input's shape}.
+
+    mixture: a 1-D float array (samples,); a 2-D float array (channels, samples), each channel separated on its own
+        (outputs (channels, samples)); an audio file path (str or PathLike; read with soundfile, its own rate used,
+        its channels as for a 2-D array); or a list/tuple of those, giving a list of dicts in the same order. Integer arrays are rejected (convert them yourself, e.g.
+        `pcm.astype(np.float32) / 32768` for 16-bit), as are empty arrays, NaN/inf, values beyond float32's range and 3-D arrays.
+    model: a Separator, or anything Separator accepts (a path is loaded on every call: keep a Separator to reuse).
+    sample_rate: the rate of array inputs in Hz (default: the model's). Inputs are resampled to the model's rate
+        (audio.resample) and the outputs back to the input's rate; outputs have the input's length.
+    block_seconds: block length for long inputs (see the module doc); None processes each input in one piece.
+    progress: called with the fraction of all input samples done, after each block (ending with 1.0).
+    mono: average the channels of a 2-D input or file first (outputs (samples,)), as cass_tf did before channels.
+    channels: for biosignal files (EDF/BDF, WFDB .hea, CSV, NPY; cass_tf.records), the channels to separate (names
+        or 0-based indices; default: the model's default leads, records.DEFAULT_CHANNELS), each minus its median
+        (cass_tf.biosignal.mixture); outputs (channels, samples) at the file's rate. NPY files and CSVs without a
+        time column need `sample_rate`.
+    Raises ValueError (or FileNotFoundError for a missing file or model) naming the problem, before any work.
+    """
+    if sample_rate is not None:
+        sample_rate = check_rate(sample_rate)
+    check_block_seconds(block_seconds)
+    check_progress(progress)
+    mixtures, many = load_mixtures(mixture, sample_rate)
+    separator = model if isinstance(model, Separator) else Separator(model)
+    mixtures = [biosignal.mixture(x, separator, channels)[1:] if isinstance(x, Record) else (x, rate)
+                for x, rate in mixtures]
+    loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
+    total = sum(x.shape[-1] for x, _ in loaded)
+    results, done = [], 0
+    for x, rate in loaded:
+        report = _scaled(progress, done / total, x.shape[-1] / total)
+        what = f"mixture[{len(results)}]" if many else "mixture"
+        results.append(_separate_one(separator, x, rate or separator.sample_rate, block_seconds, report, what))
+        done += x.shape[-1]
+    return results if many else results[0]
+
+
+def _separate_one(separator: Separator, x: np.ndarray, rate: int, block_seconds: Optional[float],
+                  progress: Progress, what: str) -> dict[str, np.ndarray]:
+    """Resampled to the model's rate, separated, resampled back; outputs checked finite (naming `what`)."""
+    model_rate = separator.sample_rate
+    outputs = separator._process(audio.resample(x, rate, model_rate), block_seconds, progress)
+    return check_outputs({n: audio.fit_length(audio.resample(v, model_rate, rate), x.shape[-1])
+                          for n, v in outputs.items()}, x, what)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Loaded:
+    """A loaded model as Separators hold (and share) it: its graph and config, and what keeps its variables alive."""
+
+    source: str
+    kind: str  # "savedmodel" or "checkpoint"
+    function: Callable[[Any], dict[str, Any]]
+    config: Any  # cass_tf.config.Config
+    keep: Any  # the loaded SavedModel or the CASSModel
+    at_level: Optional[Callable[[Any, Any], dict[str, Any]]] = None  # (waveform, level [batch]) -> outputs; None:
+    # the model does not normalise (no model.input_rms) or predates the level signature (format 1)
+
+
+def _load_saved_model(path: str) -> _Loaded:
+    """A cass_tf export, its asset config validated before TensorFlow reads anything."""
+    contract.check_version_dir(path)
+    asset = contract.read_asset(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 (corrupt protobufs and missing variables raise many types)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path!r} could not be loaded as a SavedModel: {first}") from None
+    signatures = dict(loaded.signatures)
+    name, waveform = contract.SERVING_SIGNATURE, contract.WAVEFORM_INPUT
+    if name not in signatures:
+        raise ValueError(f"SavedModel {path!r} has no {name!r} signature (it has {sorted(signatures)}); "
+                         "export it with cass-tf export")
+    signature = signatures[name]
+    inputs = signature.structured_input_signature[1]
+    if set(inputs) != {waveform}:
+        raise ValueError(f"SavedModel {path!r}: {name} takes {sorted(inputs)}, expected one input {waveform!r}; "
+                         "not a cass_tf export")
+    outputs = set(signature.structured_outputs)
+    if outputs != set(asset.components):
+        raise ValueError(f"SavedModel {path!r}: outputs {sorted(outputs)} do not match the components "
+                         f"{list(asset.components)} in {asset.path}")
+    at_level = None
+    if contract.LEVEL_SIGNATURE in signatures and asset.config.model.input_rms is not None:
+        by_level = signatures[contract.LEVEL_SIGNATURE]
+        at_level = lambda x, level: by_level(**{waveform: x, contract.LEVEL_INPUT: level})  # noqa: E731
+    return _Loaded(path, "savedmodel", lambda x: signature(**{waveform: x}), asset.config, loaded, at_level)
+
+
+def _wrap_model(model: Any, path: str) -> _Loaded:
+    """A CASSModel's networks inside `windows.separate_at_level`, traced once for [None, None] inputs."""
+    config = model.config
+    spectral = Spectral.from_config(config)
+    reference = config.model.input_rms
+    waveform_spec = tf.TensorSpec([None, None], tf.float32, name=contract.WAVEFORM_INPUT)
+
+    def networks(features: tf.Tensor) -> dict[str, tf.Tensor]:
+        return model(features, training=False)
+
+    @tf.function(input_signature=[waveform_spec])
+    def function(waveform: tf.Tensor) -> dict[str, tf.Tensor]:
+        return separate_at_level(spectral, networks, config.components, waveform, reference)
+
+    @tf.function(input_signature=[waveform_spec, tf.TensorSpec([None], tf.float32, name=contract.LEVEL_INPUT)])
+    def at_level(waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
+        return separate_at_level(spectral, networks, config.components, waveform, reference, level)
+
+    return _Loaded(path, "checkpoint", function, config, model, at_level if reference is not None else None)
+
+
+def _resolve(path: str) -> tuple[str, str]:
+    """("savedmodel", version_dir) or ("checkpoint", model_dir) for a model path, or a clear error."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model not found: {path!r}")
+    what = ("expected a SavedModel version directory (saved_model.pb), a TF Serving base directory of integer "
+            "versions, or a training model_dir (config.json + checkpoints/)")
+    if not os.path.isdir(path):
+        raise ValueError(f"model {path!r} is a file, not a model directory: {what}")
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return "savedmodel", path
+    if os.path.exists(os.path.join(path, rundir.CONFIG)):
+        return "checkpoint", path
+    found = contract.versions(path)
+    if not found:
+        raise ValueError(f"model {path!r} has no versions and is not a model: {what}")
+    latest = os.path.join(path, str(found[-1]))
+    if not os.path.exists(os.path.join(latest, "saved_model.pb")):
+        raise ValueError(f"model {path!r}: its highest version {latest!r} has no saved_model.pb")
+    return "savedmodel", latest
+
+
+def _scaled(progress: Optional[Progress], offset: float, span: float) -> Progress:
+    """`progress` called with offset + span * fraction (a no-op when progress is None)."""
+    if progress is None:
+        return lambda fraction: None
+    return lambda fraction: progress(min(1.0, offset + span * fraction))
+
+
+def _round_up(value: int, unit: int) -> int:
+    return -(-value // unit) * unit
+
+
+# ---- files and figures (the separate command's work) ----
+
+class _Bar:
+    """A one-line progress bar on stderr (redrawn on a terminal; a line per file otherwise)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.tty = total, enabled, sys.stderr.isatty()
+        self.started = time.time()
+
+    def show(self, index: int, fraction: float, name: str, final: bool = False) -> None:
+        if not self.enabled or not (self.tty or final):
+            return
+        overall = (index + fraction) / self.total
+        filled = int(round(30 * overall))
+        line = (f"[{'=' * filled}{'.' * (30 - filled)}] {100 * overall:5.1f}%  file {index + 1}/{self.total} "
+                f"{name}  {time.time() - self.started:.0f}s")
+        sys.stderr.write(("\r" + line + " " * 4) if self.tty else line + "\n")
+        if final and self.tty and index + 1 == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def run_files(paths: Sequence[str], model: Union[PathLike, Separator], out_dir: str,
+              block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS, show_progress: bool = True,
+              plot: bool = False, mono: bool = False) -> list[str]:
+    """Separates each file into `<out_dir>/<stem>/<component>.wav` (and with `plot`, `<out_dir>/<stem>/separation.png`,
+    see `plot_separation`); everything is validated first. Returns the paths written. Each WAV has its input's
+    channels (each separated on its own), or one with `mono` (channels averaged first); the plot shows channel 0.
+    A failure while separating or writing (a full disk) raises a RuntimeError listing the outputs already written."""
+    inputs = check_audio_files(paths, mono)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
+    check_block_seconds(block_seconds)
+    separator = model if isinstance(model, Separator) else Separator(model)
+    bar = _Bar(len(paths), show_progress)
+    written: list[str] = []
+    for index, (path, (x, rate)) in enumerate(zip(paths, inputs)):
+        try:
+            _write_one(separator, path, x, rate, out_dir, block_seconds, plot, bar, index, written)
+        except Exception as e:  # noqa: BLE001 (whatever stopped it, the user must know what is on disk)
+            detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise RuntimeError(f"{detail}; stopped at input {os.fspath(path)!r}, having written {len(written)} "
+                               f"outputs: {', '.join(written) or 'none'}") from e
+    return written
+
+
+def _write_one(separator: Separator, path: PathLike, x: np.ndarray, rate: int, out_dir: str,
+               block_seconds: Optional[float], plot: bool, bar: _Bar, index: int, written: list[str]) -> None:
+    """run_files' work on one checked input: its WAVs (and plot), each path appended to `written` once written."""
+    name = os.path.basename(path)
+    parts = _separate_one(separator, x, rate, block_seconds, lambda f: bar.show(index, f, name),
+                          repr(os.fspath(path)))
+    stem = os.path.splitext(name)[0]
+    for component, signal in parts.items():
+        target = os.path.join(out_dir, stem, f"{component}.wav")
+        audio.write_audio(target, signal, rate)
+        written.append(target)
+    if plot:
+        first = {n: v if v.ndim == 1 else v[0] for n, v in parts.items()}
+        written.append(plot_separation(separator, os.path.join(out_dir, stem, PLOT), x if x.ndim == 1 else x[0],
+                                       first, rate, title=name))
+    bar.show(index, 1.0, name, final=True)
+
+
+def plot_separation(separator: Separator, path: str, mixture: np.ndarray, estimates: dict[str, np.ndarray], rate: int,
+                    truth: Optional[dict[str, np.ndarray]] = None, title: Optional[str] = None,
+                    traces: Optional[dict[str, tuple[np.ndarray, np.ndarray]]] = None) -> str:
+    """Draws a mixture, its estimates (and the true components, if known; rate `traces` under them) -> PNG at `path`
+    (cass_tf.plots.separation), with spectrograms of the model's STFT window and hop, in seconds at `rate`."""
+    stft, scale = separator._loaded.config.stft, rate / separator.sample_rate
+    window, hop = (max(1, round(samples * scale)) for samples in (stft.window, stft.hop))
+    return plots.separation(path, mixture, estimates, rate, window, hop, truth, title, traces)
+
+
+def plot_example(model: Union[PathLike, Separator, Any], recording: Any, path: str) -> dict[str, np.ndarray]:
+    """Separates the start of a test `recording` (a cass_tf.data.Recording at the model's rate: EXAMPLE_SECONDS or
+    one patch, whichever is longer) and draws it beside the truth -> PNG at `path`; returns the estimates."""
+    separator = model if isinstance(model, Separator) else Separator(model)
+    config = separator._loaded.config
+    patch = config.stft.samples_for(config.patch.frames)
+    samples = min(len(recording), max(round(EXAMPLE_SECONDS * separator.sample_rate), patch))
+    mixture = recording.mixture[:samples]
+    estimates = separate(mixture, separator)
+    truth = {n: recording.components[n][:samples] for n in separator.components}
+    plot_separation(separator, path, mixture, estimates, separator.sample_rate, truth, title=recording.name)
+    return estimates
