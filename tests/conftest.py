@@ -1,9 +1,16 @@
 """Shared fixtures and helpers: a tiny trained PPG model (width 2, 16x16 patches, 64 Hz), trained, restored and
-exported once per test session; a PPG-like test signal; the Keras reference separation and its tolerance."""
+exported once per test session; a PPG-like test signal; the Keras reference separation and its tolerance; the one
+way tests run the command line (`run_cli`) and build a subprocess's environment (`env`).
+
+TensorFlow's C++ logs are set to level 2 here, before any test module imports TensorFlow (pytest imports this file
+first), so test modules do not set it again."""
 
 import os
 import pathlib
+import re
 import struct
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,7 +23,34 @@ TINY = ["data.sample_rate=64", "data.ppg.train_recordings=2", "data.ppg.test_rec
         "data.cache_dir=null", "model.width=2", "patch.frequency_bins=16", "patch.frames=16", "stft.n_fft=32",
         "stft.window=32", "stft.hop=8", "train.epochs=2", "train.steps_per_epoch=3", "train.batch_size=4",
         "train.ae_learning_rate=1e-3"]
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+# What TensorFlow writes to stderr while loading and starting (absl-style C++ lines such as "I0000 00:00:... ]").
+TF_LOG = re.compile(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog|oneDNN custom operations|cuInit", re.M)
+
+
+def env(**extra: str | None) -> dict[str, str]:
+    """A subprocess's environment: this checkout first on PYTHONPATH, no GPU, no TF_CONFIG, TensorFlow's C++ logs at
+    level 2; then `extra` (a value of None removes that variable)."""
+    result = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    result.update(PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), CUDA_VISIBLE_DEVICES="",
+                  TF_CPP_MIN_LOG_LEVEL="2")
+    result.update(extra)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+ENV = env()
+
+
+def run_cli(*args, module: str = "cass_tf", timeout: float = 300,
+            **extra_env: str | None) -> subprocess.CompletedProcess:
+    """`python -m <module> args` in a real subprocess from the repository root, as a user runs it: without
+    TF_CPP_MIN_LOG_LEVEL (the command line must quiet TensorFlow itself); stdout and stderr captured as text."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=REPO,
+                          env=env(TF_CPP_MIN_LOG_LEVEL=None, **extra_env), timeout=timeout)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The `error: ...` lines of a command's stderr."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
 RATE = 64  # the tiny PPG model's sample rate
 NAMES = ("heart", "respiratory")
 

@@ -1,4 +1,5 @@
-"""Tests for cass_tf.atomic (publishing files and directories) and cass_tf.rundir (the run directory's layout)."""
+"""Tests for cass_tf.atomic: publishing files and directories in one step, cleaning up after killed writers, and
+the error when a file stands where a directory must go."""
 
 import os
 import subprocess
@@ -100,24 +101,6 @@ def test_a_file_in_the_way_of_a_directory_is_a_clear_error(tmp_path, where):
         RunDir(str(path)).create()
     with pytest.raises(ValueError, match="is a file"):
         atomic.write_text(blocker / "x.txt", "")
-
-
-def test_history_round_trip_and_legacy_columns(tmp_path):
-    run = RunDir(str(tmp_path))
-    rows = [{"epoch": 1, "step": 3, "ae_loss/a": 0.5, "test_l2_waveform/a": 0.25}]
-    run.write_history(rows)
-    assert run.read_history() == rows and type(run.read_history()[0]["epoch"]) is int
-    (tmp_path / "history.csv").write_text("epoch,step,test_l2/a,test_rel_l2/a\n1,3,0.5,0.75\n")
-    assert run.read_history() == [{"epoch": 1, "step": 3, "test_l2_waveform/a": 0.5, "test_l2_magnitude/a": 0.75}]
-
-
-def test_run_dir_layout(tmp_path):
-    run = RunDir(str(tmp_path))
-    assert [os.path.relpath(p, tmp_path) for p in (run.config, run.checkpoints, run.history, run.logs, run.curves,
-                                                      run.example)] == [
-        "config.json", "checkpoints", "history.csv", "logs", "training_curves.png", "example.png"]
-    with pytest.raises(FileNotFoundError, match="no config.json"):
-        run.load_config()
 
 
 def test_write_audio_publishes_atomically_and_cleans_a_killed_writers_leftover(tmp_path):

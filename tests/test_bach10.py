@@ -2,6 +2,7 @@
 
 import math
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -150,33 +151,22 @@ def test_stems_trimmed_to_shortest(fake_root):
     assert all(len(w) == shortest for w in recording.components.values())
 
 
-def test_missing_stem(fake_root):
-    (fake_root / "01-A" / "01-A-saxphone.wav").unlink()
-    with pytest.raises(FileNotFoundError, match="01-A-saxphone.wav"):
-        load_fake(fake_root)
+# One stem damaged -> the error: its type, and what it must say after the file's name.
+BAD_STEMS = {
+    "missing": ("01-A-saxphone.wav", lambda path: path.unlink(), FileNotFoundError, ""),
+    "corrupt": ("01-A-bassoon.wav", lambda path: path.write_bytes(b"RIFF garbage" * 10), ValueError,
+                "not a readable audio file"),
+    "empty": ("02-B-bassoon.wav", lambda path: write_wav(path, frames=0), ValueError, "empty"),
+    "wrong rate": ("03-C-saxphone.wav", lambda path: write_wav(path, rate=22050), ValueError, "22050"),
+    "stereo": ("01-A-bassoon.wav", lambda path: write_wav(path, channels=2), ValueError, "2 channel"),
+}
 
 
-def test_corrupt_stem(fake_root):
-    (fake_root / "01-A" / "01-A-bassoon.wav").write_bytes(b"RIFF garbage" * 10)
-    with pytest.raises(ValueError, match="01-A-bassoon.wav.*not a readable audio file"):
-        load_fake(fake_root)
-
-
-def test_empty_stem(fake_root):
-    write_wav(fake_root / "02-B" / "02-B-bassoon.wav", frames=0)
-    with pytest.raises(ValueError, match="02-B-bassoon.wav.*empty"):
-        load_fake(fake_root)
-
-
-def test_wrong_rate_stem(fake_root):
-    write_wav(fake_root / "03-C" / "03-C-saxphone.wav", rate=22050)
-    with pytest.raises(ValueError, match="03-C-saxphone.wav.*22050"):
-        load_fake(fake_root)
-
-
-def test_stereo_stem(fake_root):
-    write_wav(fake_root / "01-A" / "01-A-bassoon.wav", channels=2)
-    with pytest.raises(ValueError, match="01-A-bassoon.wav.*2 channel"):
+@pytest.mark.parametrize("case", BAD_STEMS)
+def test_bad_stem_is_named(fake_root, case):
+    name, damage, error, what = BAD_STEMS[case]
+    damage(fake_root / name.rsplit("-", 1)[0] / name)
+    with pytest.raises(error, match=f"{re.escape(name)}.*{what}"):
         load_fake(fake_root)
 
 
@@ -186,14 +176,11 @@ def test_root_missing_named_when_loading(tmp_path):
         load_fake(missing)
 
 
-def test_test_piece_not_in_root(fake_root):
-    with pytest.raises(ValueError, match="data.bach10.test_pieces.*'04-D'"):
-        bach10.load(make_config(fake_root, 'data.bach10.test_pieces=["04-D"]'))
-
-
-def test_test_pieces_leave_nothing_to_train(fake_root):
-    with pytest.raises(ValueError, match="data.bach10.test_pieces.*none of the 3 pieces"):
-        bach10.load(make_config(fake_root, 'data.bach10.test_pieces=["01-A", "02-B", "03-C"]'))
+@pytest.mark.parametrize("pieces, what", [('["04-D"]', "'04-D'"),  # not in the root
+                                          ('["01-A", "02-B", "03-C"]', "none of the 3 pieces")])  # nothing to train
+def test_bad_test_pieces(fake_root, pieces, what):
+    with pytest.raises(ValueError, match=f"data.bach10.test_pieces.*{what}"):
+        bach10.load(make_config(fake_root, f"data.bach10.test_pieces={pieces}"))
 
 
 def test_full_mixture_reads_the_mix(fake_root):

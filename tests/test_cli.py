@@ -5,7 +5,6 @@ naming the device; every failure ends in one `error: ...` line, exit status 2 fo
 `--verbose` adds the traceback.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,20 +12,10 @@ import sys
 
 import pytest
 
-from conftest import REPO, TINY, png_size, signal
+from conftest import REPO, TF_LOG, TINY, png_size, run_cli, signal
 
 CONFIG = str(REPO / "configs" / "paper" / "ppg.json")
 COMMANDS = ("train", "evaluate", "export", "separate")
-# What TensorFlow writes to stderr while loading and starting (absl-style C++ lines such as "I0000 00:00:... ]").
-TF_LOG = re.compile(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog|oneDNN custom operations|cuInit")
-
-
-def run(*args, module="cass_tf", timeout=300):
-    """Runs `python -m <module> args` in a clean environment (no TF_CPP_MIN_LOG_LEVEL: the CLI must quiet it)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG")}
-    env.update(PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=timeout)
 
 
 def last_line(stderr):
@@ -56,12 +45,12 @@ def test_help_lists_every_command():
     ("separate", ["--model", "--out_dir", "--block_seconds", "--plot", "--quiet", "--verbose"]),
 ])
 def test_each_command_has_help(command, flags):
-    proc = run(command, "--help")
+    proc = run_cli(command, "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"usage: python -m cass_tf {command}")
     assert all(flag in proc.stdout for flag in flags), proc.stdout
     module = "separation" if command == "separate" else command
-    alone = run("--help", module=f"cass_tf.{module}")
+    alone = run_cli("--help", module=f"cass_tf.{module}")
     assert alone.returncode == 0 and alone.stdout.startswith(f"usage: python -m cass_tf.{module}")
 
 
@@ -75,7 +64,7 @@ def test_each_command_has_help(command, flags):
     ([], "the following arguments are required: <command>"),
 ])
 def test_usage_errors_exit_2_with_one_error_line(argv, message):
-    proc = run(*argv)
+    proc = run_cli(*argv)
     assert proc.returncode == 2, proc.stderr
     assert last_line(proc.stderr).startswith("error: ") and message in last_line(proc.stderr), proc.stderr
     assert sum(line.startswith("error:") for line in proc.stderr.splitlines()) == 1
@@ -83,7 +72,7 @@ def test_usage_errors_exit_2_with_one_error_line(argv, message):
 
 
 def test_module_without_config_is_a_usage_error():
-    proc = run(module="cass_tf.train")
+    proc = run_cli(module="cass_tf.train")
     assert proc.returncode == 2
     assert last_line(proc.stderr) == ("error: the following arguments are required: --config "
                                       "(see python -m cass_tf.train --help)")
@@ -94,14 +83,14 @@ def test_model_dir_that_is_a_file_exits_1_and_verbose_adds_the_traceback(tmp_pat
     target = tmp_path / "taken"
     target.write_text("a file")
     argv = ["train", "--config", CONFIG, *[a for o in TINY for a in ("--set", o)], "--model_dir", target]
-    proc = run(*argv)
+    proc = run_cli(*argv)
     assert proc.returncode == 1
     assert last_line(proc.stderr).startswith("error: model_dir") and "is a file" in last_line(proc.stderr)
     assert "Traceback" not in proc.stderr
     assert_quiet(proc)
     assert target.read_text() == "a file"
 
-    verbose = run(*argv, "--verbose")
+    verbose = run_cli(*argv, "--verbose")
     assert verbose.returncode == 1
     assert "Traceback (most recent call last)" in verbose.stderr
     assert last_line(verbose.stderr) == last_line(proc.stderr)
@@ -127,7 +116,7 @@ def test_separate_with_plot(tiny_export, tmp_path):
     wav = tmp_path / "take.wav"
     audio.write_audio(wav, signal(64 * 12, rate=64), 64)
     out = tmp_path / "out"
-    proc = run("separate", wav, "--model", tiny_export, "--out_dir", out, "--plot")
+    proc = run_cli("separate", wav, "--model", tiny_export, "--out_dir", out, "--plot")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_quiet(proc)
     assert sorted(p.name for p in (out / "take").iterdir()) == ["heart.wav", "respiratory.wav", "separation.png"]

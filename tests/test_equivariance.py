@@ -4,18 +4,16 @@ re-export (format 2, weights unchanged) gives what the format-1 export gave at t
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import cass_tf  # noqa: E402
-from cass_tf import contract  # noqa: E402
-from cass_tf.config import load_config  # noqa: E402
-from cass_tf.export import export  # noqa: E402
-from cass_tf.models.cass import CASSModel  # noqa: E402
-from conftest import REPO, TINY, assert_close, signal  # noqa: E402
+import cass_tf
+from cass_tf import contract
+from cass_tf.config import load_config
+from cass_tf.export import export
+from cass_tf.models.cass import CASSModel
+from conftest import REPO, TINY, assert_close, signal
 
 SCALES = (1e-4, 3e-3, 1.0, 70.0, 1e4)
 SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # version 1's model.input_rms: the median mixture RMS of its training data

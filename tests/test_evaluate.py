@@ -5,8 +5,6 @@ import json
 import math
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +14,8 @@ from cass_tf import cli, evaluate, metrics
 from cass_tf.config import ConfigError, load_config
 from cass_tf.data.pipeline import make_datasets
 from cass_tf.spectral import Spectral
+from conftest import REPO, run_cli
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 PPG_SMALL = ["data.sample_rate=64", "stft.n_fft=128", "stft.window=128", "stft.hop=16",
              "data.ppg.train_recordings=3", "data.ppg.test_recordings=2", "data.ppg.seconds=20", "data.cache_dir=null"]
 # n_fft 30 has 16 bins: a 16-bin patch covers the whole spectrum, so no lowpass.
@@ -247,9 +245,7 @@ def test_incompatible_config_is_refused(trained):
 def test_cli_writes_json_and_markdown(trained, tmp_path):
     config, model_dir, _ = trained
     out = tmp_path / "eval"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-m", "cass_tf.evaluate", "--model_dir", model_dir, "--out", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = run_cli("--model_dir", model_dir, "--out", out, module="cass_tf.evaluate")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Test crops" in done.stdout and "Whole test signals" in done.stdout
     document = json.loads((out / "evaluation.json").read_text())
@@ -293,8 +289,6 @@ def test_cli_missing_checkpoint(trained, tmp_path, capsys):
 
 
 def test_cli_subprocess_error_has_no_traceback(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "cass_tf.evaluate", "--model_dir", str(tmp_path / "nope")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = run_cli("--model_dir", tmp_path / "nope", module="cass_tf.evaluate", timeout=120)
     assert done.returncode == 1
     assert "error: model_dir not found" in done.stderr and "Traceback" not in done.stderr

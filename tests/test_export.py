@@ -7,21 +7,18 @@ The tiny PPG model (width 2, 16x16 patches, n_fft 32) is conftest's, trained onc
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf import contract  # noqa: E402
-from cass_tf import export as export_module  # noqa: E402
-from cass_tf.export import ExportError, export  # noqa: E402
-from cass_tf.models.cass import restore  # noqa: E402
-from conftest import ENV, assert_close, reference  # noqa: E402
+from cass_tf import contract
+from cass_tf import export as export_module
+from cass_tf.export import ExportError, export
+from cass_tf.models.cass import restore
+from conftest import ENV, TF_LOG, assert_close, reference, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +85,12 @@ def test_cli(exported, model_dir):
     """The CLI refuses an existing version with one error line (checked before the model is restored), exit 1;
     TensorFlow, which this module imports itself, logs nothing (the CLI quiets it first)."""
     base, _ = exported
-    result = subprocess.run([sys.executable, "-m", "cass_tf.export", "--model_dir", str(model_dir),
-                             "--export_dir", str(base), "--version", "1"], capture_output=True, text=True, env=ENV)
+    result = run_cli("--model_dir", model_dir, "--export_dir", base, "--version", "1", module="cass_tf.export")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: version 1 already exists")
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("device: CPU"), result.stderr[:2000]
-    assert not re.search(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog", result.stderr, re.M)
+    assert not TF_LOG.search(result.stderr), result.stderr[:2000]
     assert sorted(os.listdir(base)) == ["1", "2", "models.config"]
 
 

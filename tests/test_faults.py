@@ -14,16 +14,15 @@ import sys
 import textwrap
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf import atomic  # noqa: E402
-from cass_tf.config import load_config  # noqa: E402
-from cass_tf.rundir import RunDir, RunDirLocked  # noqa: E402
-from test_train import CONFIG, ONE, REPO, TINY, cli, env, error_lines, read_history  # noqa: E402
+from cass_tf import atomic
+from cass_tf.config import load_config
+from cass_tf.rundir import RunDir
+from conftest import REPO, env, error_lines
+from test_train import CONFIG, ONE, TINY, cli, read_history
 
 BASE = TINY + ONE + ["train.steps_per_epoch=3"]
 # The CLI (or pipeline script) in a real subprocess that sends itself `signal` when step `step` is being checked
@@ -216,32 +215,6 @@ def test_keep_checkpoints_is_how_many_are_kept(tmp_path):
 
 
 # ---- 3. two writers ----
-
-def test_lock_refuses_a_live_holder_and_takes_over_a_dead_ones(tmp_path):
-    run_dir = RunDir(tmp_path)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        with open(run_dir.lock_file, "w") as f:
-            f.write(f"{sleeper.pid} {os.uname().nodename} train\n")
-        with pytest.raises(RunDirLocked, match=f"{tmp_path} is in use by process {sleeper.pid} \\(train"):
-            with run_dir.lock("export"):
-                pass
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    with run_dir.lock("export"):  # the holder is dead now: taken over
-        assert run_dir.lock_holder() == (os.getpid(), os.uname().nodename, "export")
-        with pytest.raises(RunDirLocked, match=f"in use by process {os.getpid()}"):
-            with run_dir.lock("evaluate"):  # not re-entrant, not even in the same process
-                pass
-    assert not os.path.exists(run_dir.lock_file)
-    with open(run_dir.lock_file, "w") as f:  # another host's process cannot be checked from here: refused
-        f.write("1 some-other-host train\n")
-    with pytest.raises(RunDirLocked, match="process 1 \\(train on some-other-host\\)"):
-        with run_dir.lock("train"):
-            pass
-    assert sorted(os.listdir(tmp_path)) == ["lock"]  # and no temporary left behind
-
 
 @pytest.mark.slow
 def test_second_train_export_evaluate_into_a_training_run_are_refused(tmp_path, three_checkpoints):

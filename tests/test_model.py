@@ -6,18 +6,16 @@ Everything is tiny (PPG, width 2, 16x16 patches, batch 4) so the file runs in ab
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf.config import load_config  # noqa: E402
-from cass_tf.data.pipeline import make_datasets  # noqa: E402
-from cass_tf.models import cass as cass_module  # noqa: E402
-from cass_tf.models.cass import CASSModel, restore  # noqa: E402
-from cass_tf.models.resnet9 import build_autoencoder, build_decoder, build_discriminator, build_encoder  # noqa: E402
+from cass_tf.config import load_config
+from cass_tf.data.pipeline import make_datasets
+from cass_tf.models import cass as cass_module
+from cass_tf.models.cass import CASSModel, restore
+from cass_tf.models.resnet9 import build_autoencoder, build_decoder, build_discriminator, build_encoder
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "paper", "ppg.json")
 TINY = [

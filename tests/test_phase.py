@@ -2,21 +2,18 @@
 inputs, waveform-domain losses and their gradients, mixture consistency, the complex cross-fade, the level helpers,
 the ideal-complex-mask oracle, and the config rules."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf import losses  # noqa: E402
-from cass_tf.config import ConfigError, PatchConfig, ReconstructionConfig, ScalingConfig, STFTConfig, load_config  # noqa: E402
-from cass_tf.models.cass import CASSModel, apply_autoencoders  # noqa: E402
-from cass_tf.models.resnet9 import ComplexMask, NetworkInput, build_autoencoder  # noqa: E402
-from cass_tf.spectral import Spectral, from_reference, level, to_reference  # noqa: E402
-from cass_tf.windows import separate_at_level, separate_waveform  # noqa: E402
-from conftest import REPO, TINY  # noqa: E402
+from cass_tf import losses
+from cass_tf.config import ConfigError, PatchConfig, ReconstructionConfig, ScalingConfig, STFTConfig, load_config
+from cass_tf.models.cass import CASSModel, apply_autoencoders
+from cass_tf.models.resnet9 import ComplexMask, NetworkInput, build_autoencoder
+from cass_tf.spectral import Spectral, from_reference, level, to_reference
+from cass_tf.windows import separate_at_level, separate_waveform
+from conftest import REPO, TINY
 
 STFT = STFTConfig(n_fft=32, hop=8, window=32)
 FULL = Spectral(STFT, PatchConfig(frequency_bins=17, frames=8), ScalingConfig(), complex_features=True)

@@ -1,19 +1,16 @@
 """Tests for cass_tf.data.pipeline on a tiny PPG config: layout, determinism, resume, shards, crop contents."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pathlib
 
-import pathlib  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf.config import load_config  # noqa: E402
-from cass_tf.data import Recording  # noqa: E402
-from cass_tf.data.pipeline import fixed_crops, make_datasets, train_dataset  # noqa: E402
-from cass_tf.data.pipeline import test_dataset as make_test_dataset  # noqa: E402  (not collected by pytest)
+from cass_tf.config import load_config
+from cass_tf.data import Recording
+from cass_tf.data.pipeline import fixed_crops, make_datasets, train_dataset
+from cass_tf.data.pipeline import test_dataset as make_test_dataset  # (not collected by pytest)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["data.sample_rate=64", "stft.n_fft=128", "stft.window=128", "stft.hop=16", "scaling.kind=log1p",

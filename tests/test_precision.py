@@ -1,21 +1,18 @@
 """Tests for train.precision (cass_tf.precision, the config's deprecated field, the device line) and FusedBatchNorm,
 the BatchNorm that keeps mixed_bfloat16 fast: the same outputs, gradients and moving statistics as Keras'."""
 
-import os
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf import cli  # noqa: E402
-from cass_tf.config import ConfigError, from_dict, load_config  # noqa: E402
-from cass_tf.models.resnet9 import FusedBatchNorm  # noqa: E402
-from cass_tf.precision import read_cpu_flags, resolve  # noqa: E402
-from conftest import REPO  # noqa: E402
+from cass_tf import cli
+from cass_tf.config import ConfigError, from_dict, load_config
+from cass_tf.models.resnet9 import FusedBatchNorm
+from cass_tf.precision import read_cpu_flags, resolve
+from conftest import REPO
 
 
 def cpuinfo_has_bf16() -> bool:

@@ -4,20 +4,17 @@ the validation split.
 Tiny PPG data (conftest's); only the protocol labels use the session's tiny trained model.
 """
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf import evaluate  # noqa: E402
-from cass_tf.config import load_config  # noqa: E402
-from cass_tf.data import load_recordings  # noqa: E402
-from cass_tf.data.pipeline import _features, make_datasets  # noqa: E402
-from cass_tf.spectral import Spectral  # noqa: E402
-from conftest import REPO, TINY  # noqa: E402
+from cass_tf import evaluate
+from cass_tf.config import load_config
+from cass_tf.data import load_recordings
+from cass_tf.data.pipeline import _features, make_datasets
+from cass_tf.spectral import Spectral
+from conftest import REPO, TINY
 
 
 def tiny(*overrides):

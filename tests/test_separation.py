@@ -1,25 +1,22 @@
 """Tests for cass_tf.separation: Separator over SavedModels and checkpoints, separate() inputs, blocks, CLI, errors."""
 
-import os
 import shutil
 import subprocess
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import soundfile as sf  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import cass_tf  # noqa: E402
-from cass_tf import audio  # noqa: E402
-from cass_tf.checks import check_audio_files  # noqa: E402
-from cass_tf.export import export  # noqa: E402
-from cass_tf.separation import Separator, separate  # noqa: E402
-from conftest import ENV, NAMES, RATE, REPO, assert_close, reference, signal  # noqa: E402
+import cass_tf
+from cass_tf import audio
+from cass_tf.checks import check_audio_files
+from cass_tf.export import export
+from cass_tf.separation import Separator, separate
+from conftest import ENV, NAMES, RATE, assert_close, reference, run_cli, signal
 
 
 @pytest.fixture(scope="module")
@@ -334,17 +331,13 @@ def test_bad_models(tmp_path, base_dir):
 
 # ---- command line ----
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "cass_tf.separation", *map(str, args)], capture_output=True,
-                          text=True, env=ENV, cwd=REPO)
-
-
 def test_cli_writes_components(base_dir, separator, tmp_path):
     first, second = tmp_path / "a.wav", tmp_path / "b.flac"
     audio.write_audio(first, signal(1000, seed=8), RATE)
     sf.write(second, np.stack([signal(700, seed=9, rate=2 * RATE)] * 2).T, 2 * RATE, subtype="PCM_16")
     out = tmp_path / "out"
-    result = run_cli(first, second, "--model", base_dir, "--out_dir", out, "--block_seconds", "10")
+    result = run_cli(first, second, "--model", base_dir, "--out_dir", out, "--block_seconds", "10",
+                     module="cass_tf.separation")
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
         "a/heart.wav", "a/respiratory.wav", "b/heart.wav", "b/respiratory.wav"]
@@ -354,7 +347,8 @@ def test_cli_writes_components(base_dir, separator, tmp_path):
             y, y_rate = audio.read_audio(out / stem / f"{n}.wav")
             assert y_rate == rate and y.shape == shape  # WAVs keep the input's channel count
             assert_close(y, expected[n])
-    mono = run_cli(second, "--model", base_dir, "--out_dir", tmp_path / "mono", "--mono", "--quiet")
+    mono = run_cli(second, "--model", base_dir, "--out_dir", tmp_path / "mono", "--mono", "--quiet",
+                   module="cass_tf.separation")
     assert mono.returncode == 0, mono.stderr[-3000:]
     assert audio.read_audio(tmp_path / "mono" / "b" / "heart.wav")[0].shape == (700,)
     assert "100.0%" in result.stderr  # the progress bar reached the end
@@ -369,7 +363,7 @@ def test_cli_validates_everything_before_writing(base_dir, tmp_path):
     out = tmp_path / "out"
     for files, model, message in (([good, bad], base_dir, "bad.wav"),
                                   ([good], tmp_path / "no_model", "model not found")):
-        result = run_cli(*files, "--model", model, "--out_dir", out)
+        result = run_cli(*files, "--model", model, "--out_dir", out, module="cass_tf.separation")
         assert result.returncode != 0
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]

@@ -8,7 +8,6 @@ INVALID_ARGUMENT -> 400), and the gRPC PredictionService with its status codes a
 
 import http.server
 import json
-import os
 import pathlib
 import re
 import socket
@@ -16,21 +15,19 @@ import sys
 import threading
 from concurrent import futures
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import grpc
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+from google.protobuf import json_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
-import grpc  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import soundfile as sf  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E402
-from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
-
-from cass_tf.contract import read_asset  # noqa: E402
-from cass_tf.separation import separate  # noqa: E402
-from cass_tf.serving import GrpcClient, RestClient, ServingError  # noqa: E402
-from conftest import NAMES, RATE, signal  # noqa: E402
+from cass_tf.contract import read_asset
+from cass_tf.separation import separate
+from cass_tf.serving import GrpcClient, RestClient, ServingError
+from conftest import NAMES, RATE, signal
 
 
 MODEL = "tiny"

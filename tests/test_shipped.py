@@ -2,15 +2,13 @@
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import cass_tf  # noqa: E402
-from cass_tf.data import load_recordings  # noqa: E402
-from cass_tf.contract import FORMAT_VERSION, read_asset, versions  # noqa: E402
-from cass_tf.metrics import component_event_scores, lower_is_better  # noqa: E402
+import cass_tf
+from cass_tf.data import load_recordings
+from cass_tf.contract import FORMAT_VERSION, read_asset, versions
+from cass_tf.metrics import component_event_scores, lower_is_better
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = [f"{name}/{v}" for name in ("ecg", "ppg") for v in versions(os.path.join(REPO, "saved_models", name))]

@@ -1,15 +1,12 @@
 """Tests for cass_tf.spectral: STFT and inverse STFT against NumPy, round trips, scaling, feature layout."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf.config import PatchConfig, ScalingConfig, STFTConfig  # noqa: E402
-from cass_tf.spectral import COVERAGE_FLOOR, Spectral, scale, unscale  # noqa: E402
+from cass_tf.config import PatchConfig, ScalingConfig, STFTConfig
+from cass_tf.spectral import COVERAGE_FLOOR, Spectral, scale, unscale
 
 ECG_STFT = STFTConfig(n_fft=128, hop=16, window=128)
 BACH10_STFT = STFTConfig(n_fft=1024, hop=256, window=1024)

@@ -4,8 +4,6 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 import pytest
 
@@ -17,7 +15,7 @@ from cass_tf.data.pipeline import make_datasets
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "pipelines"))
 
-import score_versions  # noqa: E402
+import score_versions  # noqa: E402 (pipelines/ is on sys.path only from here)
 import train_export  # noqa: E402
 
 TINY = ["data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",

@@ -16,17 +16,14 @@ import sys
 import textwrap
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from cass_tf.config import load_config
+from conftest import REPO, TF_LOG, env, error_lines, png_size, run_cli
 
-from cass_tf.config import load_config  # noqa: E402
-from conftest import png_size  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, "configs", "paper", "ppg.json")
+CONFIG = str(REPO / "configs" / "paper" / "ppg.json")
 TINY = [
     "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
     "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
@@ -37,23 +34,16 @@ ONE = ['data.components=["heart"]', "loss.cross=[[0]]"]
 STEPS = 2  # train.steps_per_epoch in TINY
 
 
-def env(**extra):
-    e = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=REPO)
-    e.pop("TF_CONFIG", None)
-    e.update(extra)
-    return e
+def train_args(model_dir, overrides, config=CONFIG):
+    """The training command's arguments: the config, one --set per override, the model_dir."""
+    return ["--config", config, *[a for o in overrides for a in ("--set", o)], "--model_dir", str(model_dir)]
 
 
-def cli(model_dir, overrides, config=CONFIG, script=None, entry=("-m", "cass_tf.train")):
-    """argv of the training CLI: `python -m cass_tf.train` (or `entry`, or `script`, which runs the same CLI)."""
-    head = [sys.executable, script] if script else [sys.executable, *entry]
-    sets = [a for o in overrides for a in ("--set", o)]
-    return head + ["--config", config, *sets, "--model_dir", str(model_dir)]
-
-
-def run(model_dir, overrides, timeout=240, **kwargs):
-    return subprocess.run(cli(model_dir, overrides, **kwargs), cwd=REPO, env=env(), capture_output=True, text=True,
-                          timeout=timeout)
+def cli(model_dir, overrides, config=CONFIG, script=None):
+    """argv of a training process that runs in the background: `python -m cass_tf.train ...` (or `python script
+    ...`, a script that runs the same command)."""
+    head = [sys.executable, script] if script else [sys.executable, "-m", "cass_tf.train"]
+    return head + train_args(model_dir, overrides, config)
 
 
 def read_history(model_dir):
@@ -65,10 +55,6 @@ def ckpt_value(path, name):
     return tf.train.load_checkpoint(path).get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
 
 
-def error_lines(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
 # ---- end to end ----
 
 @pytest.fixture(scope="module")
@@ -77,7 +63,7 @@ def trained(tmp_path_factory):
     `python -m cass_tf.train`): 2 epochs x 2 steps, both components, cass_cross."""
     model_dir = tmp_path_factory.mktemp("e2e") / "run"
     overrides = TINY + ["train.epochs=2"]
-    proc = run(model_dir, overrides, entry=("-m", "cass_tf", "train"))
+    proc = run_cli("train", *train_args(model_dir, overrides))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return model_dir, overrides, proc
 
@@ -88,7 +74,7 @@ def test_cli_writes_every_output(trained):
     assert "trained 2 epochs (4 steps)" in proc.stdout
     assert re.search(r"final test relative L2 \(waveform, eq. 6\): heart=[\d.]+, respiratory=[\d.]+", proc.stdout)
     assert proc.stderr.startswith("device: CPU")  # quiet: no TensorFlow log line before (or after) it
-    assert not re.search(r"^[IWEF]\d{4} |cpu_feature_guard|absl::InitializeLog", proc.stderr, re.M), proc.stderr
+    assert not TF_LOG.search(proc.stderr), proc.stderr
 
     with open(model_dir / "config.json") as f:
         saved = json.load(f)
@@ -121,7 +107,8 @@ def test_cli_writes_every_output(trained):
 # ---- bad input: one "error: ..." line, no traceback, non-zero exit ----
 
 def test_missing_config_file(tmp_path):
-    proc = run(tmp_path / "run", TINY, config=str(tmp_path / "nope.json"))
+    proc = run_cli(*train_args(tmp_path / "run", TINY, config=str(tmp_path / "nope.json")),
+                   module="cass_tf.train")
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     (line,) = error_lines(proc.stderr)
@@ -129,7 +116,7 @@ def test_missing_config_file(tmp_path):
 
 
 def test_unknown_set_key(tmp_path):
-    proc = run(tmp_path / "run", TINY + ["model.depth=9"])
+    proc = run_cli(*train_args(tmp_path / "run", TINY + ["model.depth=9"]), module="cass_tf.train")
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     (line,) = error_lines(proc.stderr)
@@ -140,7 +127,7 @@ def test_unknown_set_key(tmp_path):
 def test_model_dir_of_another_config(trained):
     model_dir, overrides, _ = trained
     before = (model_dir / "config.json").read_text()
-    proc = run(model_dir, overrides + ["model.width=4"])
+    proc = run_cli(*train_args(model_dir, overrides + ["model.width=4"]), module="cass_tf.train")
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     (line,) = error_lines(proc.stderr)
@@ -245,7 +232,8 @@ def test_resume_after_sigkill_restores_step_and_optimizers(tmp_path):
             np.testing.assert_array_equal(v.numpy(), stored, err_msg=v.path)
             assert np.any(stored != 0), v.path  # Adam moments start at 0: these were trained
 
-    proc = run(model_dir, TINY + ONE + [f"train.epochs={epoch + 1}"])
+    proc = run_cli(*train_args(model_dir, TINY + ONE + [f"train.epochs={epoch + 1}"]), module="cass_tf.train",
+                   timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from {killed} (epoch {epoch}, step {step})" in proc.stdout, proc.stdout
     final = tf.train.latest_checkpoint(checkpoints)

@@ -1,16 +1,13 @@
 """Tests for cass_tf.windows.separate_waveform: any length, no seams, chunking, graph mode."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cass_tf.config import PatchConfig, ScalingConfig, STFTConfig  # noqa: E402
-from cass_tf.spectral import Spectral, scale, unscale  # noqa: E402
-from cass_tf.windows import separate_waveform  # noqa: E402
+from cass_tf.config import PatchConfig, ScalingConfig, STFTConfig
+from cass_tf.spectral import Spectral, scale, unscale
+from cass_tf.windows import separate_waveform
 
 NAMES = ("first", "second")
 STFT = STFTConfig(n_fft=32, hop=8, window=32)
