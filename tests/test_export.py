@@ -22,22 +22,12 @@ from conftest import ENV, TF_LOG, assert_close, reference, run_cli
 
 
 @pytest.fixture(scope="module")
-def model_dir(tiny_model_dir):
-    return tiny_model_dir
-
-
-@pytest.fixture(scope="module")
-def model(tiny_model):
-    return tiny_model
-
-
-@pytest.fixture(scope="module")
-def exported(model_dir, model, tmp_path_factory):
+def exported(tiny_model_dir, tiny_model, tmp_path_factory):
     """Two exports into one base directory: from the model_dir (version 1), then from a CASSModel (version 2)."""
     base = tmp_path_factory.mktemp("saved_models") / "tiny"
-    first = export(str(model_dir), base)
+    first = export(str(tiny_model_dir), base)
     assert first == str(base / "1")
-    return base, export(model, base)
+    return base, export(tiny_model, base)
 
 
 def saved_model_cli(*args):
@@ -48,7 +38,7 @@ def saved_model_cli(*args):
 
 # ---- layout ----
 
-def test_layout_versions_and_no_leftovers(exported, model_dir):
+def test_layout_versions_and_no_leftovers(exported, tiny_model_dir):
     base, second = exported
     assert second == str(base / "2")
     assert sorted(os.listdir(base)) == ["1", "2", "models.config"]  # no .tmp-* directories left
@@ -56,7 +46,7 @@ def test_layout_versions_and_no_leftovers(exported, model_dir):
         assert (base / version / "saved_model.pb").is_file()
         assert (base / version / "variables" / "variables.index").is_file()
     served = json.loads((base / "2" / "assets" / "cass_config.json").read_text())
-    config = json.loads((model_dir / "config.json").read_text())
+    config = json.loads((tiny_model_dir / "config.json").read_text())
     assert served["config"] == config
     assert served["sample_rate"] == config["data"]["sample_rate"] == 64
     assert served["components"] == config["data"]["components"] == ["heart", "respiratory"]
@@ -66,26 +56,26 @@ def test_layout_versions_and_no_leftovers(exported, model_dir):
     assert 'name: "tiny"' in text and 'base_path: "/models/tiny"' in text and 'model_platform: "tensorflow"' in text
 
 
-def test_explicit_and_existing_versions(exported, model, tmp_path):
+def test_explicit_and_existing_versions(exported, tiny_model, tmp_path):
     base, _ = exported
     with pytest.raises(ExportError, match="version 2 already exists"):
-        export(model, base, version=2)
+        export(tiny_model, base, version=2)
     with pytest.raises(ExportError, match="positive integer"):
-        export(model, base, version=0)
+        export(tiny_model, base, version=0)
     assert sorted(os.listdir(base)) == ["1", "2", "models.config"]
     other = tmp_path / "other"
-    assert export(model, other, version=7) == str(other / "7")
+    assert export(tiny_model, other, version=7) == str(other / "7")
     (other / "3").mkdir()
     (other / "not-a-version").mkdir()
     assert contract.versions(other) == [3, 7]
     assert export_module._choose_version(str(other), None) == 8  # next free after the highest
 
 
-def test_cli(exported, model_dir):
+def test_cli(exported, tiny_model_dir):
     """The CLI refuses an existing version with one error line (checked before the model is restored), exit 1;
     TensorFlow, which this module imports itself, logs nothing (the CLI quiets it first)."""
     base, _ = exported
-    result = run_cli("--model_dir", model_dir, "--export_dir", base, "--version", "1", module="cass_tf.export")
+    result = run_cli("--model_dir", tiny_model_dir, "--export_dir", base, "--version", "1", module="cass_tf.export")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: version 1 already exists")
     assert "Traceback" not in result.stderr
@@ -94,7 +84,7 @@ def test_cli(exported, model_dir):
     assert sorted(os.listdir(base)) == ["1", "2", "models.config"]
 
 
-def test_failed_save_leaves_nothing(model, tmp_path, monkeypatch):
+def test_failed_save_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     """A crash while writing leaves neither a version directory nor the temporary one."""
     def broken_save(module, path, signatures=None):
         os.makedirs(os.path.join(path, "variables"))
@@ -103,16 +93,16 @@ def test_failed_save_leaves_nothing(model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export_module.tf.saved_model, "save", broken_save)
     with pytest.raises(RuntimeError, match="disk full"):
-        export(model, tmp_path / "broken")
+        export(tiny_model, tmp_path / "broken")
     assert os.listdir(tmp_path / "broken") == []
 
 
-def test_restore_loads_trained_weights(model_dir, model):
+def test_restore_loads_trained_weights(tiny_model_dir, tiny_model):
     """Two restores agree exactly (random initial weights would not), and the networks are the checkpoint's."""
-    again = restore(str(model_dir))
-    for a, b in zip(model.variables, again.variables):
+    again = restore(str(tiny_model_dir))
+    for a, b in zip(tiny_model.variables, again.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir / "checkpoints")))
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tiny_model_dir / "checkpoints")))
     keys = [k for k in reader.get_variable_to_shape_map() if k.startswith("model/ae_heart/")]
     assert keys, "the checkpoint holds no autoencoder weights under model/"
 
@@ -132,7 +122,7 @@ def test_saved_model_cli_show_lists_signatures(exported):
     assert "outputs['heart']" in features and "outputs['respiratory']" in features
 
 
-def test_saved_model_cli_run(exported, model, tmp_path):
+def test_saved_model_cli_run(exported, tiny_model, tmp_path):
     """The session-based loader (what TF Serving's C++ loader does) restores every variable and gives the Keras
     model's values. (`--input_exprs 'waveform=np.zeros(...)'` is refused by this saved_model_cli: literals only.)"""
     base, _ = exported
@@ -140,7 +130,7 @@ def test_saved_model_cli_run(exported, model, tmp_path):
     np.save(tmp_path / "x.npy", x)
     saved_model_cli("run", "--dir", str(base / "1"), "--tag_set", "serve", "--signature_def", "serving_default",
                     "--inputs", f"waveform={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out"))
-    expected = reference(model, x)
+    expected = reference(tiny_model, x)
     for name in ("heart", "respiratory"):
         y = np.load(tmp_path / "out" / f"{name}.npy")
         assert y.shape == (2, 1000) and y.dtype == np.float32
@@ -153,10 +143,10 @@ def loaded(exported):
 
 
 @pytest.mark.parametrize("samples", [1, 333, 2000])
-def test_reloaded_serving_equals_keras_model(loaded, model, samples):
+def test_reloaded_serving_equals_keras_model(loaded, tiny_model, samples):
     x = np.random.default_rng(samples).normal(size=(2, samples)).astype(np.float32)
     out = loaded.signatures["serving_default"](waveform=tf.constant(x))
-    expected = reference(model, x)
+    expected = reference(tiny_model, x)
     assert set(out) == {"heart", "respiratory"}
     for name in expected:
         assert out[name].shape == (2, samples)
@@ -165,10 +155,10 @@ def test_reloaded_serving_equals_keras_model(loaded, model, samples):
         assert np.abs(expected["heart"]).max() > 0
 
 
-def test_features_signature_equals_model(loaded, model):
+def test_features_signature_equals_model(loaded, tiny_model):
     features = np.random.default_rng(2).uniform(0, 2, size=(4, 16, 16, 1)).astype(np.float32)
     out = loaded.signatures["features"](mixture_features=tf.constant(features))
-    for name, value in model(features, training=False).items():
+    for name, value in tiny_model(features, training=False).items():
         assert out[name].shape == (4, 16, 16, 1)
         assert_close(out[name].numpy(), value.numpy())
     assert not np.allclose(out["heart"].numpy(), out["respiratory"].numpy())
@@ -193,22 +183,22 @@ def test_contract_imports_no_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
 
 
-def test_format_1_export_still_loads(model, tmp_path):
+def test_format_1_export_still_loads(tiny_model, tmp_path):
     """A format-1 export (signature `spectrogram`, input `mixture_magnitude`) reads and separates like format 2."""
     from cass_tf.separation import Separator
 
     old = tmp_path / "old"
-    export_module.save(model, str(old), format_version=1)
+    export_module.save(tiny_model, str(old), format_version=1)
     asset = contract.read_asset(old)
     assert (asset.format_version, asset.features_signature, asset.features_input) == (1, "spectrogram",
                                                                                       "mixture_magnitude")
     loaded = tf.saved_model.load(str(old))
     features = np.random.default_rng(3).uniform(0, 2, size=(2, 16, 16, 1)).astype(np.float32)
     out = loaded.signatures["spectrogram"](mixture_magnitude=tf.constant(features))
-    for name, value in model(features, training=False).items():
+    for name, value in tiny_model(features, training=False).items():
         assert_close(out[name].numpy(), value.numpy())
     x = np.random.default_rng(4).normal(size=300).astype(np.float32)
-    expected = reference(model, x)
+    expected = reference(tiny_model, x)
     for name, value in Separator(str(old))(x).items():
         assert_close(value, expected[name])
 
@@ -271,7 +261,7 @@ def test_incomplete_version_dir_is_one_line_naming_what_is_missing(exported, tmp
     assert str(copy) in message and remove.split("/")[-1].split(".")[0] in message and "\n" not in message, message
 
 
-def test_export_removes_a_killed_exports_leftover(model, tmp_path):
+def test_export_removes_a_killed_exports_leftover(tiny_model, tmp_path):
     """kill -9 during an export leaves `.tmp-<version>-<pid>-<hex>`; the next export of that version removes it
     when the pid is dead, and never touches a live one's."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -280,27 +270,27 @@ def test_export_removes_a_killed_exports_leftover(model, tmp_path):
     dead, live = base / f".tmp-1-{child.pid}-{'a' * 32}", base / f".tmp-1-{os.getppid()}-{'b' * 32}"
     for leftover in (dead, live):
         (leftover / "variables").mkdir(parents=True)
-    export(model, base)
+    export(tiny_model, base)
     assert sorted(os.listdir(base)) == sorted(["1", "models.config", live.name])
 
 
-def test_export_dir_that_is_a_file(model, tmp_path):
+def test_export_dir_that_is_a_file(tiny_model, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ExportError, match="is not a directory"):
-        export(model, blocker)
+        export(tiny_model, blocker)
     with pytest.raises(ValueError, match=f"'{blocker}' is a file"):
-        export(model, blocker / "sub")
+        export(tiny_model, blocker / "sub")
 
 
 @pytest.mark.parametrize("corrupt", ["data", "index", "config"])
-def test_corrupt_model_dir_is_one_error_naming_the_file(model_dir, tmp_path, corrupt):
+def test_corrupt_model_dir_is_one_error_naming_the_file(tiny_model_dir, tmp_path, corrupt):
     """A training model_dir is untrusted too: garbage checkpoint files or config.json -> one ValueError line."""
     import glob
     import shutil
 
     copy = tmp_path / "run"
-    shutil.copytree(model_dir, copy)
+    shutil.copytree(tiny_model_dir, copy)
     pattern = {"data": "checkpoints/*.data-*", "index": "checkpoints/*.index", "config": "config.json"}[corrupt]
     for path in glob.glob(str(copy / pattern)):
         pathlib.Path(path).write_bytes(b"garbage")
@@ -311,13 +301,13 @@ def test_corrupt_model_dir_is_one_error_naming_the_file(model_dir, tmp_path, cor
     assert ("not valid JSON" if corrupt == "config" else "checkpoint cannot be read") in message
 
 
-def test_reexport_writes_a_new_version_and_never_touches_the_published_one(model, tmp_path):
+def test_reexport_writes_a_new_version_and_never_touches_the_published_one(tiny_model, tmp_path):
     """Published versions are immutable: re-exporting version 1 (format 1) writes version 2 (format 2, same
     weights, same outputs) and leaves every byte of version 1 as it was; asking for version 1 is refused."""
     from cass_tf.separation import Separator
 
     base = tmp_path / "base"
-    export_module.save(model, str(base / "1"), format_version=1)
+    export_module.save(tiny_model, str(base / "1"), format_version=1)
 
     def snapshot():
         return {p.relative_to(base / "1"): p.read_bytes() for p in sorted((base / "1").rglob("*")) if p.is_file()}

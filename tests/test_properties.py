@@ -235,11 +235,6 @@ def call_quietly(function: typing.Callable, *args, **kwargs) -> typing.Any:
     return result
 
 
-@pytest.fixture(scope="module")
-def separator(tiny_separator):
-    return tiny_separator
-
-
 RATES = st.sampled_from([None] * 8 + [RATE, 2 * RATE, 32, 44100, 64.0, np.int64(128), 0, -1, 1.5, math.nan,
                                      math.inf, "64", True, 10**9])
 BLOCKS = st.sampled_from([None, 1.0, 1.0, 5.0, 60.0, 60.0, 0, -1.0, math.nan, "10"])
@@ -247,10 +242,10 @@ BLOCKS = st.sampled_from([None, 1.0, 1.0, 5.0, 60.0, 60.0, 0, -1.0, math.nan, "1
 
 @settings(max_examples=4 * settings.default.max_examples)
 @given(x=arrays(), rate=RATES, block_seconds=BLOCKS, mono=st.booleans())
-def test_separate_array_contract(separator, x, rate, block_seconds, mono):
+def test_separate_array_contract(tiny_separator, x, rate, block_seconds, mono):
     from cass_tf.separation import separate
 
-    result = call_quietly(separate, x, separator, sample_rate=rate, block_seconds=block_seconds, mono=mono)
+    result = call_quietly(separate, x, tiny_separator, sample_rate=rate, block_seconds=block_seconds, mono=mono)
     if isinstance(result, Exception):
         assert str(result).startswith(("mixture: ", "sample_rate ", "block_seconds ")), repr(result)
         return
@@ -268,27 +263,27 @@ def valid_arrays(draw) -> np.ndarray:
 
 
 @given(x=valid_arrays(), rate=st.sampled_from([None, RATE, 2 * RATE, 48]), block_seconds=st.sampled_from([1.0, 5.0]))
-def test_separate_valid_arrays(separator, x, rate, block_seconds):
+def test_separate_valid_arrays(tiny_separator, x, rate, block_seconds):
     """What the contract accepts always works: finite float32 outputs of the input's shape, and blocks (the
     module doc's exactness claim) equal the one-shot result to 1e-5 of the output scale at every length."""
     from cass_tf.separation import separate
 
-    blocked = call_quietly(separate, x, separator, sample_rate=rate, block_seconds=block_seconds)
+    blocked = call_quietly(separate, x, tiny_separator, sample_rate=rate, block_seconds=block_seconds)
     assert isinstance(blocked, dict), blocked
     assert_outputs(blocked, x.shape)
-    whole = separate(x, separator, sample_rate=rate, block_seconds=None)
+    whole = separate(x, tiny_separator, sample_rate=rate, block_seconds=None)
     for name in NAMES:
         scale = max(1e-3 * float(np.abs(x).max()), float(np.abs(whole[name]).max()))
         np.testing.assert_allclose(blocked[name], whole[name], rtol=0, atol=1e-5 * scale)
 
 
 @given(items=st.lists(arrays(max_samples=600), min_size=0, max_size=3))
-def test_separate_list_contract(separator, items):
+def test_separate_list_contract(tiny_separator, items):
     from cass_tf.separation import separate
 
     from cass_tf.checks import load_mixture
 
-    result = call_quietly(separate, items, separator, block_seconds=1.0)
+    result = call_quietly(separate, items, tiny_separator, block_seconds=1.0)
     if isinstance(result, Exception):
         assert re.match(r"mixture(\[\d\])?: ", str(result)), repr(result)
         if str(result).startswith("mixture["):  # every item is checked before any is separated
@@ -303,9 +298,9 @@ def test_separate_list_contract(separator, items):
 
 @settings(max_examples=2 * settings.default.max_examples)
 @given(x=arrays(max_samples=600))
-def test_separator_call_contract(separator, x):
+def test_separator_call_contract(tiny_separator, x):
     """`Separator(model)(waveform)`: (samples,) or (batch, samples) in, the same shape out, errors name `waveform`."""
-    result = call_quietly(separator, x)
+    result = call_quietly(tiny_separator, x)
     if isinstance(result, Exception):
         assert str(result).startswith("waveform: "), repr(result)
         return
@@ -341,13 +336,13 @@ GOOD_FILES = {"good": (700,), "stereo": (2, 700)}  # output shapes
 @given(names=st.lists(st.sampled_from(["missing", "directory", "good", "stereo", "nan", "empty", "huge", "fast",
                                        "truncated", "text", "header_only"]), min_size=1, max_size=3),
        as_list=st.booleans(), rate=st.sampled_from([None, RATE, 2 * RATE]))
-def test_separate_file_contract(separator, audio_files, names, as_list, rate):
+def test_separate_file_contract(tiny_separator, audio_files, names, as_list, rate):
     """Files: only complete, readable, finite audio at a sane rate is separated; other errors name the file."""
     from cass_tf.separation import separate
 
     names = names if as_list else names[:1]
     paths = [audio_files[n] for n in names]
-    result = call_quietly(separate, paths if as_list else paths[0], separator, sample_rate=rate)
+    result = call_quietly(separate, paths if as_list else paths[0], tiny_separator, sample_rate=rate)
     if isinstance(result, Exception):
         message = str(result)
         assert any(str(p) in message for p in paths) or message.startswith("mixture"), message
@@ -376,11 +371,6 @@ def test_check_audio_files_contract(audio_files, names):
 
 # ---- model directories ----
 
-@pytest.fixture(scope="module")
-def version_dir(tiny_export):
-    return str(tiny_export)
-
-
 ASSET_PATHS = ["format_version", "sample_rate", "components", "stft", "stft.hop", "patch", "patch.frames",
                "scaling", "max_patches", "config", "config.data.sample_rate", "config.stft.n_fft", "config.patch",
                "config.loss.alpha", "config.name", "config.data.components", "signatures"]
@@ -403,14 +393,14 @@ def hostile_model_dirs(draw) -> tuple[str, typing.Any]:
 @given(case=hostile_model_dirs())
 @example(case=("remove", "fingerprint.pb"))  # harmless changes: the model must still load and separate
 @example(case=("asset_field", ("signatures", None)))
-def test_hostile_model_dir_contract(version_dir, case):
+def test_hostile_model_dir_contract(tiny_export, case):
     """A model directory is untrusted input: it loads and separates, or one error names the file or directory."""
     from cass_tf.separation import Separator
 
     action, argument = case
     with tempfile.TemporaryDirectory() as folder:
         copy_dir = os.path.join(folder, "1")
-        shutil.copytree(version_dir, copy_dir)
+        shutil.copytree(tiny_export, copy_dir)
         asset = os.path.join(copy_dir, "assets", "cass_config.json")
         if action == "asset_bytes":
             with open(asset, "wb") as f:

@@ -20,11 +20,6 @@ from conftest import ENV, NAMES, RATE, assert_close, reference, run_cli, signal
 
 
 @pytest.fixture(scope="module")
-def model_dir(tiny_model_dir):
-    return tiny_model_dir
-
-
-@pytest.fixture(scope="module")
 def base_dir(tiny_export, tmp_path_factory):
     """A copy of the session's tiny export base directory (a test here adds a version to it)."""
     base = tmp_path_factory.mktemp("separate_models") / "tiny"
@@ -39,13 +34,13 @@ def separator(base_dir):
 
 # ---- Separator ----
 
-def test_separator_sources_agree(base_dir, model_dir, separator, tiny_model):
+def test_separator_sources_agree(base_dir, tiny_model_dir, separator, tiny_model):
     """Base dir (highest version), version dir, training model_dir and a copy all give the Keras model's result."""
-    export(str(model_dir), base_dir)  # version 2: the base directory must pick it
+    export(str(tiny_model_dir), base_dir)  # version 2: the base directory must pick it
     latest = Separator(base_dir)
     assert latest.source == str(base_dir / "2") and latest.kind == "savedmodel"
     version = Separator(base_dir / "1")
-    checkpoint = Separator(str(model_dir))
+    checkpoint = Separator(str(tiny_model_dir))
     copy = Separator(version)
     x = signal(700)
     expected = reference(tiny_model, x)
@@ -61,8 +56,8 @@ def test_separator_sources_agree(base_dir, model_dir, separator, tiny_model):
     assert_close(batch["heart"][0], expected["heart"])
 
 
-def test_checkpoint_separator_traces_once(model_dir):
-    sep = Separator(str(model_dir))
+def test_checkpoint_separator_traces_once(tiny_model_dir):
+    sep = Separator(str(tiny_model_dir))
     for samples in (1, 333, 1500):
         out = sep(signal(samples))
         assert out["heart"].shape == (samples,)
@@ -79,11 +74,11 @@ def test_saved_model_separator_any_length(separator, tiny_model):
             assert_close(out[n], expected[n])
 
 
-def test_one_separator_shared_by_threads(separator, model_dir):
+def test_one_separator_shared_by_threads(separator, tiny_model_dir):
     """The thread-safety guarantee (docs/reliability.md): one Separator called from 4 threads at once, including its
     first (tracing) call, gives each input the result of sequential calls."""
     inputs = [signal(300 + 97 * k, seed=k) for k in range(12)]
-    for sep in (Separator(str(model_dir)), separator):  # a fresh checkpoint one: traced under concurrency
+    for sep in (Separator(str(tiny_model_dir)), separator):  # a fresh checkpoint one: traced under concurrency
         with ThreadPoolExecutor(4) as pool:
             threaded = list(pool.map(lambda x: sep.process(x, block_seconds=5.0), inputs))
         for x, got in zip(inputs, threaded):
