@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from cass_tf.config import (Config, ConfigError, LossConfig, TrainConfig, apply_overrides, from_dict,
-                            load_config)
+from cass_tf.config import (Config, ConfigError, LossConfig, TrainConfig, apply_overrides, flatten,
+                            from_dict, load_config)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BACH10 = (REPO / ".." / "shared" / "data" / "Bach10").resolve()
@@ -464,6 +464,17 @@ def test_best_configs_differ_from_the_paper_only_where_measured(name):
     model = from_dict(best).model
     assert (model.output, model.input, model.input_rms, model.discriminator_norm) == (
         "complex_mask", "complex", 1.0, "spectral")
+
+
+def test_quick_config_is_the_shipped_ppg_config_made_small():
+    """configs/quick/ppg.json (the README's first command) is configs/ppg.json but for how much it trains on and where
+    it writes: 12 x 20 steps, 16 training and 4 test recordings, no validation split, runs/ppg-quick."""
+    quick = flatten(load_config(REPO / "configs" / "quick" / "ppg.json").to_dict())
+    shipped = flatten(load_config(REPO / "configs" / "ppg.json").to_dict())
+    changed = {k: quick[k] for k in quick if quick[k] != shipped[k]}
+    assert changed == {"train.epochs": "12", "train.steps_per_epoch": "20", "data.ppg.train_recordings": "16",
+                       "data.ppg.test_recordings": "4", "data.validation_recordings": "0",
+                       "output.model_dir": '"runs/ppg-quick"'}
 
 
 @pytest.mark.parametrize("name", ["ecg", "ppg"])
