@@ -59,7 +59,7 @@ from cass_tf import atomic, contract
 from cass_tf.models.cass import CASSModel, apply_autoencoders, restore
 from cass_tf.rundir import RunDir
 from cass_tf.spectral import Spectral
-from cass_tf.windows import separate_at_level
+from cass_tf.windows import traced
 
 
 class ExportError(ValueError):
@@ -198,31 +198,20 @@ class _ServingModule(tf.Module):
         config = model.config
         self._names = tuple(config.components)
         self._spectral = Spectral.from_config(config)
-        self._max_patches = max_patches
-        self._reference, self._consistency = config.model.input_rms, config.model.consistency
+        self._consistency = config.model.consistency
         self._models = _Untracked(autoencoders=[model.autoencoders[n] for n in self._names])
         self.autoencoder_variables = {n: [v.value for v in model.autoencoders[n].variables] for n in self._names}
         patch = (None, config.patch.frequency_bins, config.patch.frames, self._spectral.channels)
-        waveform = tf.TensorSpec([None, None], tf.float32, name=contract.WAVEFORM_INPUT)
-        self.serve = tf.function(self._serve, input_signature=[waveform])
-        self.serve_at_level = tf.function(self._serve_at_level, input_signature=[
-            waveform, tf.TensorSpec([None], tf.float32, name=contract.LEVEL_INPUT)])
+        # serve: each row at its own level; serve_at_level: at the given level (a block of a longer signal: the whole
+        # signal's); both ignore the level without model.input_rms (cass_tf.windows.separate_at_level)
+        self.serve, self.serve_at_level = traced(self._spectral, self.networks, self._names, config.model.input_rms,
+                                                 max_patches)
         self.features = tf.function(self.networks, input_signature=[
             tf.TensorSpec(patch, tf.float32, name=features_input)])
 
     def networks(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
         estimates = apply_autoencoders(dict(zip(self._names, self._models.autoencoders)), features, self._consistency)
         return {n: tf.cast(v, tf.float32) for n, v in estimates.items()}
-
-    def _serve(self, waveform: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Each row at its own level (model.input_rms; see cass_tf.windows.separate_at_level)."""
-        return separate_at_level(self._spectral, self.networks, self._names, waveform, self._reference,
-                                 max_patches=self._max_patches)
-
-    def _serve_at_level(self, waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Each row at the given level (a block of a longer signal: the whole signal's); ignored without input_rms."""
-        return separate_at_level(self._spectral, self.networks, self._names, waveform, self._reference, level,
-                                 self._max_patches)
 
 
 def summary(path: str) -> str:

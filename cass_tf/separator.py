@@ -50,12 +50,11 @@ from cass_tf.checks import (PathLike, check_array, check_audio_files, check_bloc
 from cass_tf.models.cass import CASSModel, restore
 from cass_tf.records import Record
 from cass_tf.spectral import Spectral, level
-from cass_tf.windows import separate_at_level
+from cass_tf.windows import traced
 
 Progress = Callable[[float], None]
 DEFAULT_BLOCK_SECONDS = 60.0
 PLOT = "separation.png"  # run_files(plot=True): beside each file's WAVs
-EXAMPLE_SECONDS = 10.0  # plot_example: how much of the recording is drawn (at least; and at least one patch)
 
 
 class Separator:
@@ -298,23 +297,11 @@ def _load_saved_model(path: str) -> _Loaded:
 
 
 def _wrap_model(model: Any, path: str) -> _Loaded:
-    """A CASSModel's networks inside `windows.separate_at_level`, traced once for [None, None] inputs."""
+    """A CASSModel's networks inside `windows.traced` (separate_at_level traced once for [None, None] inputs)."""
     config = model.config
-    spectral = Spectral.from_config(config)
     reference = config.model.input_rms
-    waveform_spec = tf.TensorSpec([None, None], tf.float32, name=contract.WAVEFORM_INPUT)
-
-    def networks(features: tf.Tensor) -> dict[str, tf.Tensor]:
-        return model(features, training=False)
-
-    @tf.function(input_signature=[waveform_spec])
-    def function(waveform: tf.Tensor) -> dict[str, tf.Tensor]:
-        return separate_at_level(spectral, networks, config.components, waveform, reference)
-
-    @tf.function(input_signature=[waveform_spec, tf.TensorSpec([None], tf.float32, name=contract.LEVEL_INPUT)])
-    def at_level(waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
-        return separate_at_level(spectral, networks, config.components, waveform, reference, level)
-
+    function, at_level = traced(Spectral.from_config(config), lambda f: model(f, training=False), config.components,
+                                reference)
     return _Loaded(path, "checkpoint", function, config, model, at_level if reference is not None else None)
 
 
@@ -422,17 +409,3 @@ def plot_separation(separator: Separator, path: str, mixture: np.ndarray, estima
     stft, scale = separator._loaded.config.stft, rate / separator.sample_rate
     window, hop = (max(1, round(samples * scale)) for samples in (stft.window, stft.hop))
     return plots.separation(path, mixture, estimates, rate, window, hop, truth, title, traces)
-
-
-def plot_example(model: Union[PathLike, Separator, Any], recording: Any, path: str) -> dict[str, np.ndarray]:
-    """Separates the start of a test `recording` (a cass_tf.data.Recording at the model's rate: EXAMPLE_SECONDS or
-    one patch, whichever is longer) and draws it beside the truth -> PNG at `path`; returns the estimates."""
-    separator = model if isinstance(model, Separator) else Separator(model)
-    config = separator._loaded.config
-    patch = config.stft.samples_for(config.patch.frames)
-    samples = min(len(recording), max(round(EXAMPLE_SECONDS * separator.sample_rate), patch))
-    mixture = recording.mixture[:samples]
-    estimates = separate(mixture, separator)
-    truth = {n: recording.components[n][:samples] for n in separator.components}
-    plot_separation(separator, path, mixture, estimates, separator.sample_rate, truth, title=recording.name)
-    return estimates

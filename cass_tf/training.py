@@ -34,20 +34,22 @@ import warnings
 from typing import Any, Callable, Iterator
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from cass_tf import atomic
+from cass_tf import atomic, plots
 from cass_tf.config import Config, flatten, upgrade
 from cass_tf.data import pipeline
 from cass_tf.evaluation import event_scores, waveform_l2
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
-from cass_tf.plots import training_curves
 from cass_tf.precision import CHOICES, policy_scope, resolve
 from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, WAVEFORM_L2, RunDir
-from cass_tf.separator import plot_example
+from cass_tf.spectral import Spectral
+from cass_tf.windows import traced
 
 
 STOP = "stop"  # the distributed step's extra output: how many replicas were asked to stop
+EXAMPLE_SECONDS = 10.0  # example.png: how much of the first test recording is drawn (at least one patch)
 
 
 class TrainingError(RuntimeError):
@@ -318,13 +320,31 @@ def _finish(run: _Run) -> TrainResult:
     in cross-worker collectives: the chief alone hung in the two-worker test); a worker draws into its scratch dir."""
     if run.history:
         scratch = os.path.join(run.checkpoint_dir, os.path.basename(run.run_dir.example))
-        plot_example(run.model, run.data.recordings["test"][0], run.run_dir.example if run.chief else scratch)
+        draw_example(run.model, run.data.recordings["test"][0], run.run_dir.example if run.chief else scratch)
     if not run.chief:
         shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
     elif run.history:
-        training_curves(run.history, run.run_dir.curves)
+        plots.training_curves(run.history, run.run_dir.curves)
     return TrainResult(run.run_dir.path, int(run.epoch), int(run.step), run.history,
                        run.manager.latest_checkpoint if run.chief else None)
+
+
+def draw_example(model: CASSModel, recording: Any, path: str) -> dict[str, np.ndarray]:
+    """The start of a test `recording` (a cass_tf.data.Recording: EXAMPLE_SECONDS, or one patch if that is longer)
+    separated by `model` as its export would separate it (`windows.traced`), drawn beside the truth -> PNG at `path`
+    (cass_tf.plots.separation); returns the estimates."""
+    config = model.config
+    samples = min(len(recording), max(round(EXAMPLE_SECONDS * config.data.sample_rate),
+                                      config.stft.samples_for(config.patch.frames)))
+    mixture = recording.mixture[:samples]
+    own_level, _ = traced(Spectral.from_config(config), lambda f: model(f, training=False), config.components,
+                          config.model.input_rms)
+    outputs = own_level(tf.constant(mixture[np.newaxis], tf.float32))
+    estimates = {n: outputs[n].numpy()[0] for n in config.components}
+    truth = {n: recording.components[n][:samples] for n in config.components}
+    plots.separation(path, mixture, estimates, config.data.sample_rate, config.stft.window, config.stft.hop, truth,
+                     recording.name)
+    return estimates
 
 
 def evaluate_batches(step_fn: Callable, dataset) -> dict[str, float]:

@@ -7,15 +7,18 @@ parts) are overlap-added with a Hann weight over the patch's frames and divided 
 STFT (magnitudes with the mixture phase) then gives each component. Cross-fading happens before the inverse STFT,
 so there are no seams at patch boundaries.
 `separate_at_level` brings each row to the model's input RMS first (given the row's level, e.g. a whole signal's
-when this is one block of it) and scales the outputs back, which makes separation scale-equivariant.
+when this is one block of it) and scales the outputs back, which makes separation scale-equivariant. `traced` is
+that pair of functions traced once for any batch and length: what an export serves, what a Separator of a
+checkpoint runs and what training draws example.png with.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
+from cass_tf.contract import LEVEL_INPUT, WAVEFORM_INPUT
 from cass_tf.spectral import Spectral, from_reference, level, to_reference
 
 Networks = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # features [N, F, T, C] -> {component: [N, F, T, C]}
@@ -65,6 +68,23 @@ def separate_at_level(spectral: Spectral, networks: Networks, names: Sequence[st
     row_level = level(waveform) if row_level is None else tf.convert_to_tensor(row_level, tf.float32)
     outputs = separate_waveform(spectral, networks, names, to_reference(waveform, row_level, reference), max_patches)
     return {n: from_reference(v, row_level, reference) for n, v in outputs.items()}
+
+
+def traced(spectral: Spectral, networks: Networks, names: Sequence[str], reference: float | None,
+           max_patches: int = 64) -> tuple[Any, Any]:
+    """(own_level, at_level): `separate_at_level` as two tf.functions over float32 [batch, samples] of any shape (so
+    new lengths never re-trace), the inputs named as the serving contract names them: `own_level(waveform)` takes
+    each row's own level, `at_level(waveform, level)` the given level [batch] (a block of a longer signal)."""
+    waveform_spec = tf.TensorSpec([None, None], tf.float32, name=WAVEFORM_INPUT)
+
+    def own_level(waveform: tf.Tensor) -> dict[str, tf.Tensor]:
+        return separate_at_level(spectral, networks, names, waveform, reference, max_patches=max_patches)
+
+    def at_level(waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
+        return separate_at_level(spectral, networks, names, waveform, reference, level, max_patches)
+
+    return (tf.function(own_level, input_signature=[waveform_spec]),
+            tf.function(at_level, input_signature=[waveform_spec, tf.TensorSpec([None], tf.float32, name=LEVEL_INPUT)]))
 
 
 def _pad(waveform: tf.Tensor, spectral: Spectral, samples: tf.Tensor, frames: int, hop: int) -> tf.Tensor:

@@ -1,5 +1,5 @@
-"""Tests for the separation figures: what `plots.separation` is handed (train's example.png and `separate --plot`)
-equals `separate()`'s outputs, and the PNG it writes has a row per signal."""
+"""Tests for the separation figures: what `plots.separation` is handed (training's example.png, drawn from the model
+training holds, and `separate --plot`) equals `separate()`'s outputs, and the PNG it writes has a row per signal."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,8 @@ from conftest import png_size
 
 from cass_tf import plots
 from cass_tf.config import load_config
-from cass_tf.separation import Separator, plot_example, run_files, separate
+from cass_tf.separation import Separator, run_files, separate
+from cass_tf.training import draw_example
 
 
 @pytest.fixture
@@ -31,15 +32,15 @@ def test_training_writes_example_png(tiny_model_dir):
     assert width > 800 and height > 600
 
 
-def test_example_draws_separate_outputs_beside_the_truth(tiny_model_dir, captured, tmp_path):
+def test_example_draws_separate_outputs_beside_the_truth(tiny_model, tiny_model_dir, captured, tmp_path):
     from cass_tf.data.pipeline import make_datasets
 
-    separator = Separator(tiny_model_dir)
+    separator = Separator(tiny_model_dir)  # the same weights, loaded the way a user loads them
     config = load_config(tiny_model_dir / "config.json")
     recording = make_datasets(config, train=False).recordings["test"][0]
-    estimates = plot_example(separator, recording, str(tmp_path / "example.png"))
+    estimates = draw_example(tiny_model, recording, str(tmp_path / "example.png"))
     (call,) = captured
-    samples = min(len(recording), max(10 * 64, config.stft.samples_for(config.patch.frames)))
+    samples = min(len(recording), max(10 * 64, config.stft.samples_for(config.patch.frames)))  # 10 s at 64 Hz
     assert len(call["mixture"]) == samples
     np.testing.assert_array_equal(call["mixture"], recording.mixture[:samples])
     expected = separate(recording.mixture[:samples], separator)
