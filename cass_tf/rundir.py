@@ -10,6 +10,13 @@
     <model_dir>/example.png          one test recording: mixture, components and estimates
     <model_dir>/partial_epoch.json   the unfinished epoch's loss sums at a mid-epoch checkpoint (a stopped training)
     <model_dir>/lock                 "<pid> <host> <command>" of the process using the directory (`RunDir.lock`)
+
+and what the pipelines' scripts keep beside a run they trained (so a rerun skips what is done):
+
+    <model_dir>/wall_time.json       pipelines/reproduce.py: training wall time over all resumes, epochs, steps
+    <model_dir>/scores.json          pipelines/reproduce.py: the finished run's scores
+    <model_dir>/ablation.json        pipelines/ablate.py: the finished run's validation scores
+    <model_dir>/precision_scores.json  pipelines/precision.py: the finished run's scores and speed
 """
 
 from __future__ import annotations
@@ -37,6 +44,10 @@ BLESSING_RECORD = "blessing_record.jsonl"
 RESUMABLE_FIELDS = ("train.epochs", "train.keep_checkpoints", "output.model_dir", "output.export_dir")
 PARTIAL = "partial_epoch.json"
 LOCK = "lock"
+WALL_TIME = "wall_time.json"
+SCORES = "scores.json"
+ABLATION = "ablation.json"
+PRECISION_SCORES = "precision_scores.json"
 # history.csv test-error columns, one per component: relative L2 of waveforms (eq. 6) and of linear magnitudes.
 WAVEFORM_L2 = "test_l2_waveform/"
 MAGNITUDE_L2 = "test_l2_magnitude/"
@@ -61,6 +72,10 @@ class RunDir:
         self.blessing_record = os.path.join(self.path, BLESSING_RECORD)
         self.partial = os.path.join(self.path, PARTIAL)
         self.lock_file = os.path.join(self.path, LOCK)
+        self.wall_time = os.path.join(self.path, WALL_TIME)
+        self.scores = os.path.join(self.path, SCORES)
+        self.ablation = os.path.join(self.path, ABLATION)
+        self.precision_scores = os.path.join(self.path, PRECISION_SCORES)
 
     def __repr__(self) -> str:
         return f"RunDir({self.path!r})"

@@ -329,6 +329,20 @@ def _finish(run: _Run) -> TrainResult:
                        run.manager.latest_checkpoint if run.chief else None)
 
 
+def train_to_the_end(config: Config, log: Callable[[str], None] = print, **kwargs: Any) -> list[dict[str, float]]:
+    """`train(config, **kwargs)` for scripts that train many runs; returns the run's history. A failure after the last
+    epoch (the end-of-run figures) is passed to `log` as one `warning: ...` line and the run counts as trained; a
+    failure before it is raised."""
+    try:
+        return train(config, **kwargs).history
+    except Exception as e:  # noqa: BLE001 - only a failure after the last epoch is let pass
+        history = RunDir(config.output.model_dir).read_history()
+        if len(history) < config.train.epochs:
+            raise
+        log(f"warning: trained, but the end of the run failed: {type(e).__name__}: {e}"[:290])
+        return history
+
+
 def draw_example(model: CASSModel, recording: Any, path: str) -> dict[str, np.ndarray]:
     """The start of a test `recording` (a cass_tf.data.Recording: EXAMPLE_SECONDS, or one patch if that is longer)
     separated by `model` as its export would separate it (`windows.traced`), drawn beside the truth -> PNG at `path`

@@ -68,12 +68,12 @@ def train_one(task: str, mode: str, overrides: Sequence[str], out_dir: str) -> d
     """Trains (or skips, if finished) one run; returns its validation scores from the last history row.
 
     A baseline ignores the overrides that only concern discriminators (`ADVERSARIAL_ONLY`), so it is trained once."""
-    from cass_tf.train import train
+    from cass_tf.training import train_to_the_end
 
     if mode == "baseline":
         overrides = [o for o in overrides if not o.startswith(ADVERSARIAL_ONLY)]
     model_dir = os.path.join(out_dir, task, run_name(mode, overrides))
-    done_path = os.path.join(model_dir, "ablation.json")
+    done_path = RunDir(model_dir).ablation
     if os.path.exists(done_path):
         with open(done_path, encoding="utf-8") as f:
             return json.load(f)
@@ -81,14 +81,7 @@ def train_one(task: str, mode: str, overrides: Sequence[str], out_dir: str) -> d
                                          f"output.model_dir={model_dir}"])
     started = time.time()
     print(f"[{task}] {os.path.basename(model_dir)} ...", flush=True)
-    try:
-        history = train(config, verbose=False).history
-    except Exception as e:  # noqa: BLE001 - only a failure after the last epoch (the end-of-run plots) is let pass
-        history = RunDir(model_dir).read_history()
-        if len(history) < config.train.epochs:
-            raise
-        print(f"[{task}] warning: trained, but the end of the run failed: {type(e).__name__}: {e}"[:300], flush=True)
-    last = history[-1]
+    last = train_to_the_end(config, lambda line: print(f"[{task}] {line}", flush=True), verbose=False)[-1]
     record = {
         "task": task, "mode": mode, "overrides": list(overrides), "model_dir": model_dir,
         "steps": int(last["step"]), "seconds": round(time.time() - started, 1),

@@ -45,13 +45,13 @@ def score(config: Config, data) -> dict[str, Any]:
     from cass_tf.models.cass import restore
 
     model_dir = config.output.model_dir
-    path = os.path.join(model_dir, "precision_scores.json")
+    path = RunDir(model_dir).precision_scores
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     errors = evaluate.signal_errors(restore(model_dir), data, config)
     history = RunDir(model_dir).read_history()
-    with open(os.path.join(model_dir, "wall_time.json"), encoding="utf-8") as f:
+    with open(RunDir(model_dir).wall_time, encoding="utf-8") as f:
         seconds = json.load(f)["train_seconds"]
     train_seconds = sum(row["seconds"] for row in history)
     steps = int(history[-1]["step"])

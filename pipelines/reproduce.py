@@ -55,7 +55,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
 from cass_tf import atomic  # noqa: E402
 from cass_tf import cli  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
-from cass_tf.rundir import WAVEFORM_L2, RunDir  # noqa: E402
+from cass_tf.rundir import SCORES, WAVEFORM_L2, RunDir  # noqa: E402
 
 VARIANTS = ("baseline", "cass", "cass_cross")
 LABELS = {"baseline": "Baseline AE", "cass": "CASS", "cass_cross": "CASS with Cross Training"}
@@ -72,7 +72,7 @@ P_VALUE = 0.05
 # backed"): the per-seed scores behind the p-values and the oracle rows stay in the run directories.
 UNBACKED_VERDICTS = "<!-- unbacked: the per-seed scores behind the p-values are not in summary.json -->"
 UNBACKED_VERDICTS_SAY = ("The p-values are not reproducible from committed files: they come from the per-seed scores "
-                         "in each run's `scores.json`, which are not committed; rerun the command to get them.")
+                         f"in each run's `{SCORES}`, which are not committed; rerun the command to get them.")
 UNBACKED_ORACLE_SAYS = ("Its row is not reproducible from committed files: `summary.json` does not hold it; rerun the "
                         "command to get it.")
 # The training recipe chosen on the validation split by pipelines/ablate.py (docs/results/training.md), for every
@@ -160,15 +160,15 @@ def variant_config(config: Config, variant: str, root: str, seed: int | None = N
 
 def finished(config: Config) -> bool:
     """Whether the run in config.output.model_dir has trained all of config.train.epochs (its wall_time.json)."""
-    return _read_json(os.path.join(config.output.model_dir, "wall_time.json")).get("epochs") == config.train.epochs
+    return _read_json(RunDir(config.output.model_dir).wall_time).get("epochs") == config.train.epochs
 
 
 def train_variant(config: Config, label: str) -> float:
     """Trains (or resumes, or skips if finished) one run; returns the wall time accumulated over all runs."""
-    from cass_tf.train import train
+    from cass_tf.training import train_to_the_end
 
     model_dir = config.output.model_dir
-    timing_path = os.path.join(model_dir, "wall_time.json")
+    timing_path = RunDir(model_dir).wall_time
     before = _read_json(timing_path).get("train_seconds", 0.0)
     if finished(config):
         return before
@@ -179,13 +179,8 @@ def train_variant(config: Config, label: str) -> float:
         print(f"[{label}] epoch {int(row['epoch'])}/{epochs}  test L2 {errors}  ({row['seconds']:.1f} s)", flush=True)
 
     started = time.time()
-    try:
-        train(config, verbose=False, on_epoch=progress)
-    except Exception as e:  # noqa: BLE001 - only a failure after the last epoch (the end-of-run plots) is let pass
-        if len(RunDir(model_dir).read_history()) < epochs:
-            raise
-        print(f"[{label}] warning: trained, but the end of the run failed: {type(e).__name__}: {e}"[:300], flush=True)
-    last = RunDir(model_dir).read_history()[-1]
+    last = train_to_the_end(config, lambda line: print(f"[{label}] {line}", flush=True), verbose=False,
+                            on_epoch=progress)[-1]
     total = before + time.time() - started
     _write_json(timing_path, {"train_seconds": total, "epochs": int(last["epoch"]), "steps": int(last["step"])})
     print(f"[{label}] done: {int(last['epoch'])} epochs, {int(last['step'])} steps, {total:.0f} s of training wall "
@@ -229,7 +224,7 @@ class Task:
         config = self.configs[variant, seed]
         if not finished(config):
             return None
-        path = os.path.join(config.output.model_dir, "scores.json")
+        path = RunDir(config.output.model_dir).scores
         cached = _read_json(path)
         if cached:
             return cached
@@ -462,7 +457,7 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
     lines += ["<!-- /figures -->", "", "## Runs", "", "| variant | seed | model_dir | steps | training wall time |",
               "|---|---|---|---|---|"]
     for (variant, seed), run in task.configs.items():
-        timing = _read_json(os.path.join(run.output.model_dir, "wall_time.json"))
+        timing = _read_json(RunDir(run.output.model_dir).wall_time)
         state = _duration(timing["train_seconds"]) if finished(run) else "not finished"
         lines.append(f"| {LABELS[variant]} | {seed} | `{run.output.model_dir}` | {timing.get('steps', '')} | {state} |")
     lines += ["", "## Figures", "", f"![test L2 per epoch]({os.path.basename(figure_paths['test_l2'])})", "",
@@ -473,7 +468,7 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
                   "Each component's autoencoder output on the test mixtures, fed to the *other* components' "
                   "discriminators: probability of 'real' per test crop, CASS vs CASS with cross training, lowest "
                   "finished seed (paper Fig. 6); dotted: the same discriminator on the true component.", ""]
-    lines += ["Per-run scores: `<model_dir>/scores.json`; statistics: `summary.json` beside this page.", ""]
+    lines += [f"Per-run scores: `<model_dir>/{SCORES}`; statistics: `summary.json` beside this page.", ""]
     return "\n".join(lines)
 
 
