@@ -19,6 +19,8 @@ def test_run_dir_layout(tmp_path):
         "config.json", "checkpoints", "history.csv", "logs", "training_curves.png", "example.png"]
     assert run.outputs() == [run.config, run.checkpoints + os.sep, run.history, run.logs + os.sep, run.curves,
                              run.example]
+    assert [os.path.relpath(p, tmp_path) for p in (run.wall_time, run.scores, run.ablation, run.precision_scores)] == [
+        "wall_time.json", "scores.json", "ablation.json", "precision_scores.json"]  # the pipelines' files
     assert run.worker_checkpoints(3) == os.path.join(str(tmp_path), ".worker_3")
     assert repr(run) == f"RunDir({str(tmp_path)!r})"
 

@@ -355,3 +355,27 @@ def test_model_dir_that_is_a_file_is_one_clear_error(tmp_path):
         with pytest.raises(ValueError, match=f"model_dir '{model_dir}': '{blocker}' is a file"):
             train(load_config(CONFIG, [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
     assert os.listdir(tmp_path) == ["run"] and blocker.read_text() == "not a directory"
+
+
+# ---- scripts that train many runs ----
+
+def test_train_to_the_end_lets_only_a_failure_after_the_last_epoch_pass(tmp_path, monkeypatch):
+    from cass_tf import training
+    from cass_tf.rundir import RunDir
+
+    config = load_config(CONFIG, TINY + ["train.epochs=2", f"output.model_dir={tmp_path}"])
+
+    def fails_at_the_end(config, **kwargs):
+        assert kwargs == {"verbose": False}
+        raise OSError("disk full while drawing")
+
+    monkeypatch.setattr(training, "train", fails_at_the_end)
+    rows = [{"epoch": 1, "step": 2, "ae_loss/heart": 0.5}]
+    RunDir(tmp_path).write_history(rows)
+    with pytest.raises(OSError, match="disk full"):  # one epoch of two: not trained
+        training.train_to_the_end(config, verbose=False)
+    rows.append({"epoch": 2, "step": 4, "ae_loss/heart": 0.25})
+    RunDir(tmp_path).write_history(rows)
+    lines = []
+    assert training.train_to_the_end(config, lines.append, verbose=False) == rows
+    assert lines == ["warning: trained, but the end of the run failed: OSError: disk full while drawing"]
