@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from cass_tf.config import Config, flatten
-from cass_tf.evaluation import jsonable
+from cass_tf.reports import jsonable
 from cass_tf.rundir import RESUMABLE_FIELDS
 
 FROZEN, EVALUATION, PUSH = "frozen", "evaluation", "push"

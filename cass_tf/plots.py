@@ -83,7 +83,7 @@ def test_l2_curves(histories: dict[str, list[dict[str, float]]], components: lis
 def discriminator_outputs(outputs: dict[str, dict[str, dict[str, "object"]]], path: str) -> str:
     """Paper Fig. 6: sigmoid(D_judge(AE_source(X))) per test sample, source != judge, one line per variant -> PNG.
 
-    `outputs` maps a variant name to {judge: {source: probabilities}} (cass_tf.evaluation.discriminator_outputs);
+    `outputs` maps a variant name to {judge: {source: probabilities}} (cass_tf.scoring.discriminator_outputs);
     the "real" entries (D_judge on the true component) are drawn dotted for reference.
     """
     pairs = sorted({(j, s) for per in outputs.values() for j, sources in per.items() for s in sources if s != "real"})

@@ -51,7 +51,7 @@ PRECISION_SCORES = "precision_scores.json"
 # history.csv test-error columns, one per component: relative L2 of waveforms (eq. 6) and of linear magnitudes.
 WAVEFORM_L2 = "test_l2_waveform/"
 MAGNITUDE_L2 = "test_l2_magnitude/"
-# history.csv event-level columns, f"{EVENT_SCORES}{score}/{component}" (cass_tf.evaluation.event_scores), e.g.
+# history.csv event-level columns, f"{EVENT_SCORES}{score}/{component}" (cass_tf.scoring.event_scores), e.g.
 # test_events_qrs_f1/fetal, test_events_rate_error/respiratory.
 EVENT_SCORES = "test_events_"
 # history.csv columns written before the waveform/magnitude names (read so older runs resume and plot).

@@ -40,10 +40,10 @@ import tensorflow as tf
 from cass_tf import atomic, plots
 from cass_tf.config import Config, flatten, upgrade
 from cass_tf.data import pipeline
-from cass_tf.evaluation import event_scores, waveform_l2
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
 from cass_tf.precision import CHOICES, policy_scope, resolve
 from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, WAVEFORM_L2, RunDir
+from cass_tf.scoring import event_scores, waveform_l2
 from cass_tf.spectral import Spectral
 from cass_tf.windows import traced
 
