@@ -47,6 +47,7 @@ import tensorflow as tf
 from cass_tf import audio, biosignal, contract, plots, rundir
 from cass_tf.checks import (PathLike, check_array, check_audio_files, check_block_seconds, check_outputs,
                             check_progress, check_rate, load_mixtures)
+from cass_tf.frontend import Backend, separate_mixtures
 from cass_tf.models.cass import CASSModel, restore
 from cass_tf.records import Record
 from cass_tf.spectral import Spectral, level
@@ -233,24 +234,22 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     separator = model if isinstance(model, Separator) else Separator(model)
     mixtures = [biosignal.mixture(x, separator, channels)[1:] if isinstance(x, Record) else (x, rate)
                 for x, rate in mixtures]
-    loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
-    total = sum(x.shape[-1] for x, _ in loaded)
-    results, done = [], 0
-    for x, rate in loaded:
-        report = _scaled(progress, done / total, x.shape[-1] / total)
-        what = f"mixture[{len(results)}]" if many else "mixture"
-        results.append(_separate_one(separator, x, rate or separator.sample_rate, block_seconds, report, what))
-        done += x.shape[-1]
-    return results if many else results[0]
+    backend = _backend(separator, block_seconds, progress, [x.shape[-1] for x, _ in mixtures])
+    return separate_mixtures(mixtures, many, separator.sample_rate, backend, mono)
 
 
-def _separate_one(separator: Separator, x: np.ndarray, rate: int, block_seconds: Optional[float],
-                  progress: Progress, what: str) -> dict[str, np.ndarray]:
-    """Resampled to the model's rate, separated, resampled back; outputs checked finite (naming `what`)."""
-    model_rate = separator.sample_rate
-    outputs = separator._process(audio.resample(x, rate, model_rate), block_seconds, progress)
-    return check_outputs({n: audio.fit_length(audio.resample(v, model_rate, rate), x.shape[-1])
-                          for n, v in outputs.items()}, x, what)
+def _backend(separator: Separator, block_seconds: Optional[float], progress: Optional[Progress],
+             lengths: Sequence[int]) -> Backend:
+    """The front end's backend (cass_tf.frontend): each signal through the Separator in turn, in blocks; `progress`
+    is told the fraction of all `lengths` (the inputs' own samples) done."""
+    def run(signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        results, done, total = [], 0, sum(lengths)
+        for x, length in zip(signals, lengths):
+            results.append(separator._process(x, block_seconds, _scaled(progress, done / total, length / total)))
+            done += length
+        return results
+
+    return run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,8 +386,8 @@ def _write_one(separator: Separator, path: PathLike, x: np.ndarray, rate: int, o
                block_seconds: Optional[float], plot: bool, bar: _Bar, index: int, written: list[str]) -> None:
     """run_files' work on one checked input: its WAVs (and plot), each path appended to `written` once written."""
     name = os.path.basename(path)
-    parts = _separate_one(separator, x, rate, block_seconds, lambda f: bar.show(index, f, name),
-                          repr(os.fspath(path)))
+    backend = _backend(separator, block_seconds, lambda f: bar.show(index, f, name), [x.shape[-1]])
+    parts = separate_mixtures([(x, rate)], False, separator.sample_rate, backend, names=[repr(os.fspath(path))])
     stem = os.path.splitext(name)[0]
     for component, signal in parts.items():
         target = os.path.join(out_dir, stem, f"{component}.wav")

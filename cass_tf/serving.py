@@ -50,14 +50,12 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from cass_tf import audio
-from cass_tf.checks import Mixture, check_outputs, check_rate, load_mixtures
+from cass_tf.checks import Mixture, check_rate, load_mixtures
 from cass_tf.contract import SERVING_SIGNATURE, WAVEFORM_INPUT
+from cass_tf.frontend import Result, separate_mixtures
 
 MAX_MESSAGE_BYTES = 2**31 - 1
 DEFAULT_MAX_BATCH = 16
-
-Result = Union[dict[str, np.ndarray], list[dict[str, np.ndarray]]]
 
 
 class ServingError(RuntimeError):
@@ -114,28 +112,17 @@ class _Client(abc.ABC):
         if sample_rate is not None:
             sample_rate = check_rate(sample_rate)
         mixtures, many = load_mixtures(mixture, sample_rate)
-        loaded = [(audio.to_mono(x) if mono else x, rate) for x, rate in mixtures]
-        model_rate = self.sample_rate
-        rates = []
-        for i, (_, rate) in enumerate(loaded):
-            if rate is not None and model_rate is None:
-                what = f"mixture[{i}]" if many else "mixture"
-                raise ValueError(f"{what} is at {rate} Hz but this client does not know the model's sample rate: "
-                                 f"construct it with sample_rate=<the model's rate> (\"sample_rate\" in the export's "
-                                 "assets/cass_config.json) so the input can be resampled")
-            rates.append(rate if rate is not None else model_rate)
-        signals = [x if rate is None else audio.resample(x, rate, model_rate) for (x, _), rate in zip(loaded, rates)]
+        return separate_mixtures(mixtures, many, self.sample_rate, self._separate_channels, mono)
+
+    def _separate_channels(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """The front end's backend: every channel of every signal is a row of its own (`_separate_signals`)."""
         rows = [(i, row) for i, x in enumerate(signals) for row in (x if x.ndim == 2 else x[np.newaxis])]
-        separated = self._separate_signals([row for _, row in rows])  # every channel is a row of its own
+        separated = self._separate_signals([row for _, row in rows])
         results = []
-        for i, ((x, _), rate) in enumerate(zip(loaded, rates)):
+        for i, x in enumerate(signals):
             mine = [parts for (k, _), parts in zip(rows, separated) if k == i]
-            parts = {n: np.stack([p[n] for p in mine]) if x.ndim == 2 else mine[0][n] for n in mine[0]}
-            if rate is not None:
-                parts = {n: audio.resample(v, model_rate, rate) for n, v in parts.items()}
-            results.append(check_outputs({n: audio.fit_length(v, x.shape[-1]) for n, v in parts.items()}, x,
-                                         f"mixture[{i}]" if many else "mixture"))
-        return results if many else results[0]
+            results.append({n: np.stack([p[n] for p in mine]) if x.ndim == 2 else mine[0][n] for n in mine[0]})
+        return results
 
     def _separate_signals(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """One dict per signal (at the model's rate); equal-length signals share requests of <= rows_per_request."""
