@@ -292,7 +292,7 @@ def _separate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _separate(args: argparse.Namespace) -> None:
     from cass_tf import records
-    from cass_tf.separator import DEFAULT_BLOCK_SECONDS, run_files
+    from cass_tf.files import DEFAULT_BLOCK_SECONDS, run_files
 
     biosignals = [p for p in args.inputs if records.is_record(p)]
     sounds = [p for p in args.inputs if not records.is_record(p)]

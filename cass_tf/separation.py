@@ -1,4 +1,4 @@
-"""`python -m cass_tf.separation`: the `cass-tf separate` command; `import cass_tf.separation` gives cass_tf.separator itself."""
+"""`python -m cass_tf.separation`: the `cass-tf separate` command; `import cass_tf.separation` gives cass_tf.files itself."""
 
 import importlib
 import sys
@@ -7,4 +7,4 @@ if __name__ == "__main__":  # nothing heavy is imported before cass_tf.cli has q
     from cass_tf.cli import run_module
 
     sys.exit(run_module("separate"))
-sys.modules[__name__] = importlib.import_module("cass_tf.separator")
+sys.modules[__name__] = importlib.import_module("cass_tf.files")

@@ -1,17 +1,13 @@
-"""Owns inference: `separate()` on arrays, lists and files, the reusable `Separator`, and the `separate` command.
+"""Owns inference: `separate()` on arrays, lists and files, and the reusable `Separator` (in blocks, at a level).
 
     from cass_tf import separate, Separator
     parts = separate("mix.wav", "saved_models/bach10")            # {"saxophone": array, "bassoon": array}
     sep = Separator("saved_models/bach10")                         # load once, call many times
     parts = separate(x, sep, sample_rate=44100, progress=print)    # resampled to the model's rate and back
 
-    cass-tf separate a.wav b.flac --model saved_models/bach10 --out_dir out/ [--plot]
-        -> out/a/<component>.wav, out/b/<component>.wav (32-bit float WAV at each input's own rate)
-           [and out/a/separation.png: waveforms and spectrograms]     (python -m cass_tf.separation: the same)
-
 A model is any of: a SavedModel version directory (`saved_models/x/3`), a TF Serving base directory (its highest
 integer version), a training model_dir (config.json + checkpoints/, restored with cass_tf.models.cass.restore), or a
-Separator. Whichever it is, separation is `cass_tf.windows.separate_waveform` (in the SavedModel it is inside the
+Separator (loading: cass_tf.loading). Whichever it is, separation is `cass_tf.windows.separate_waveform` (in the SavedModel it is inside the
 exported graph), traced once for inputs of shape [None, None], so new lengths never re-trace.
 
 Scale: a model with `model.input_rms` brings each row (a channel) to that RMS before separating and scales the
@@ -29,33 +25,30 @@ both are in that exact region. Blocked and one-shot outputs therefore agree to f
 1e-5 of the output scale), not just approximately. Resampling (audio.resample, polyphase) runs on the whole signal.
 
 Importing: `cass_tf.separate` and `cass_tf.Separator` (loaded lazily, so `import cass_tf` does not import TensorFlow)
-are this module's `separate` and `Separator`; `cass_tf.separation` is this module too (its `python -m` runner).
+are this module's `separate` and `Separator`. Around `separate()`: cass_tf.frontend (inputs to the model's rate and
+back), cass_tf.files (files to files: the `separate` command).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
-import sys
-import time
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 
-from cass_tf import audio, biosignal, contract, plots, rundir
-from cass_tf.checks import (PathLike, check_array, check_audio_files, check_block_seconds, check_outputs,
-                            check_progress, check_rate, load_mixtures)
+from cass_tf import biosignal
+from cass_tf.checks import (PathLike, check_array, check_block_seconds, check_outputs, check_progress, check_rate,
+                            load_mixtures)
 from cass_tf.frontend import Backend, separate_mixtures
-from cass_tf.models.cass import CASSModel, restore
+from cass_tf.loading import load
 from cass_tf.records import Record
-from cass_tf.spectral import Spectral, level
-from cass_tf.windows import traced
+from cass_tf.spectral import level
 
 Progress = Callable[[float], None]
+
 DEFAULT_BLOCK_SECONDS = 60.0
-PLOT = "separation.png"  # run_files(plot=True): beside each file's WAVs
+
 
 
 class Separator:
@@ -68,20 +61,7 @@ class Separator:
     """
 
     def __init__(self, model: Union[PathLike, "Separator", Any]):
-        if isinstance(model, Separator):
-            self._loaded = model._loaded
-            return
-        if isinstance(model, (str, os.PathLike)):
-            kind, path = _resolve(os.fspath(model))
-            if kind == "savedmodel":
-                self._loaded = _load_saved_model(path)
-            else:
-                self._loaded = _wrap_model(restore(path), path)
-            return
-        if isinstance(model, CASSModel):
-            self._loaded = _wrap_model(model, "<CASSModel>")
-            return
-        raise TypeError(f"model must be a path, a Separator or a CASSModel, got {type(model).__name__}")
+        self._loaded = model._loaded if isinstance(model, Separator) else load(model)
 
     # ---- properties ----
 
@@ -202,6 +182,7 @@ class Separator:
         return {n: outputs[n].numpy() for n in self.components}
 
 
+
 def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, PathLike]]],
              model: Union[PathLike, Separator, Any], sample_rate: Optional[int] = None, *,
              block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS,
@@ -234,11 +215,12 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     separator = model if isinstance(model, Separator) else Separator(model)
     mixtures = [biosignal.mixture(x, separator, channels)[1:] if isinstance(x, Record) else (x, rate)
                 for x, rate in mixtures]
-    backend = _backend(separator, block_seconds, progress, [x.shape[-1] for x, _ in mixtures])
-    return separate_mixtures(mixtures, many, separator.sample_rate, backend, mono)
+    run = in_blocks(separator, block_seconds, progress, [x.shape[-1] for x, _ in mixtures])
+    return separate_mixtures(mixtures, many, separator.sample_rate, run, mono)
 
 
-def _backend(separator: Separator, block_seconds: Optional[float], progress: Optional[Progress],
+
+def in_blocks(separator: Separator, block_seconds: Optional[float], progress: Optional[Progress],
              lengths: Sequence[int]) -> Backend:
     """The front end's backend (cass_tf.frontend): each signal through the Separator in turn, in blocks; `progress`
     is told the fraction of all `lengths` (the inputs' own samples) done."""
@@ -252,78 +234,6 @@ def _backend(separator: Separator, block_seconds: Optional[float], progress: Opt
     return run
 
 
-@dataclasses.dataclass(frozen=True)
-class _Loaded:
-    """A loaded model as Separators hold (and share) it: its graph and config, and what keeps its variables alive."""
-
-    source: str
-    kind: str  # "savedmodel" or "checkpoint"
-    function: Callable[[Any], dict[str, Any]]
-    config: Any  # cass_tf.config.Config
-    keep: Any  # the loaded SavedModel or the CASSModel
-    at_level: Optional[Callable[[Any, Any], dict[str, Any]]] = None  # (waveform, level [batch]) -> outputs; None:
-    # the model does not normalise (no model.input_rms) or predates the level signature (format 1)
-
-
-def _load_saved_model(path: str) -> _Loaded:
-    """A cass_tf export, its asset config validated before TensorFlow reads anything."""
-    contract.check_version_dir(path)
-    asset = contract.read_asset(path)
-    try:
-        loaded = tf.saved_model.load(path)
-    except Exception as e:  # noqa: BLE001 (corrupt protobufs and missing variables raise many types)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path!r} could not be loaded as a SavedModel: {first}") from None
-    signatures = dict(loaded.signatures)
-    name, waveform = contract.SERVING_SIGNATURE, contract.WAVEFORM_INPUT
-    if name not in signatures:
-        raise ValueError(f"SavedModel {path!r} has no {name!r} signature (it has {sorted(signatures)}); "
-                         "export it with cass-tf export")
-    signature = signatures[name]
-    inputs = signature.structured_input_signature[1]
-    if set(inputs) != {waveform}:
-        raise ValueError(f"SavedModel {path!r}: {name} takes {sorted(inputs)}, expected one input {waveform!r}; "
-                         "not a cass_tf export")
-    outputs = set(signature.structured_outputs)
-    if outputs != set(asset.components):
-        raise ValueError(f"SavedModel {path!r}: outputs {sorted(outputs)} do not match the components "
-                         f"{list(asset.components)} in {asset.path}")
-    at_level = None
-    if contract.LEVEL_SIGNATURE in signatures and asset.config.model.input_rms is not None:
-        by_level = signatures[contract.LEVEL_SIGNATURE]
-        at_level = lambda x, level: by_level(**{waveform: x, contract.LEVEL_INPUT: level})  # noqa: E731
-    return _Loaded(path, "savedmodel", lambda x: signature(**{waveform: x}), asset.config, loaded, at_level)
-
-
-def _wrap_model(model: Any, path: str) -> _Loaded:
-    """A CASSModel's networks inside `windows.traced` (separate_at_level traced once for [None, None] inputs)."""
-    config = model.config
-    reference = config.model.input_rms
-    function, at_level = traced(Spectral.from_config(config), lambda f: model(f, training=False), config.components,
-                                reference)
-    return _Loaded(path, "checkpoint", function, config, model, at_level if reference is not None else None)
-
-
-def _resolve(path: str) -> tuple[str, str]:
-    """("savedmodel", version_dir) or ("checkpoint", model_dir) for a model path, or a clear error."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model not found: {path!r}")
-    what = ("expected a SavedModel version directory (saved_model.pb), a TF Serving base directory of integer "
-            "versions, or a training model_dir (config.json + checkpoints/)")
-    if not os.path.isdir(path):
-        raise ValueError(f"model {path!r} is a file, not a model directory: {what}")
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return "savedmodel", path
-    if os.path.exists(os.path.join(path, rundir.CONFIG)):
-        return "checkpoint", path
-    found = contract.versions(path)
-    if not found:
-        raise ValueError(f"model {path!r} has no versions and is not a model: {what}")
-    latest = os.path.join(path, str(found[-1]))
-    if not os.path.exists(os.path.join(latest, "saved_model.pb")):
-        raise ValueError(f"model {path!r}: its highest version {latest!r} has no saved_model.pb")
-    return "savedmodel", latest
-
 
 def _scaled(progress: Optional[Progress], offset: float, span: float) -> Progress:
     """`progress` called with offset + span * fraction (a no-op when progress is None)."""
@@ -332,79 +242,6 @@ def _scaled(progress: Optional[Progress], offset: float, span: float) -> Progres
     return lambda fraction: progress(min(1.0, offset + span * fraction))
 
 
+
 def _round_up(value: int, unit: int) -> int:
     return -(-value // unit) * unit
-
-
-# ---- files and figures (the separate command's work) ----
-
-class _Bar:
-    """A one-line progress bar on stderr (redrawn on a terminal; a line per file otherwise)."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.tty = total, enabled, sys.stderr.isatty()
-        self.started = time.time()
-
-    def show(self, index: int, fraction: float, name: str, final: bool = False) -> None:
-        if not self.enabled or not (self.tty or final):
-            return
-        overall = (index + fraction) / self.total
-        filled = int(round(30 * overall))
-        line = (f"[{'=' * filled}{'.' * (30 - filled)}] {100 * overall:5.1f}%  file {index + 1}/{self.total} "
-                f"{name}  {time.time() - self.started:.0f}s")
-        sys.stderr.write(("\r" + line + " " * 4) if self.tty else line + "\n")
-        if final and self.tty and index + 1 == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def run_files(paths: Sequence[str], model: Union[PathLike, Separator], out_dir: str,
-              block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS, show_progress: bool = True,
-              plot: bool = False, mono: bool = False) -> list[str]:
-    """Separates each file into `<out_dir>/<stem>/<component>.wav` (and with `plot`, `<out_dir>/<stem>/separation.png`,
-    see `plot_separation`); everything is validated first. Returns the paths written. Each WAV has its input's
-    channels (each separated on its own), or one with `mono` (channels averaged first); the plot shows channel 0.
-    A failure while separating or writing (a full disk) raises a RuntimeError listing the outputs already written."""
-    inputs = check_audio_files(paths, mono)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
-    check_block_seconds(block_seconds)
-    separator = model if isinstance(model, Separator) else Separator(model)
-    bar = _Bar(len(paths), show_progress)
-    written: list[str] = []
-    for index, (path, (x, rate)) in enumerate(zip(paths, inputs)):
-        try:
-            _write_one(separator, path, x, rate, out_dir, block_seconds, plot, bar, index, written)
-        except Exception as e:  # noqa: BLE001 (whatever stopped it, the user must know what is on disk)
-            detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise RuntimeError(f"{detail}; stopped at input {os.fspath(path)!r}, having written {len(written)} "
-                               f"outputs: {', '.join(written) or 'none'}") from e
-    return written
-
-
-def _write_one(separator: Separator, path: PathLike, x: np.ndarray, rate: int, out_dir: str,
-               block_seconds: Optional[float], plot: bool, bar: _Bar, index: int, written: list[str]) -> None:
-    """run_files' work on one checked input: its WAVs (and plot), each path appended to `written` once written."""
-    name = os.path.basename(path)
-    backend = _backend(separator, block_seconds, lambda f: bar.show(index, f, name), [x.shape[-1]])
-    parts = separate_mixtures([(x, rate)], False, separator.sample_rate, backend, names=[repr(os.fspath(path))])
-    stem = os.path.splitext(name)[0]
-    for component, signal in parts.items():
-        target = os.path.join(out_dir, stem, f"{component}.wav")
-        audio.write_audio(target, signal, rate)
-        written.append(target)
-    if plot:
-        first = {n: v if v.ndim == 1 else v[0] for n, v in parts.items()}
-        written.append(plot_separation(separator, os.path.join(out_dir, stem, PLOT), x if x.ndim == 1 else x[0],
-                                       first, rate, title=name))
-    bar.show(index, 1.0, name, final=True)
-
-
-def plot_separation(separator: Separator, path: str, mixture: np.ndarray, estimates: dict[str, np.ndarray], rate: int,
-                    truth: Optional[dict[str, np.ndarray]] = None, title: Optional[str] = None,
-                    traces: Optional[dict[str, tuple[np.ndarray, np.ndarray]]] = None) -> str:
-    """Draws a mixture, its estimates (and the true components, if known; rate `traces` under them) -> PNG at `path`
-    (cass_tf.plots.separation), with spectrograms of the model's STFT window and hop, in seconds at `rate`."""
-    stft, scale = separator._loaded.config.stft, rate / separator.sample_rate
-    window, hop = (max(1, round(samples * scale)) for samples in (stft.window, stft.hop))
-    return plots.separation(path, mixture, estimates, rate, window, hop, truth, title, traces)
