@@ -195,9 +195,14 @@ class STFTConfig:
         """Samples that give exactly `frames` STFT frames (an int, or a tensor: plain arithmetic)."""
         return self.window + (frames - 1) * self.hop
 
+    def frames_in(self, samples: Any) -> Any:
+        """1 + (samples - window) // hop, the frames an STFT without padding yields for `samples` samples (an int, or
+        an int tensor: plain arithmetic); negative when shorter than one window (`num_frames` clamps it)."""
+        return 1 + (samples - self.window) // self.hop
+
     def num_frames(self, samples: int) -> int:
         """Frames an STFT without padding yields for `samples` samples (0 when shorter than one window)."""
-        return max(0, 1 + (samples - self.window) // self.hop)
+        return max(0, self.frames_in(samples))
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,8 @@ class PatchConfig:
 
 @dataclass(frozen=True)
 class ScalingConfig:
-    """Invertible magnitude scaling (cass_tf.spectral.scale): linear m, log1p(gain*m) or (gain*m)**exponent."""
+    """Invertible magnitude scaling of a linear magnitude m (computed by cass_tf.spectral.scale and unscale): "linear"
+    m, "log1p" log(1 + gain*m), "power" (gain*m)**exponent; `formula()` writes it out with this config's values."""
 
     kind: Literal["linear", "log1p", "power"] = "linear"
     gain: float = 1.0
@@ -219,6 +225,14 @@ class ScalingConfig:
     def check(self, path: str) -> None:
         _check_positive(f"{path}.gain", self.gain)
         _check_positive(f"{path}.exponent", self.exponent)
+
+    def formula(self) -> str:
+        """The scaling as a formula of the linear magnitude m, e.g. "log1p(2.0 * m)" (what an export's asset says)."""
+        if self.kind == "log1p":
+            return f"log1p({self.gain} * m)"
+        if self.kind == "power":
+            return f"({self.gain} * m) ** {self.exponent}"
+        return "m, linear"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,30 @@
 """Owns the serving contract of an exported model: signature, input and asset names, the format version, and
 reading and validating an export's `assets/cass_config.json` (an untrusted file). Imports no TensorFlow.
 
-Format 2 (current) signatures:
-- `serving_default`: input `waveform` float32 [batch, samples] -> one float32 [batch, samples] output per component.
-- `features`: input `mixture_features` float32 [batch, F, T, 1], the networks' scaled feature domain
-  (cass_tf.spectral) -> one output per component in the same domain.
-Format 1 named the second signature `spectrogram` and its input `mixture_magnitude` (though it took scaled
-features too); such models still load (`FEATURES_SIGNATURES`).
+Format 2 (current) signatures, as cass_tf.exporting writes them:
+
+- `serving_default`: input `waveform` float32 [batch, samples] (any samples >= 1) at the model's sample rate (in
+  `cass_config.json`) -> one output per component, named by the component, float32 [batch, samples]. Everything
+  happens inside the graph via `cass_tf.windows.separate_waveform`: padding, STFT, 50%-overlap patches through the
+  autoencoders, cross-fade in the magnitude domain, one inverse STFT with the mixture phase. The whole signal is
+  one STFT, so for very long signals use `cass_tf.separate` (it feeds blocks) or send shorter requests.
+  With `model.input_rms` set, each row is first brought to that RMS and the outputs scaled back by the row's level
+  (`cass_tf.windows.separate_at_level`), so separate(c x) = c separate(x). Complex-mask models cross-fade complex
+  spectra and invert them without the mixture phase.
+- `separate_at_level`: inputs `waveform` as above and `level` float32 [batch] -> as `serving_default`, but each row
+  scaled by the given level instead of its own (the whole signal's level, for blocks of a long signal).
+- `features`: input `mixture_features` float32 [batch, F, T, 1] -> one output per component, float32
+  [batch, F, T, 1]: the networks alone, in the *scaled feature domain* of `cass_tf.spectral`: for the lowest
+  F = patch.frequency_bins bins of T = patch.frames consecutive STFT frames, scale(|STFT(x)|) with the config's
+  scaling (cass_tf.config.ScalingConfig), laid out frequency-major (axis 1 = frequency bin, axis 2 = frame) with a
+  channel axis of 1. Outputs are in the same domain
+  (`cass_tf.spectral.unscale` maps them back to linear magnitudes). Complex-mask models take and give [batch, F, T, 2]
+  instead: the real and imaginary parts of the STFT (linear; the mixture's in, each component's out). Neither applies
+  the level normalisation: feed features of an input at RMS model.input_rms.
+
+`assets/cass_config.json` holds the format version, sample rate, STFT, patch, scaling, components, the signatures'
+description and the full training config under "config". Format 1 named the features signature `spectrogram` and
+its input `mixture_magnitude` (though it took scaled features too); such models still load (`FEATURES_SIGNATURES`).
 """
 
 from __future__ import annotations
@@ -16,7 +34,7 @@ import json
 import os
 from typing import Any
 
-from cass_tf.config import Config, ConfigError, ScalingConfig, from_dict, read_json_object
+from cass_tf.config import Config, ConfigError, from_dict, read_json_object
 
 FORMAT_VERSION = 2
 CONFIG_ASSET = "cass_config.json"
@@ -68,7 +86,7 @@ def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version
                          "patch.frequency_bins bins, frequency-major, of the input brought to RMS model.input_rms")
         outputs_text = "float32 [batch, F, T, 2], the component's complex spectrum, same layout"
     else:
-        features_text = (f"scaled STFT magnitude ({scaling_text(config.scaling)}) of the lowest patch.frequency_bins "
+        features_text = (f"scaled STFT magnitude ({config.scaling.formula()}) of the lowest patch.frequency_bins "
                          "bins, frequency-major")
         outputs_text = "float32 [batch, F, T, 1], same scaled domain"
     return {
@@ -92,15 +110,6 @@ def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version
         },
         "config": plain,
     }
-
-
-def scaling_text(scaling: ScalingConfig) -> str:
-    """The feature scaling as a formula of the linear magnitude m."""
-    if scaling.kind == "log1p":
-        return f"log1p({scaling.gain} * m)"
-    if scaling.kind == "power":
-        return f"({scaling.gain} * m) ** {scaling.exponent}"
-    return "m, linear"
 
 
 def versions(export_dir: str | os.PathLike) -> list[int]:

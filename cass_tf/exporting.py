@@ -12,30 +12,8 @@ polling `<export_dir>` ignores it) and renamed into place in one step, so a serv
 version; a killed export's leftover is removed by the next export of that version. An existing version is never
 overwritten.
 
-Signatures and the asset's fields are the serving contract, `cass_tf.contract` (format 2):
-
-- `serving_default`: input `waveform` float32 [batch, samples] (any samples >= 1) at the model's sample rate (in
-  `cass_config.json`) -> one output per component, named by the component, float32 [batch, samples]. Everything
-  happens inside the graph via `cass_tf.windows.separate_waveform`: padding, STFT, 50%-overlap patches through the
-  autoencoders, cross-fade in the magnitude domain, one inverse STFT with the mixture phase. The whole signal is
-  one STFT, so for very long signals use `cass_tf.separate` (it feeds blocks) or send shorter requests.
-  With `model.input_rms` set, each row is first brought to that RMS and the outputs scaled back by the row's level
-  (`cass_tf.windows.separate_at_level`), so separate(c x) = c separate(x). Complex-mask models cross-fade complex
-  spectra and invert them without the mixture phase.
-- `separate_at_level`: inputs `waveform` as above and `level` float32 [batch] -> as `serving_default`, but each row
-  scaled by the given level instead of its own (the whole signal's level, for blocks of a long signal).
-- `features`: input `mixture_features` float32 [batch, F, T, 1] -> one output per component, float32
-  [batch, F, T, 1]: the networks alone, in the *scaled feature domain* of `cass_tf.spectral`: for the lowest
-  F = patch.frequency_bins bins of T = patch.frames consecutive STFT frames, scale(|STFT(x)|) with the config's
-  scaling (log1p: log(1 + gain*m); power: (gain*m)**exponent; linear: m), laid out frequency-major
-  (axis 1 = frequency bin, axis 2 = frame) with a channel axis of 1. Outputs are in the same domain
-  (`cass_tf.spectral.unscale` maps them back to linear magnitudes). Complex-mask models take and give [batch, F, T, 2]
-  instead: the real and imaginary parts of the STFT (linear; the mixture's in, each component's out). Neither applies
-  the level normalisation: feed features of an input at RMS model.input_rms. Format 1 exports call it `spectrogram`
-  with input `mixture_magnitude`.
-
-`assets/cass_config.json` (a tf.saved_model.Asset, so it travels with the model) holds the sample rate, STFT, patch,
-scaling, components, the signatures' description and the full training config under "config".
+The signatures (`serving_default`, `separate_at_level`, `features`) and `assets/cass_config.json` (a
+tf.saved_model.Asset, so it travels with the model) are the serving contract, which `cass_tf.contract` defines.
 
 Serving with Docker (not runnable here; see the README). The base_path in models.config is the path *inside the
 container*, `/models/<name>` where <name> is the export directory's basename, so mount the export directory there:

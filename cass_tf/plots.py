@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cass_tf import atomic  # noqa: E402
 from cass_tf.rundir import MAGNITUDE_L2, WAVEFORM_L2  # noqa: E402
+from cass_tf.spectral import spectrogram_db  # noqa: E402
 
 MAX_FRAMES = 2000  # separation(): spectrogram columns drawn at most (the hop grows for longer signals)
 MAX_POINTS = 4000  # separation(): waveform points drawn at most (longer signals: a min/max envelope)
@@ -116,7 +117,7 @@ def separation(path: str, mixture: np.ndarray, estimates: Mapping[str, np.ndarra
             rows.append((f"{name} (true)", np.asarray(truth[name]), name))
         rows.append((f"{name} (estimate)", np.asarray(estimate), name))
     hop = max(hop, math.ceil(len(mixture) / MAX_FRAMES))  # a long signal: fewer frames, the same window
-    peak = float(np.max(_spectrogram_db(rows[0][1], window, hop)))
+    peak = float(np.max(spectrogram_db(rows[0][1], window, hop)))
     limits = {name: max(float(np.max(np.abs(s))) for _, s, c in rows if c == name) or 1.0 for name in estimates}
     seconds = len(mixture) / sample_rate
     traces = dict(traces or {})
@@ -138,7 +139,7 @@ def separation(path: str, mixture: np.ndarray, estimates: Mapping[str, np.ndarra
         if component is not None:
             wave.set_ylim(-1.05 * limits[component], 1.05 * limits[component])
         wave.set(xlim=(0, seconds), ylabel=label)
-        image = spectrum.imshow(_spectrogram_db(signal, window, hop), origin="lower", aspect="auto", cmap="magma",
+        image = spectrum.imshow(spectrogram_db(signal, window, hop), origin="lower", aspect="auto", cmap="magma",
                                 extent=(0, seconds, 0, sample_rate / 2), vmin=peak - DYNAMIC_RANGE_DB, vmax=peak)
         spectrum.set(ylabel="Hz")
     for ax in axes[-1]:
@@ -147,13 +148,6 @@ def separation(path: str, mixture: np.ndarray, estimates: Mapping[str, np.ndarra
     if title:
         fig.suptitle(title)
     return save(fig, path, tight=False)
-
-
-def _spectrogram_db(signal: np.ndarray, window: int, hop: int) -> np.ndarray:
-    """[bins, frames] Hann-windowed STFT magnitude in dB; a signal shorter than `window` is zero-padded to one frame."""
-    x = np.pad(signal, (0, max(0, window - len(signal))))
-    frames = np.lib.stride_tricks.sliding_window_view(x, window)[::hop] * np.hanning(window)
-    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-9)
 
 
 def _envelope(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@
 
 The server is tensorflow_model_server (>= 2.21) serving a `cass_tf.export` base directory (see that module for the
 Docker command); REST listens on 8501, gRPC on 8500 by default. Both clients call the export's `serving_default`
-signature (input `waveform` float32 [batch, samples] -> one float32 [batch, samples] output per component).
+signature (cass_tf.contract says what it takes and gives).
 
 `separate()` takes what `cass_tf.separate` takes (a 1-D float array, a (channels, samples) array whose channels are
 separated as rows of the request, or averaged first with `mono=True`, an audio file path, or a list/tuple of those),

@@ -1,13 +1,14 @@
-"""Owns STFT, inverse STFT and magnitude scaling, in TensorFlow: training, evaluation and export all use this.
+"""Owns STFT, inverse STFT and magnitude scaling, in TensorFlow: training, evaluation and export all use this; and
+the NumPy spectrogram the figures draw (`spectrogram_db`).
 
 Conventions:
 - A waveform is float32 `[..., samples]`; its spectrum is complex64 `[..., frames, n_fft/2+1]` (tf.signal.stft,
-  no padding, so `samples = window + (frames-1)*hop` gives exactly `frames` frames).
+  no padding: how many frames a length gives, and the reverse, is cass_tf.config.STFTConfig's arithmetic).
 - A *feature* is what the autoencoders take and give: the lowest `patch.frequency_bins` bins, laid out
   frequency-major with a channel axis: for magnitude models the scaled magnitude, float32 `[..., F, T, 1]`; for
   complex models (`model.output` "complex_mask") the real and imaginary parts, linear, float32 `[..., F, T, 2]`.
-- Scaling (config `scaling`): "linear" m, "log1p" log(1 + gain*m), "power" (gain*m)**exponent. Each is monotone on
-  m >= 0 and exactly inverted by `unscale`; a non-negative network output always maps back to a valid magnitude.
+- Scaling (config `scaling`, whose kinds cass_tf.config.ScalingConfig defines): each is monotone on m >= 0 and
+  exactly inverted by `unscale`; a non-negative network output always maps back to a valid magnitude.
 - Back to a waveform: a component magnitude takes the *mixture's* phase (a complex feature is its own spectrum);
   bins above F are set to zero; the
   inverse STFT divides the overlap-added frames by the actual overlap-added squared window, so reconstruction is
@@ -19,6 +20,7 @@ Conventions:
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from cass_tf.config import Config, PatchConfig, ScalingConfig, STFTConfig
@@ -83,7 +85,7 @@ class Spectral:
 
     def num_frames_tensor(self, samples: tf.Tensor) -> tf.Tensor:
         """`num_frames` for a scalar int32 tensor."""
-        return tf.maximum(0, 1 + (samples - self.window) // self.hop)
+        return tf.maximum(0, self.stft_config.frames_in(samples))
 
     def samples_for(self, frames: int | tf.Tensor) -> int | tf.Tensor:
         """Samples that give exactly `frames` frames (an int or a tensor): STFTConfig's."""
@@ -177,3 +179,11 @@ def _fit_length(waveform: tf.Tensor, samples: int | tf.Tensor) -> tf.Tensor:
     missing = samples - tf.shape(waveform)[-1]
     pad = tf.concat([tf.zeros([tf.rank(waveform) - 1, 2], tf.int32), [[0, missing]]], axis=0)
     return tf.pad(waveform, pad)
+
+
+def spectrogram_db(signal: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """[bins, frames] Hann-windowed STFT magnitude in dB, in NumPy, for figures (cass_tf.plots): a signal shorter
+    than `window` is zero-padded to one frame."""
+    x = np.pad(signal, (0, max(0, window - len(signal))))
+    frames = np.lib.stride_tricks.sliding_window_view(x, window)[::hop] * np.hanning(window)
+    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-9)

@@ -40,9 +40,10 @@ def test_format_1_names(tmp_path):
 @pytest.mark.parametrize("kind, gain, exponent, text", [("log1p", 2.0, 0.5, "log1p(2.0 * m)"),
                                                         ("power", 3.0, 0.5, "(3.0 * m) ** 0.5"),
                                                         ("linear", 1.0, 0.5, "m, linear")])
-def test_scaling_text(kind, gain, exponent, text):
+def test_the_asset_states_the_scaling_formula(kind, gain, exponent, text):
     config = CONFIG.replace([f'scaling.kind="{kind}"', f"scaling.gain={gain}", f"scaling.exponent={exponent}"])
-    assert contract.scaling_text(config.scaling) == text
+    assert config.scaling.formula() == text
+    assert f"({text})" in contract.asset(config)["signatures"]["features"]["inputs"]["mixture_features"]
 
 
 @pytest.mark.parametrize("change, message", [
