@@ -1,17 +1,17 @@
-"""Owns the experiment config: typed frozen dataclasses loaded from JSON, validated, with `--set` overrides."""
+"""Owns the experiment config: its typed frozen dataclasses, what each field means and may be, loading it from JSON
+with `--set` overrides (the generic JSON <-> dataclass machinery: cass_tf.binder)."""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import math
 import os
-import types
-import typing
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
+
+# ConfigError, apply_overrides and flatten are also cass_tf.config's names, as before the binder had a module of its own
+from cass_tf.binder import ConfigError, apply_overrides, as_json, build, flatten, to_plain  # noqa: F401
 
 DOWNSAMPLING = 8  # the ResNet-9 encoder halves F and T three times
 SOURCE_COMPONENTS = {
@@ -19,10 +19,6 @@ SOURCE_COMPONENTS = {
     "ppg": ("heart", "respiratory"),
     "bach10": ("violin", "clarinet", "saxophone", "bassoon"),
 }
-
-
-class ConfigError(ValueError):
-    """A config file, field or override is missing or wrong; the message names the dotted field path."""
 
 
 Range = tuple[float, float]
@@ -317,7 +313,7 @@ class LossConfig:
         if not self.cross:
             return
         if len(self.cross) != k or any(len(row) != k for row in self.cross):
-            raise ConfigError(f"{path}.cross: must be {k}x{k} (one row and column per component), got {_as_json(self.cross)}")
+            raise ConfigError(f"{path}.cross: must be {k}x{k} (one row and column per component), got {as_json(self.cross)}")
         for i, row in enumerate(self.cross):
             if row[i] != 0:
                 raise ConfigError(f"{path}.cross[{i}][{i}]: the diagonal must be 0, got {row[i]}")
@@ -455,7 +451,7 @@ class Config:
         return self.stft.samples_for(self.patch.frames)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -493,7 +489,7 @@ def read_json_object(path: str | os.PathLike, what: str = "config file") -> dict
 
 def from_dict(raw: dict[str, Any]) -> Config:
     """Builds and validates a Config from plain JSON-like data (older field names mapped by `upgrade`)."""
-    config = _build(Config, upgrade(raw), "")
+    config = build(Config, upgrade(raw))
     config.check()
     return config
 
@@ -509,133 +505,14 @@ def upgrade(raw: dict[str, Any], warn: bool = False) -> dict[str, Any]:
         raise ConfigError("train.mixed_precision: deprecated and replaced by train.precision; give train.precision only")
     old = train["mixed_precision"]
     if not isinstance(old, bool):
-        raise ConfigError(f"train.mixed_precision: expected true or false, got {_as_json(old)}")
+        raise ConfigError(f"train.mixed_precision: expected true or false, got {as_json(old)}")
     new = "mixed_float16" if old else "float32"
     if warn:
-        warnings.warn(f"train.mixed_precision is deprecated: read {_as_json(old)} as train.precision={new!r} "
+        warnings.warn(f"train.mixed_precision is deprecated: read {as_json(old)} as train.precision={new!r} "
                       "(choices: float32, mixed_bfloat16, mixed_float16, auto)", FutureWarning, stacklevel=3)
     train = {("precision" if k == "mixed_precision" else k): (new if k == "mixed_precision" else v)
              for k, v in train.items()}
     return {**raw, "train": train}
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """{dotted.path: JSON text} of every leaf of a nested dict (e.g. `Config.to_dict()`), for comparing configs."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = json.dumps(value)
-    return flat
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Returns a copy of `raw` with each `a.b.c=value` set; value is JSON, or a plain string if it is not JSON."""
-    result = copy.deepcopy(raw)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not all(part.isidentifier() for part in key.split(".")):
-            raise ConfigError(f"override {item!r}: expected dotted.path=value (the path's parts are field names)")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        node = result
-        parts = key.split(".")
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {'.'.join(parts[:depth + 1])} is not a section")
-            node = child
-        node[parts[-1]] = value
-    return result
-
-
-# ---- building typed dataclasses from JSON ----
-
-def _build(cls: type, raw: Any, path: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'}: expected an object, got {_as_json(raw)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields), key=str)
-    if unknown:
-        name = unknown[0]
-        key = name if isinstance(name, str) and name.isidentifier() else _as_json(name)  # one line, visibly quoted
-        raise ConfigError(f"{path + '.' if path else ''}{key}: unknown key (allowed: {sorted(fields)})")
-    values = {}
-    for name, f in fields.items():
-        where = f"{path}.{name}" if path else name
-        if name in raw:
-            values[name] = _convert(hints[name], raw[name], where)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: required field is missing")
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, path)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{path}: must be one of {list(args)}, got {_as_json(value)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ConfigError(f"{path}: expected a list, got {_as_json(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{path}: expected a list of {len(args)}, got {_as_json(value)}")
-        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {_as_json(value)}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {_as_json(value)}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: expected a number, got {_as_json(value)}")
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond float's range
-            number = math.inf
-        if not math.isfinite(number):
-            raise ConfigError(f"{path}: must be a finite number, got {_as_json(value)}")
-        return number
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {_as_json(value)}")
-        return value
-    raise TypeError(f"unsupported config type {hint!r} at {path}")
-
-
-def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _as_json(value: Any) -> str:
-    try:
-        return json.dumps(value)
-    except TypeError:
-        return repr(value)
 
 
 def _check_positive(path: str, value: float) -> None:
