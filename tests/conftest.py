@@ -132,6 +132,19 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+# The session's trained tiny model: a test that needs it waits for a training and an export.
+TRAINED_FIXTURES = {"tiny_model_dir", "tiny_model", "tiny_export", "tiny_separator"}
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a test of half a minute or more (real subprocesses, several trainings); "
-                                       "CI runs them too, `-m 'not slow'` leaves them out")
+    config.addinivalue_line("markers", "slow: a test that trains, exports, runs a real subprocess or takes more than a "
+                                       "few seconds (every test that takes a TRAINED_FIXTURES fixture is one); CI runs "
+                                       "them too, `python -m pytest -m 'not slow' tests` (the fast subset) leaves them "
+                                       "out")
+
+
+def pytest_collection_modifyitems(items):
+    """Marks `slow` every test that takes the session's trained model (TRAINED_FIXTURES)."""
+    for item in items:
+        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import REPO, TF_LOG, TINY, png_size, run_cli, signal
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 CONFIG = str(REPO / "configs" / "paper" / "ppg.json")
 COMMANDS = ("train", "evaluate", "export", "separate")
 

@@ -16,6 +16,8 @@ from cass_tf.data.pipeline import make_datasets
 from cass_tf.spectral import Spectral
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 PPG_SMALL = ["data.sample_rate=64", "stft.n_fft=128", "stft.window=128", "stft.hop=16",
              "data.ppg.train_recordings=3", "data.ppg.test_recordings=2", "data.ppg.seconds=20", "data.cache_dir=null"]
 # n_fft 30 has 16 bins: a 16-bin patch covers the whole spectrum, so no lowpass.

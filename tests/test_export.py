@@ -20,6 +20,8 @@ from cass_tf.export import ExportError, export
 from cass_tf.models.cass import restore
 from conftest import ENV, TF_LOG, assert_close, reference, run_cli
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 
 @pytest.fixture(scope="module")
 def exported(tiny_model_dir, tiny_model, tmp_path_factory):

@@ -24,6 +24,8 @@ from cass_tf.rundir import RunDir
 from conftest import REPO, env, error_lines
 from test_train import CONFIG, ONE, TINY, cli, read_history
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 BASE = TINY + ONE + ["train.steps_per_epoch=3"]
 # The CLI (or pipeline script) in a real subprocess that sends itself `signal` when step `step` is being checked
 # (cass_tf.train._check_finite runs after every step): the signal arrives mid-training, from the kernel, at a known
@@ -90,7 +92,6 @@ def reference(tmp_path_factory):
 
 # ---- 1. preemption ----
 
-@pytest.mark.slow
 def test_sigterm_mid_epoch_checkpoints_and_resumes_to_identical_weights(tmp_path, reference):
     """SIGTERM during step 5 (epoch 2, step 2 of 3): step 5 is finished, ckpt-5 written, one line saying how to
     resume, exit 143; the same command again ends bit for bit where the uninterrupted run does, history too."""
@@ -118,7 +119,6 @@ def test_sigterm_mid_epoch_checkpoints_and_resumes_to_identical_weights(tmp_path
         assert {k: v for k, v in row.items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
 
 
-@pytest.mark.slow
 def test_sigint_during_the_pipeline_stops_at_an_epoch_end_and_resumes(tmp_path, reference):
     """SIGINT during step 3 of pipelines/train_export.py (the last step of epoch 1): the epoch ends, its checkpoint
     ckpt-3 is the resume point, exit 130; rerunning the same command trains on to the reference's weights, then
@@ -216,7 +216,6 @@ def test_keep_checkpoints_is_how_many_are_kept(tmp_path):
 
 # ---- 3. two writers ----
 
-@pytest.mark.slow
 def test_second_train_export_evaluate_into_a_training_run_are_refused(tmp_path, three_checkpoints):
     model_dir = tmp_path / "run"
     shutil.copytree(three_checkpoints, model_dir)
@@ -358,7 +357,6 @@ def test_non_callable_progress_is_refused_up_front(tiny_separator):
 
 # ---- 1b. preemption under MultiWorkerMirroredStrategy ----
 
-@pytest.mark.slow
 def test_one_preempted_worker_stops_every_worker_at_the_same_step(tmp_path):
     """Two workers on localhost; worker 1 alone gets SIGTERM (during step 4). Its stop flag travels with step 5's
     all-reduce, so both finish step 5, both checkpoint it, both exit 143; the same two commands again resume both

@@ -4,6 +4,8 @@ does not import TensorFlow."""
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ENV
 
 IMPORT_ORDER = """
@@ -18,6 +20,7 @@ assert cass_tf.separate is m.separate is function
 """
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow
 def test_separate_is_a_function_in_any_import_order():
     result = subprocess.run([sys.executable, "-c", IMPORT_ORDER], capture_output=True, text=True, env=ENV)
     assert result.returncode == 0, result.stderr

@@ -18,6 +18,8 @@ from cass_tf.export import export
 from cass_tf.separation import Separator, separate
 from conftest import ENV, NAMES, RATE, assert_close, reference, run_cli, signal
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 
 @pytest.fixture(scope="module")
 def base_dir(tiny_export, tmp_path_factory):

@@ -29,6 +29,8 @@ from cass_tf.separation import separate
 from cass_tf.serving import GrpcClient, RestClient, ServingError
 from conftest import NAMES, RATE, signal
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 
 MODEL = "tiny"
 

@@ -23,6 +23,8 @@ import tensorflow as tf
 from cass_tf.config import load_config
 from conftest import REPO, TF_LOG, env, error_lines, png_size, run_cli
 
+pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
+
 CONFIG = str(REPO / "configs" / "paper" / "ppg.json")
 TINY = [
     "data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.seconds=30", "data.cache_dir=null",
