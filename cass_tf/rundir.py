@@ -29,6 +29,8 @@ import socket
 import uuid
 from typing import Any, Iterator
 
+import tensorflow as tf
+
 from cass_tf import atomic
 from cass_tf.config import Config, load_config
 
@@ -102,8 +104,6 @@ class RunDir:
 
     def latest_checkpoint(self) -> str | None:
         """The newest checkpoint's prefix in checkpoints/, or None."""
-        import tensorflow as tf
-
         return tf.train.latest_checkpoint(self.checkpoints)
 
     def read_history(self) -> list[dict[str, float]]:
