@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from cass_tf.config import load_config
 from cass_tf.data.pipeline import make_datasets
-from cass_tf.models import cass as cass_module
 from cass_tf.models.cass import CASSModel, restore
 from cass_tf.models.resnet9 import build_autoencoder, build_decoder, build_discriminator, build_encoder
 
@@ -249,7 +248,7 @@ def test_training_lowers_ae_loss_and_test_error(data):
 # ---- restore ----
 
 def test_restore_returns_the_trained_model(tmp_path, monkeypatch, batch):
-    from cass_tf.train import train
+    from cass_tf import training
 
     built = []
 
@@ -258,10 +257,10 @@ def test_restore_returns_the_trained_model(tmp_path, monkeypatch, batch):
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    monkeypatch.setattr(cass_module, "CASSModel", Recording)
+    monkeypatch.setattr(training, "CASSModel", Recording)  # the class training builds
     config = tiny("train.epochs=1", "train.steps_per_epoch=2", "train.ae_learning_rate=1e-2",
                   f"output.model_dir={tmp_path / 'run'}")
-    result = train(config, verbose=False)
+    result = training.train(config, verbose=False)
     assert result.step == 2 and len(built) == 1
     trained = built[0]
     monkeypatch.undo()
