@@ -192,6 +192,7 @@ def test_full_mixture_reads_the_mix(fake_root):
 
 # ---- inference never needs the training data (issue 9, bug 1) ----
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_trained_model_exports_and_separates_without_its_data(tmp_path, monkeypatch):
     """Train a tiny Bach10 model on a fake layout, move its model_dir elsewhere and delete the data: restoring,
     exporting and separating still work (they read the run directory only)."""

@@ -16,6 +16,7 @@ LINE = re.compile(r"(?P<rate>[\d.]+) ± [\d.]+ samples/s .*?, (?P<flop>[\d.]+) G
                   r"= (?P<fraction>[\d.]+) of bf16 matmul, x(?P<speedup>[\d.]+) of float32 graph")
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_bench_train_runs_the_shipped_config_in_both_precisions(tmp_path, capsys):
     import bench_train
 
@@ -47,6 +48,7 @@ def test_bench_train_refuses_bad_arguments(capsys):
     assert "--steps and --repeats must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_profile_train_shares_add_up(tmp_path, capsys):
     import profile_train
 

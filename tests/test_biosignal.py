@@ -277,6 +277,7 @@ needs_data = pytest.mark.skipif(not (DATA / "ADFECGDB").is_dir() or not (DATA / 
                                 reason="needs ../shared/data (ADFECGDB, BIDMC)")
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 @needs_data
 def test_adfecgdb_fqrs_scores_as_validate_real_reports(tmp_path):
     """`cass-tf separate r01.edf --events` with the shipped ECG model: the .fqrs F1 against the reference equals the
@@ -297,6 +298,7 @@ def test_adfecgdb_fqrs_scores_as_validate_real_reports(tmp_path):
     edf.close()
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 @needs_data
 def test_bidmc_csv_rates_match_validate_real(tmp_path):
     """A BIDMC CSV through `--events` with the shipped PPG model: rates.csv's spectral breathing rates are the ones

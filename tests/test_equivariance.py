@@ -40,6 +40,7 @@ def assert_scaled(actual, expected, scale, tolerance=1e-4):
     np.testing.assert_allclose(actual, scale * expected, rtol=0, atol=tolerance * peak)
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 @pytest.mark.parametrize("which", ["complex", "best_ecg", *VERSIONS])
 def test_separation_is_scale_equivariant(separators, which):
     separator = separators[which]

@@ -109,6 +109,7 @@ def test_model_call_returns_one_estimate_per_component(batch):
 # ---- the alternating update (trainable variables only: BatchNorm moving statistics, which are not
 # trainable, legitimately change in every training-mode forward pass, whatever the learning rates) ----
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 @pytest.mark.parametrize("ae_lr, d_lr", [(0.0, 0.0), (1e-3, 0.0), (0.0, 1e-3)])
 def test_learning_rate_zero_freezes_exactly_its_group(batch, ae_lr, d_lr):
     model = build(tiny(), ae_lr=ae_lr, d_lr=d_lr)
@@ -227,6 +228,7 @@ def mean_test_l2_magnitude(test_step, model, data):
     return np.average(np.array(values), axis=0, weights=sizes)
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_training_lowers_ae_loss_and_test_error(data):
     model = build(tiny(), ae_lr=1e-3, d_lr=1e-4, seed=3)
     test_step = tf.function(model.test_step)
@@ -247,6 +249,7 @@ def test_training_lowers_ae_loss_and_test_error(data):
 
 # ---- restore ----
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_restore_returns_the_trained_model(tmp_path, monkeypatch, batch):
     from cass_tf import training
 
@@ -279,6 +282,7 @@ def test_restore_returns_the_trained_model(tmp_path, monkeypatch, batch):
 
 # ---- mixed precision and XLA ----
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 @pytest.mark.parametrize("precision,compute", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_step_updates_float32_weights(batch, precision, compute):
     """train.build_model under a mixed policy: convolutions compute in `compute`, variables, outputs and logits stay
@@ -307,6 +311,7 @@ def test_mixed_precision_step_updates_float32_weights(batch, precision, compute)
         assert 0 < float(model.d_optimizer.dynamic_scale) <= 2.0**15
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_xla_step_equals_graph_step(batch):
     config = tiny('data.components=["heart"]', "loss.cross=[[0]]")  # one component: half the XLA compile time
     results = []

@@ -170,6 +170,7 @@ def bf16_run(tmp_path_factory):
     return config, model_dir, result
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_bfloat16_training_exports_a_float32_model(bf16_run, tmp_path):
     """A model trained in bfloat16 restores and exports in float32: the SavedModel's signature takes and returns
     float32, and equals the float32 Keras model restored from the same checkpoint."""
@@ -192,6 +193,7 @@ def test_bfloat16_training_exports_a_float32_model(bf16_run, tmp_path):
         assert_close(out[name].numpy(), expected[name])
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_resume_may_change_precision_but_not_to_loss_scaling(bf16_run):
     from cass_tf.train import TrainingError, train
 

@@ -73,6 +73,7 @@ def test_compare_is_welch_over_seeds(reproduce):
     assert reproduce.compare([0.1], [0.2, 0.3]).startswith("untested")
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     out_dir, results = tmp_path / "runs", tmp_path / "results"
     argv = ["--config", str(REPO / "configs" / "paper" / "ppg.json"), "--budget", "tiny", "--seeds", "3", "--out_dir",

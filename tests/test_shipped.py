@@ -41,6 +41,7 @@ def test_every_shipped_version_has_limits():
     assert {"ecg/1", "ppg/1"} <= set(SHIPPED) and set(SHIPPED) == set(LIMITS)
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 @pytest.mark.parametrize("version", SHIPPED)
 def test_shipped_model_separates_fresh_data(version):
     path = os.path.join(REPO, "saved_models", version)

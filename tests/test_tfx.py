@@ -151,6 +151,7 @@ def test_trainer_config_from_fn_args(tmp_path):
         tfx.trainer_config(tfx.FnArgs(str(tmp_path), str(tmp_path), {}))
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_pipeline_freezes_bounds_appends_every_verdict_and_pushes_its_record(tmp_path, capsys):
     work, push_dir = str(tmp_path / "work"), str(tmp_path / "saved_models" / "ppg")
     common = ["--config", CONFIG, "--work_dir", work, "--push_dir", push_dir, "--train_steps", "6"]
@@ -205,6 +206,7 @@ def test_pipeline_freezes_bounds_appends_every_verdict_and_pushes_its_record(tmp
         assert np.isfinite(result["candidate"][name]["rate_error"])
 
 
+@pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_a_refused_candidate_is_recorded_and_not_pushed(tmp_path):
     work, push_dir = str(tmp_path / "work"), str(tmp_path / "push")
     result = train_export.run(CONFIG, TINY + ["output.bless_threshold=0.01"], work, push_dir, 3, None)
