@@ -12,7 +12,8 @@ metrics.detect_qrs with the component's heart-rate limits). The rule, blind (no 
 Tartarisco, Billeci, Macerata, Pioggia, Balocchi, "An efficient unsupervised fetal QRS complex detection from
 abdominal maternal ECG", Physiol. Meas. 35(8), 2014 (they keep the source whose fetal RR series is smoothest):
 the candidate whose detected RR series is most regular (events.rr_irregularity), among the admissible ones: at
-least MIN_BEATS_PER_MINUTE of the component's lower heart-rate limit detected, and, when maternal R peaks are given,
+least MIN_BEATS_PER_MINUTE of the beats of the component's lower heart-rate limit detected, a median detected rate
+within its limits (metrics.HEART_RATE_LIMITS), and, when maternal R peaks are given,
 at most MATERNAL_OVERLAP of its peaks within metrics.MATCH_SECONDS of one (a maternal remnant is regular too). Ties
 go to the first candidate (leads before components). Nothing here is fitted to real data.
 """
@@ -69,8 +70,10 @@ def fuse(leads: np.ndarray, rate: float, component: str = "fetal",
 
 def _admissible(peaks: np.ndarray, samples: int, rate: float, component: str,
                 maternal_peaks: Optional[np.ndarray]) -> bool:
-    low = metrics.HEART_RATE_LIMITS[component][0]
+    low, high = metrics.HEART_RATE_LIMITS[component]
     if peaks.size < max(3, MIN_BEATS_PER_MINUTE * low * samples / rate / 60):
+        return False
+    if not low <= 60 * rate / float(np.median(np.diff(peaks))) <= high:
         return False
     if maternal_peaks is None or maternal_peaks.size == 0:
         return True
