@@ -56,7 +56,8 @@ def fuse(leads: np.ndarray, rate: float, component: str = "fetal",
     if leads.ndim != 2 or leads.shape[1] < 2:
         raise ValueError(f"fuse: leads must be (leads, samples), got shape {leads.shape}")
     weights = np.concatenate([np.eye(leads.shape[0]), fastica(leads)[1]])
-    names = [f"lead {k}" for k in range(leads.shape[0])] + [f"component {k}" for k in range(len(weights) - leads.shape[0])]
+    names = [f"lead {k}" for k in range(leads.shape[0])] \
+        + [f"component {k}" for k in range(len(weights) - leads.shape[0])]
     signals = weights @ leads
     peaks = [r_peaks(s, rate, component) for s in signals]
     scores = [rr_irregularity(p) if _admissible(p, leads.shape[1], rate, component, maternal_peaks) else np.inf

@@ -174,9 +174,15 @@ def multilead_fetal(abdomen: np.ndarray, rate: float) -> fusion.Fused:
     """The multi-lead classical reference on (leads, samples) abdominal leads: maternal R peaks on all leads together
     (fusion.maternal_peaks), maternal template subtraction on each lead at those peaks, then fusion.fuse of the
     residuals (the leads and their FastICA components; the most regular fetal RR series, maternal remnants excluded)."""
-    maternal = fusion.maternal_peaks(abdomen, rate)
-    residuals = np.stack([template_subtraction(lead, rate, maternal)[0] for lead in abdomen])
+    residuals, maternal = template_subtraction_leads(abdomen, rate)
     return fusion.fuse(residuals, rate, "fetal", maternal_peaks=maternal)
+
+
+def template_subtraction_leads(abdomen: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(residuals (leads, samples), maternal R peaks): template_subtraction of each lead at the maternal peaks of all
+    leads together (fusion.maternal_peaks)."""
+    maternal = fusion.maternal_peaks(abdomen, rate)
+    return np.stack([template_subtraction(lead, rate, maternal)[0] for lead in abdomen]), maternal
 
 
 def fetal_peaks(signal: np.ndarray, rate: float) -> np.ndarray:

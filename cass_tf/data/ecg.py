@@ -144,8 +144,8 @@ def _unpad(events: np.ndarray) -> np.ndarray:
 
 
 def _generate(config: Config) -> dict[str, np.ndarray]:
-    """Arrays "<split>_mixture", "<split>_<component>" (recordings[, leads], samples) float32 and "<split>_<component>_events"
-    (recordings, most peaks) int64 R-peak indices padded with -1."""
+    """Arrays "<split>_mixture", "<split>_<component>" (recordings[, leads], samples) float32 and
+    "<split>_<component>_events" (recordings, most peaks) int64 R-peak indices padded with -1."""
     params = config.data.ecg
     rate = config.data.sample_rate
     _check(params, rate)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from cass_tf.config import ECGConfig
@@ -234,12 +232,13 @@ def _muscle(rng: np.random.Generator, rate: int, t: np.ndarray, electrodes: np.n
     width, centre = rng.uniform(*CONTRACTION_SECONDS), rng.uniform(0, t[-1] if t.size else 0)
     envelope = 1 + rng.uniform(*CONTRACTION_GAIN) * np.exp(-0.5 * ((t - centre) / width) ** 2)
     angle, depth = rng.uniform(-np.pi / 2, np.pi / 2), ABDOMEN_RADIUS - rng.uniform(*MUSCLE_DEPTH)
-    position = np.array([depth * np.sin(angle), depth * np.cos(angle), rng.uniform(-ELECTRODE_HEIGHT, ELECTRODE_HEIGHT)])
+    position = np.array([depth * np.sin(angle), depth * np.cos(angle),
+                         rng.uniform(-ELECTRODE_HEIGHT, ELECTRODE_HEIGHT)])
     return lead_field(electrodes, reference, position, courses * envelope[:, None])
 
 
 def _electrode_motion(rng: np.random.Generator, rate: int, samples: int, leads: int) -> np.ndarray:
-    """Per electrode (reference last) low-passed noise in bursts; each lead gets its electrode's minus the reference's."""
+    """Per electrode (reference last) low-passed noise in bursts; lead c gets electrode c's minus the reference's."""
     from cass_tf.metrics import bandpass
 
     shape = (leads + 1, samples)
