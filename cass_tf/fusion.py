@@ -92,13 +92,15 @@ def maternal_peaks(leads: np.ndarray, rate: float) -> np.ndarray:
 
 def fastica(x: np.ndarray, seed: int = FASTICA_SEED) -> tuple[np.ndarray, np.ndarray]:
     """(sources (k, samples), unmixing (k, leads)) of (leads, samples) `x`: symmetric FastICA with the log-cosh
-    contrast on the whitened leads (k = the rank of x); sources = unmixing @ (x - its row means), unit variance."""
+    contrast on the whitened leads (k = the rank of x, 0 for silent leads); sources = unmixing @ (x - its row means), unit variance."""
     x = np.asarray(x, dtype=np.float64)
     centred = x - x.mean(axis=1, keepdims=True)
     values, vectors = np.linalg.eigh(centred @ centred.T / x.shape[1])
     keep = values > 1e-12 * max(float(values.max()), 1e-300)
     whitening = (vectors[:, keep] / np.sqrt(values[keep])).T
     z = whitening @ centred
+    if z.shape[0] == 0:  # silent leads: no components
+        return z, whitening
     w = _decorrelate(np.random.default_rng(seed).standard_normal((z.shape[0], z.shape[0])))
     for _ in range(FASTICA_ITERATIONS):
         g = np.tanh(w @ z)

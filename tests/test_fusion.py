@@ -4,6 +4,7 @@ synthetic multi-lead signals."""
 import pathlib
 
 import numpy as np
+import pytest
 
 from cass_tf import fusion, metrics, realdata
 from cass_tf.config import load_config
@@ -36,6 +37,16 @@ def test_fastica_recovers_independent_sources():
     product /= product.max(axis=1, keepdims=True)
     assert sorted(np.argmax(product, axis=1)) == [0, 1, 2]
     assert np.sort(product, axis=1)[:, -2].max() < 0.05
+
+
+def test_fuse_of_silent_or_single_leads():
+    silent = fusion.fuse(np.zeros((3, 10 * RATE)), RATE)
+    assert silent.peaks.size == 0 and silent.irregularity == np.inf and silent.candidate == "lead 0"
+    times = beat_times(140, 10, np.random.default_rng(4))
+    single = fusion.fuse(spikes(times, 10 * RATE)[None, :], RATE)
+    assert metrics.match_events(single.peaks, np.round(times * RATE).astype(int), 12)["f1"] == 1.0
+    with pytest.raises(ValueError, match=r"fuse: leads must be \(leads, samples\), got shape \(2500,\)"):
+        fusion.fuse(np.zeros(10 * RATE), RATE)
 
 
 def test_fuse_picks_the_lead_with_the_fetal_beats_not_the_regular_maternal_one():
