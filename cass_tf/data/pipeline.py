@@ -123,6 +123,9 @@ def _stack(recording: Recording, names: tuple[str, ...]) -> np.ndarray:
 def _check_lengths(recordings: list[Recording], length: int, split: str) -> None:
     if not recordings:
         raise ValueError(f"no {split} recordings")
+    if recordings[0].mixture.ndim != 1:
+        raise ValueError(f"{split} recordings have {recordings[0].mixture.shape[0]} leads (data.ecg.leads): no model "
+                         "trains on multi-lead recordings yet; set data.ecg.leads to 1")
     short = [r.name for r in recordings if len(r) < length]
     if short:
         raise ValueError(f"{split} recordings shorter than one crop ({length} samples): {short}")
