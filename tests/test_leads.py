@@ -101,8 +101,8 @@ def test_one_lead_keeps_the_cache_key_and_leads_are_checked():
         config("configs/ecg.json", "data.ecg.leads=0")
 
 
-def test_training_refuses_multi_lead_recordings():
+def test_one_lead_model_refuses_multi_lead_recordings():
     from cass_tf.data import pipeline
 
-    with pytest.raises(ValueError, match="5 leads"):
-        pipeline._check_lengths(ecg.load(config())["train"], 64, "train")
+    with pytest.raises(ValueError, match=r"5 leads .*model\.multilead"):
+        pipeline._check_lengths(ecg.load(config())["train"], 64, "train", config())
