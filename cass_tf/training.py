@@ -317,8 +317,8 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
 
 
 def _finish(run: _Run) -> TrainResult:
-    """Draws the first test recording's separation (example.png) and the training curves; removes a worker's
-    scratch checkpoints. Every worker runs the example's model calls (under MultiWorkerMirroredStrategy they take part
+    """Draws the first test recording's separation (example.png; one-lead models) and the training curves; removes a
+    worker's scratch checkpoints. Every worker runs the example's model calls (under MultiWorkerMirroredStrategy they take part
     in cross-worker collectives: the chief alone hung in the two-worker test); a worker draws into its scratch dir."""
     if run.history and not run.config.model.multilead:  # example.png separates one lead (windows.traced)
         scratch = os.path.join(run.checkpoint_dir, os.path.basename(run.run_dir.example))

@@ -185,7 +185,8 @@ class CASSModel(keras.Model):
 
     def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         """The training losses without updates, plus each component's relative L2 error of linear magnitudes
-        (`l2_magnitude/<component>`; the waveform-domain error is cass_tf.scoring.waveform_l2)."""
+        (`l2_magnitude/<component>`, over all leads of a multi-lead crop together; the waveform-domain error is
+        cass_tf.scoring.waveform_l2)."""
         ae, d, estimates = self.compute_losses(batch, global_batch_size=None, training=False)
         results = _named(ae, d)
         for name in self.names:
