@@ -154,7 +154,8 @@ def test_config_checks_for_leads(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_four_lead_training_runs_and_restores(tmp_path):
-    """Two steps on 4-lead synthetic recordings end to end (cass_tf.training), then restored."""
+    """Two steps on 4-lead synthetic recordings end to end (cass_tf.training), then restored: it takes 3 leads, and
+    permuting its input leads permutes its outputs."""
     from cass_tf import training
 
     config = tiny("train.epochs=1", "train.steps_per_epoch=2", f"output.model_dir={tmp_path / 'run'}")
@@ -166,4 +167,7 @@ def test_tiny_four_lead_training_runs_and_restores(tmp_path):
     mixture, _ = next(iter(pipeline.make_datasets(config, train=False).test))
     estimates = model(mixture[:, :3])  # three of the four leads
     assert estimates["fetal"].shape == (mixture.shape[0], 3, F, T, 2)
+    order = [2, 0, 3, 1]  # the trained model too: permuted leads in, the same permutation out
+    full, permuted = model(mixture)["fetal"].numpy(), model(tf.gather(mixture, order, axis=1))["fetal"].numpy()
+    np.testing.assert_allclose(permuted, full[:, order], rtol=0, atol=1e-5 * np.abs(full).max())
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["multilead"] is True
