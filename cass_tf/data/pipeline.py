@@ -91,8 +91,9 @@ def keep_leads(waveforms: tf.Tensor, kept: tuple[int, int] | None, seed: tf.Tens
     if kept is None:
         return waveforms
     leads = tf.shape(waveforms)[2]
-    count = tf.random.stateless_uniform([], seed + [0, 1], minval=kept[0], maxval=kept[1] + 1, dtype=tf.int32)
-    order = tf.argsort(tf.random.stateless_uniform([tf.shape(waveforms)[1], leads], seed + [0, 2]), axis=-1)
+    count_key, order_key = tf.unstack(tf.random.experimental.stateless_split(seed, 2))  # not the crops' own key
+    count = tf.random.stateless_uniform([], count_key, minval=kept[0], maxval=kept[1] + 1, dtype=tf.int32)
+    order = tf.argsort(tf.random.stateless_uniform([tf.shape(waveforms)[1], leads], order_key), axis=-1)
     chosen = order[:, :count]  # [B, k]
     per_example = tf.transpose(waveforms, [1, 0, 2, 3])  # [B, 1+K, C, L]
     return tf.transpose(tf.gather(per_example, chosen, axis=2, batch_dims=1), [1, 0, 2, 3])
