@@ -46,6 +46,7 @@ class ECGConfig:
     polarity_flip: bool = False  # each heart's projection onto the electrode gets a random sign
     morphology_jitter: float = 0.0  # relative jitter of ECGSYN's P/Q/R/S/T angles, heights and widths, per heart
     fetal_hr_std: Optional[Range] = None  # std (BPM) of the fetal RR process; None: ECGSYN's 1 BPM
+    leads: int = 1  # abdominal leads; > 1: cass_tf.data.leads' dipoles in a volume conductor, (leads, samples) arrays
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("maternal_bpm", "fetal_bpm", "amplitude_ratio", "noise_hz"):
@@ -58,6 +59,8 @@ class ECGConfig:
             _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
         if not 0.0 <= self.morphology_jitter < 0.5:
             raise ConfigError(f"{path}.morphology_jitter: must be in [0, 0.5), got {self.morphology_jitter}")
+        if not isinstance(self.leads, int) or self.leads < 1:
+            raise ConfigError(f"{path}.leads: must be a whole number of abdominal leads >= 1, got {self.leads!r}")
         if self.amplitude_ratio[0] < 1.0:
             raise ConfigError(f"{path}.amplitude_ratio: the maternal peak must be at least the fetal one, got {list(self.amplitude_ratio)}")
         if self.integration_rate % sample_rate:
@@ -257,9 +260,15 @@ class ModelConfig:
     discriminator_norm: Literal["batch", "layer", "spectral", "none"] = "batch"
     # each D_i judges real, fake and cross inputs in one call on their concatenation, or in one call each (before)
     discriminator_batch: Literal["concatenated", "separate"] = "concatenated"
+    # true: each autoencoder takes all leads of a recording together, features [B, leads, F, T, 2], any number of
+    # leads, lead-permutation-equivariant (cass_tf.models.resnet9.build_multilead_autoencoder); the discriminators
+    # judge each lead with shared weights. false: one lead (channel) at a time, today's networks
+    multilead: bool = False
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.width", self.width)
+        if self.multilead and self.output != "complex_mask":
+            raise ConfigError(f"{path}.multilead: needs model.output \"complex_mask\", got {self.output!r}")
         if self.input_rms is not None:
             _check_positive(f"{path}.input_rms", self.input_rms)
         if self.output != "complex_mask":
@@ -352,6 +361,10 @@ class TrainConfig:
     seed: Optional[int] = None
     # checkpoints kept in model_dir/checkpoints: a resume skips a corrupt latest one for the newest intact one
     keep_checkpoints: int = 3
+    # multi-lead models (model.multilead): each training example keeps k of its recording's leads, drawn at random
+    # and in random order, k uniform in [low, high] and the same for the whole batch (cass_tf.data.pipeline), so the
+    # model learns to work with fewer leads; None: every lead, in the generator's order
+    leads_kept: Optional[tuple[int, int]] = None
 
     def check(self, path: str) -> None:
         for name in ("ae_learning_rate", "d_learning_rate"):
@@ -363,6 +376,8 @@ class TrainConfig:
             raise ConfigError(f"{path}.seed: must be in [0, 2**31) or null, got {self.seed}")
         for name in ("batch_size", "epochs", "steps_per_epoch", "keep_checkpoints"):
             _check_positive(f"{path}.{name}", getattr(self, name))
+        if self.leads_kept is not None and not 1 <= self.leads_kept[0] <= self.leads_kept[1]:
+            raise ConfigError(f"{path}.leads_kept: must be [low, high] with 1 <= low <= high, got {list(self.leads_kept)}")
 
 
 @dataclass(frozen=True)
@@ -423,6 +438,7 @@ class Config:
             raise ConfigError("data.mixture_domain: \"magnitude_sum\" gives the networks a magnitude, which "
                               "model.output \"complex_mask\" cannot use (it needs the mixture's complex STFT)")
         self.train.check("train")
+        self._check_leads()
         self.output.check("output")
         bins = self.stft.n_fft // 2 + 1
         for name, value in (("frequency_bins", self.patch.frequency_bins), ("frames", self.patch.frames)):
@@ -435,6 +451,23 @@ class Config:
         if isinstance(params, (ECGConfig, PPGConfig)) and params.seconds * self.data.sample_rate < self.crop_length:
             raise ConfigError(f"data.{self.data.source}.seconds: recordings of {params.seconds} s are shorter than one "
                               f"crop ({self.crop_length} samples = patch.frames STFT frames)")
+
+    def _check_leads(self) -> None:
+        """A multi-lead model needs multi-lead recordings; train.leads_kept fits them. (A one-lead model's config may
+        generate multi-lead recordings, to be scored on them lead by lead; its training refuses them.)"""
+        leads = self.leads
+        if self.model.multilead and leads == 1:
+            raise ConfigError("model.multilead: needs multi-lead recordings (data.source \"ecg\" with data.ecg.leads "
+                              "> 1)")
+        kept = self.train.leads_kept
+        if kept is not None and (not self.model.multilead or kept[1] > leads):
+            raise ConfigError(f"train.leads_kept: needs model.multilead and at most data.ecg.leads ({leads}) leads, "
+                              f"got {list(kept)}")
+
+    @property
+    def leads(self) -> int:
+        """Leads per recording of the configured source: data.ecg.leads for ECG, 1 otherwise."""
+        return self.data.ecg.leads if self.data.source == "ecg" else 1
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -492,6 +525,12 @@ def from_dict(raw: dict[str, Any]) -> Config:
     config = build(Config, upgrade(raw))
     config.check()
     return config
+
+
+def completed(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` (upgraded) with every field it leaves out at its default, unvalidated: a config saved before a field
+    existed compares equal to today's config of the same run (a ConfigError if `raw` is not a config's shape)."""
+    return _to_plain(_build(Config, upgrade(raw), ""))
 
 
 def upgrade(raw: dict[str, Any], warn: bool = False) -> dict[str, Any]:

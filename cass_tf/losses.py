@@ -1,9 +1,12 @@
 """Owns the CASS training losses (paper eqs. 7-9) as pure TensorFlow functions of tensors.
 
 Conventions:
-- Discriminators output *logits*, one per example: shape `[B, 1]` or `[B]`. BCE is computed from logits with
-  `tf.nn.sigmoid_cross_entropy_with_logits` (stable for any logit magnitude).
-- MSE is per example the mean over all non-batch axes.
+- Discriminators output *logits*, one per example: shape `[B, 1]` or `[B]`; or one per lead of a multi-lead
+  example, `[B, leads]`. BCE is computed from logits with `tf.nn.sigmoid_cross_entropy_with_logits` (stable for any
+  logit magnitude).
+- Multi-lead examples (`[B, leads, ...]`): each example's loss is the mean over its leads of the one-lead loss.
+  MSE is per example the mean over all non-batch axes, which is that already; the BCE and the waveform errors are
+  computed per lead and averaged over the leads.
 - Every loss is a float32 scalar: the per-example losses summed and divided by `global_batch_size`
   (`tf.nn.compute_average_loss`). Under `tf.distribute`, pass the global batch size, so that summing the replicas'
   losses gives the global mean. With `global_batch_size=None` the divisor is this batch's size: a plain mean.
@@ -31,9 +34,11 @@ def _average(per_example: tf.Tensor, global_batch_size: int | None) -> tf.Tensor
 
 
 def _bce(logits: tf.Tensor, label: float) -> tf.Tensor:
-    """Per-example BCE(sigmoid(logits), label), shape [B]."""
-    logits = tf.reshape(tf.cast(logits, tf.float32), [-1])
-    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits)
+    """Per-example BCE(sigmoid(logits), label), shape [B]: the mean over an example's logits (one per lead)."""
+    logits = tf.cast(logits, tf.float32)
+    logits = tf.reshape(logits, [tf.shape(logits)[0], -1])
+    bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits)
+    return tf.reduce_mean(bce, axis=1)
 
 
 def _bce_loss(logits: tf.Tensor, label: float, global_batch_size: int | None) -> tf.Tensor:
@@ -45,9 +50,10 @@ def _mean_per_example(values: tf.Tensor) -> tf.Tensor:
 
 
 def waveform_error(estimate: tf.Tensor, target: tf.Tensor, kind: str) -> tf.Tensor:
-    """Per-example waveform error [B] of [B, samples] waveforms: "l1" mean |e|, "l2" mean e^2, "neg_sdr" -SDR =
-    20 log10 of the relative L2 error (dB; what eq. 6's L2 measures, per example, whatever its scale),
-    "neg_si_sdr" -SI-SDR (dB). The SDRs use an epsilon of 1e-8 x the energies, so silence stays finite."""
+    """Per-example waveform error [B] of [B, samples] waveforms (or [B, leads, samples]: the mean over the leads of
+    each lead's error): "l1" mean |e|, "l2" mean e^2, "neg_sdr" -SDR = 20 log10 of the relative L2 error (dB; what
+    eq. 6's L2 measures, per example, whatever its scale), "neg_si_sdr" -SI-SDR (dB). The SDRs use an epsilon of
+    1e-8 x the energies, so silence stays finite."""
     estimate, target = tf.cast(estimate, tf.float32), tf.cast(target, tf.float32)
     if kind == "l1":
         return _mean_per_example(tf.abs(estimate - target))
@@ -55,15 +61,15 @@ def waveform_error(estimate: tf.Tensor, target: tf.Tensor, kind: str) -> tf.Tens
         return _mean_per_example(tf.square(estimate - target))
     if kind not in ("neg_sdr", "neg_si_sdr"):
         raise ValueError(f"waveform loss must be 'l1', 'l2', 'neg_sdr' or 'neg_si_sdr', got {kind!r}")
-    energy = tf.reduce_sum(tf.square(target), axis=-1, keepdims=True)
-    tiny = 1e-8 * (energy + tf.reduce_sum(tf.square(estimate), axis=-1, keepdims=True)) + 1e-20
+    energy = tf.reduce_sum(tf.square(target), axis=-1)
+    tiny = 1e-8 * (energy + tf.reduce_sum(tf.square(estimate), axis=-1)) + 1e-20
     if kind == "neg_sdr":
-        ratio = (energy[:, 0] + tiny[:, 0]) / (tf.reduce_sum(tf.square(estimate - target), axis=-1) + tiny[:, 0])
-        return -10.0 * tf.math.log(ratio) / tf.math.log(10.0)
-    projection = tf.reduce_sum(estimate * target, axis=-1, keepdims=True) / (energy + tiny) * target
-    ratio = (tf.reduce_sum(tf.square(projection), axis=-1) + tiny[:, 0]) / (
-        tf.reduce_sum(tf.square(estimate - projection), axis=-1) + tiny[:, 0])
-    return -10.0 * tf.math.log(ratio) / tf.math.log(10.0)
+        ratio = (energy + tiny) / (tf.reduce_sum(tf.square(estimate - target), axis=-1) + tiny)
+    else:
+        projection = (tf.reduce_sum(estimate * target, axis=-1) / (energy + tiny))[..., tf.newaxis] * target
+        ratio = (tf.reduce_sum(tf.square(projection), axis=-1) + tiny) / (
+            tf.reduce_sum(tf.square(estimate - projection), axis=-1) + tiny)
+    return _mean_per_example(-10.0 * tf.math.log(ratio) / tf.math.log(10.0))
 
 
 def reconstruction_loss(

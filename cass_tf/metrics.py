@@ -121,7 +121,7 @@ FILTER_ORDER = 2  # Butterworth order per band edge, applied forwards and backwa
 
 
 def bandpass(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
-    """Zero-phase Butterworth band-pass (scipy.signal.butter + sosfiltfilt) of a 1-D signal, float64.
+    """Zero-phase Butterworth band-pass (scipy.signal.butter + sosfiltfilt) of a signal along its last axis, float64.
 
     A band edge at or above Nyquist is dropped (high-pass only); raises ValueError for an empty band.
     """

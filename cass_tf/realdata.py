@@ -10,6 +10,9 @@ Classical references (fixed textbook rules; thresholds are metrics.py's, chosen 
   dominates an abdominal lead); around each, a segment from -MATERNAL_BEFORE to +MATERNAL_AFTER of the median RR;
   the template is the mean of the TEMPLATE_BEATS nearest maternal beats (follows slow morphology change), scaled to
   the beat by least squares, and subtracted; fetal R peaks are then detected on the residual.
+- Fetal ECG, all leads (`multilead_fetal`, after Varanini et al. 2014, see cass_tf.fusion): maternal R peaks on the
+  leads' first principal component, template subtraction on each lead at those peaks, FastICA across the residual
+  leads, and the blind choice of cass_tf.fusion among the residuals and their components.
 - PPG: the raw PLETH band-passed to the breathing or the pulse band (metrics.bandpass).
 """
 
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 
-from cass_tf import metrics
+from cass_tf import fusion, metrics
 from cass_tf.events import r_peaks
 
 ADFECGDB_RECORDS = ("r01", "r04", "r07", "r08", "r10")
@@ -30,7 +34,7 @@ DIRECT_CHANNEL = "Direct_1"
 BIDMC_RATE = 125
 MATERNAL_BEFORE, MATERNAL_AFTER = 0.35, 0.65  # template segment around a maternal R peak, fractions of the median RR
 TEMPLATE_BEATS = 20
-BASELINE_HZ = 1.0  # high-pass applied before template subtraction (removes wander, keeps the QRS/T shapes)
+BASELINE_HZ = fusion.BASELINE_HZ  # high-pass applied before template subtraction (removes wander, keeps QRS/T)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,10 +140,12 @@ def breathing_reference(record: PPGRecord, seconds: float = metrics.RATE_WINDOW_
     return np.where(counts > 0, np.where(finite, rates, 0.0).sum(axis=0) / np.maximum(counts, 1), np.nan)
 
 
-def template_subtraction(channel: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """(residual, maternal R peaks): the high-passed channel minus a scaled local mean maternal beat at each peak."""
+def template_subtraction(channel: np.ndarray, rate: float,
+                         peaks: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """(residual, maternal R peaks): the high-passed channel minus a scaled local mean maternal beat at each peak;
+    the peaks are detected on the channel unless given (e.g. fusion.maternal_peaks of all leads)."""
     x = metrics.bandpass(channel, rate, (BASELINE_HZ, rate / 2))
-    peaks = r_peaks(x, rate, "maternal")
+    peaks = r_peaks(x, rate, "maternal") if peaks is None else np.asarray(peaks, dtype=np.int64)
     residual = x.copy()
     if peaks.size < 2:
         return residual, peaks
@@ -162,6 +168,21 @@ def classical_fetal_peaks(channel: np.ndarray, rate: float) -> np.ndarray:
     """Fetal R peaks of one abdominal channel by maternal template subtraction (see the module doc)."""
     residual, _ = template_subtraction(channel, rate)
     return fetal_peaks(residual, rate)
+
+
+def multilead_fetal(abdomen: np.ndarray, rate: float) -> fusion.Fused:
+    """The multi-lead classical reference on (leads, samples) abdominal leads: maternal R peaks on all leads together
+    (fusion.maternal_peaks), maternal template subtraction on each lead at those peaks, then fusion.fuse of the
+    residuals (the leads and their FastICA components; the most regular fetal RR series, maternal remnants excluded)."""
+    residuals, maternal = template_subtraction_leads(abdomen, rate)
+    return fusion.fuse(residuals, rate, "fetal", maternal_peaks=maternal)
+
+
+def template_subtraction_leads(abdomen: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(residuals (leads, samples), maternal R peaks): template_subtraction of each lead at the maternal peaks of all
+    leads together (fusion.maternal_peaks)."""
+    maternal = fusion.maternal_peaks(abdomen, rate)
+    return np.stack([template_subtraction(lead, rate, maternal)[0] for lead in abdomen]), maternal
 
 
 def fetal_peaks(signal: np.ndarray, rate: float) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from cass_tf import atomic, plots
-from cass_tf.config import Config, flatten, upgrade
+from cass_tf.config import Config, completed, flatten, upgrade
 from cass_tf.data import pipeline
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
 from cass_tf.precision import CHOICES, policy_scope, resolve
@@ -187,9 +187,10 @@ def _setup(config: Config, verbose: bool, stack: contextlib.ExitStack) -> _Run:
         return pipeline.train_dataset(config, recordings, context.get_per_replica_batch_size(global_batch), start,
                                       context.input_pipeline_id, context.num_input_pipelines)
 
-    replica_step = tf.function(model.train_step, jit_compile=config.train.jit_compile or None)
+    # reduce_retracing: with train.leads_kept the batches' lead count varies, which must not trace a step per count
+    replica_step = tf.function(model.train_step, jit_compile=config.train.jit_compile or None, reduce_retracing=True)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def distributed_step(batch, stop):
         results = strategy.run(replica_step, args=(batch,))  # (not wrapped: a nested tf.function fails under MWMS)
         results[STOP] = strategy.run(tf.identity, args=(stop,))
@@ -300,9 +301,10 @@ def _step(run: _Run, asked) -> dict[str, float]:
 def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
     row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
-    row.update({f"{WAVEFORM_L2}{c}": v for c, v in waveform_l2(run.model, run.data, run.config).items()})
-    row.update({f"{EVENT_SCORES}{k}/{c}": v for c, scores in event_scores(run.model, run.data, run.config).items()
-                for k, v in scores.items()})
+    if not run.config.model.multilead:  # whole-signal scores need separate() of (leads, samples), not there yet
+        row.update({f"{WAVEFORM_L2}{c}": v for c, v in waveform_l2(run.model, run.data, run.config).items()})
+        row.update({f"{EVENT_SCORES}{k}/{c}": v for c, scores in event_scores(run.model, run.data, run.config).items()
+                    for k, v in scores.items()})
     _check_finite(row, int(run.step), int(run.epoch) + 1, run.manager.latest_checkpoint)
     run.epoch.assign_add(1)
     run.history.append(row)
@@ -315,10 +317,10 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
 
 
 def _finish(run: _Run) -> TrainResult:
-    """Draws the first test recording's separation (example.png) and the training curves; removes a worker's
-    scratch checkpoints. Every worker runs the example's model calls (under MultiWorkerMirroredStrategy they take part
+    """Draws the first test recording's separation (example.png; one-lead models) and the training curves; removes a
+    worker's scratch checkpoints. Every worker runs the example's model calls (under MultiWorkerMirroredStrategy they take part
     in cross-worker collectives: the chief alone hung in the two-worker test); a worker draws into its scratch dir."""
-    if run.history:
+    if run.history and not run.config.model.multilead:  # example.png separates one lead (windows.traced)
         scratch = os.path.join(run.checkpoint_dir, os.path.basename(run.run_dir.example))
         draw_example(run.model, run.data.recordings["test"][0], run.run_dir.example if run.chief else scratch)
     if not run.chief:
@@ -425,9 +427,10 @@ def _check_model_dir(config: Config, run_dir: RunDir) -> None:
                 saved = json.load(f)
             if not isinstance(saved, dict):
                 raise ValueError("not a JSON object")
+            saved = completed(saved)  # fields added since the run started are at their defaults there
         except (OSError, ValueError) as e:
             raise TrainingError(f"{run_dir.config} cannot be read ({e}); choose another --model_dir") from None
-        differing = sorted(set(flatten(upgrade(saved)).items()) ^ set(flatten(current).items()))
+        differing = sorted(set(flatten(saved).items()) ^ set(flatten(current).items()))
         free = set(RESUMABLE_FIELDS) | ({"train.precision"} if _plain_slots(saved, config) else set())
         fields = sorted({k for k, _ in differing} - free)
         if fields:

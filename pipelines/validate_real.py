@@ -13,6 +13,11 @@ Blind channel (the issue's rule): the one whose fetal output carries the largest
 energy, |fetal|^2 / (|fetal|^2 + |maternal|^2); all three methods are scored on it. Each method also gets its own
 blind choice by one rule for all: the channel whose detected fetal RR series is most regular (rr_irregularity); the
 best channel per method is shown as an oracle bound.
+All 4 leads together (no reference in any choice): the model's per-lead fetal outputs fused by cass_tf.fusion.fuse
+(maternal remnants told apart by fusion.maternal_peaks of the model's maternal outputs), and the classical
+multi-lead reference realdata.multilead_fetal (template subtraction per lead, FastICA across leads, the same blind
+rule). The same methods also run on SYNTHETIC_RECORDINGS synthetic 4-lead recordings (cass_tf.data.leads, the
+settings of configs/ecg.json with data.ecg.leads=4), scored against their true fetal R peaks.
 BIDMC (records 01-26, PLETH at 125 Hz): per 32-s window, breathing rate from the respiratory output against the
 annotated breaths (mean of both annotators) and pulse rate from the heart output against the monitor HR, beside
 the same estimates from the raw PLETH band-passed to 0.1-0.7 Hz / 0.6-3.5 Hz; estimators metrics.windowed_rates
@@ -35,7 +40,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cass_tf import metrics, realdata  # noqa: E402
+from cass_tf import fusion, metrics, realdata  # noqa: E402
 from cass_tf.events import fetal_share, rr_irregularity  # noqa: E402  (the channel rules `cass-tf separate --events` uses)
 from cass_tf.atomic import write_text  # noqa: E402
 
@@ -43,6 +48,11 @@ FIGURE_SECONDS = 6.0
 PPG_FIGURE_SECONDS = 64.0
 RATE_METHODS = ("spectral", "peaks")
 METHODS = ("model", "raw", "classical")  # fetal-peak sources scored on ADFECGDB
+LEAD_METHODS = ("model_fused", "multilead")  # all leads together: fusion.fuse of the model, the classical reference
+SYNTHETIC_CONFIG = "configs/ecg.json"
+SYNTHETIC_OVERRIDES = ("data.ecg.leads=4", "data.ecg.seconds=60", "data.ecg.train_recordings=1",
+                       "data.ecg.test_recordings=8", "data.cache_dir=null")
+SYNTHETIC_RECORDINGS = 8
 
 
 def separate_channels(separator: Any, channels: np.ndarray, rate: int) -> list[dict[str, np.ndarray]]:
@@ -59,6 +69,7 @@ def score_ecg(record: realdata.AbdominalRecord, separator: Any) -> dict[str, Any
     """Per-channel F1 of model / raw / classical fetal peaks, the blind channels and their scores."""
     tolerance = round(metrics.MATCH_SECONDS * record.rate)
     outputs = separate_channels(separator, record.abdomen, record.rate)
+    leads = all_leads(outputs, record.abdomen, record.rate)
     channels = []
     for channel, out in zip(record.abdomen, outputs):
         peaks = {
@@ -72,7 +83,41 @@ def score_ecg(record: realdata.AbdominalRecord, separator: Any) -> dict[str, Any
             **{m: metrics.match_events(p, record.fetal_peaks, tolerance) for m, p in peaks.items()},
         })
     return {"record": record.name, "reference_beats": int(record.fetal_peaks.size), "channels": channels,
-            **channel_choices(channels)}
+            **channel_choices(channels),
+            "leads": {m: {**metrics.match_events(f.peaks, record.fetal_peaks, tolerance), "candidate": f.candidate}
+                      for m, f in leads.items()}}
+
+
+def all_leads(outputs: list[dict[str, np.ndarray]], abdomen: np.ndarray, rate: float) -> dict[str, fusion.Fused]:
+    """The fused fetal outputs of all leads together: the model's (fusion.fuse of its per-lead fetal outputs, the
+    maternal peaks from its maternal outputs) and the classical multi-lead reference's."""
+    fetal = np.stack([out["fetal"] for out in outputs])
+    maternal = fusion.maternal_peaks(np.stack([out["maternal"] for out in outputs]), rate)
+    return {"model_fused": fusion.fuse(fetal, rate, "fetal", maternal_peaks=maternal),
+            "multilead": realdata.multilead_fetal(abdomen, rate)}
+
+
+def score_synthetic(separator: Any) -> list[dict[str, Any]]:
+    """Fetal F1 of every method on SYNTHETIC_RECORDINGS synthetic 4-lead recordings (their test split)."""
+    from cass_tf.config import load_config
+    from cass_tf.data import ecg
+
+    config = load_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), SYNTHETIC_CONFIG),
+                         overrides=list(SYNTHETIC_OVERRIDES))
+    rate, results = config.data.sample_rate, []
+    for recording in ecg.load(config)["test"][:SYNTHETIC_RECORDINGS]:
+        truth, tolerance = recording.events["fetal"], round(metrics.MATCH_SECONDS * rate)
+        outputs = separate_channels(separator, recording.mixture.astype(np.float64), rate)
+        own = {}
+        for method in ("model", "classical"):
+            peaks = [realdata.fetal_peaks(out["fetal"], rate) if method == "model"
+                     else realdata.classical_fetal_peaks(lead, rate) for out, lead in zip(outputs, recording.mixture)]
+            k = int(np.argmin([rr_irregularity(p) for p in peaks]))
+            own[method] = metrics.match_events(peaks[k], truth, tolerance)["f1"]
+        fused = all_leads(outputs, recording.mixture.astype(np.float64), rate)
+        results.append({"recording": recording.name, "own_blind": own,
+                        **{m: metrics.match_events(f.peaks, truth, tolerance)["f1"] for m, f in fused.items()}})
+    return results
 
 
 def channel_choices(channels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -116,31 +161,49 @@ def pooled_errors(ppg: list[dict[str, Any]], key: str) -> dict[str, float | int]
 
 def ecg_figure(record: realdata.AbdominalRecord, separator: Any, channel: int, path: str) -> str:
     """A real abdominal channel, the model's fetal output and the template-subtraction residual, beats marked."""
+    x = record.abdomen[channel]
+    (out,) = separate_channels(separator, x[np.newaxis], record.rate)
+    residual, _ = realdata.template_subtraction(x, record.rate)
+    rows = [("raw abdominal channel (uV)", x, realdata.fetal_peaks(x, record.rate)),
+            ("model fetal output", out["fetal"], realdata.fetal_peaks(out["fetal"], record.rate)),
+            ("template-subtraction residual", residual, realdata.classical_fetal_peaks(x, record.rate))]
+    return _beats_figure(record, rows, f"ADFECGDB {record.name}, {realdata.ABDOMINAL_CHANNELS[channel]} "
+                         "(the model's own blind channel: most regular fetal RR)", path)
+
+
+def leads_figure(record: realdata.AbdominalRecord, separator: Any, path: str) -> str:
+    """All 4 leads together: the first raw lead, the model's fused fetal output and the multi-lead reference's."""
+    outputs = separate_channels(separator, record.abdomen, record.rate)
+    fused = all_leads(outputs, record.abdomen, record.rate)
+    rows = [(f"raw {realdata.ABDOMINAL_CHANNELS[0]} (uV)", record.abdomen[0],
+             realdata.fetal_peaks(record.abdomen[0], record.rate))]
+    rows += [(f"{title} ({fused[m].candidate})", fused[m].signal, fused[m].peaks)
+             for m, title in (("model_fused", "model fetal outputs fused"),
+                              ("multilead", "multi-lead classical reference"))]
+    return _beats_figure(record, rows, f"ADFECGDB {record.name}: all 4 leads together, blind choices", path)
+
+
+def _beats_figure(record: realdata.AbdominalRecord, rows: list[tuple[str, np.ndarray, np.ndarray]], title: str,
+                  path: str) -> str:
+    """FIGURE_SECONDS from minute 1 of each (title, signal, detected fetal peaks) row, reference peaks marked."""
     from cass_tf.plots import plt, save
 
     rate, length = record.rate, round(FIGURE_SECONDS * record.rate)
     start = rate * 60
-    x = record.abdomen[channel]
-    (out,) = separate_channels(separator, x[np.newaxis], rate)
-    residual, _ = realdata.template_subtraction(x, rate)
     t = np.arange(start, start + length) / rate
     reference = record.fetal_peaks[(record.fetal_peaks >= start) & (record.fetal_peaks < start + length)]
-    rows = [("raw abdominal channel (uV)", x, realdata.fetal_peaks(x, rate)),
-            ("model fetal output", out["fetal"], realdata.fetal_peaks(out["fetal"], rate)),
-            ("template-subtraction residual", residual, realdata.classical_fetal_peaks(x, rate))]
     fig, axes = plt.subplots(len(rows), 1, figsize=(11, 7), sharex=True)
-    for ax, (title, signal, detected) in zip(axes, rows):
+    for ax, (name, signal, detected) in zip(axes, rows):
         part = signal[start:start + length]
         ax.plot(t, part, lw=0.7, color="k")
         for k, p in enumerate(reference):
             ax.axvline(p / rate, color="g", alpha=0.4, lw=1, label="reference fetal R peak" if k == 0 else None)
         inside = detected[(detected >= start) & (detected < start + length)]
         ax.plot(inside / rate, signal[inside], "rv", ms=5, label="detected fetal peak")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(name, fontsize=10)
         ax.legend(loc="upper right", fontsize=7)
     axes[-1].set_xlabel("time (s)")
-    fig.suptitle(f"ADFECGDB {record.name}, {realdata.ABDOMINAL_CHANNELS[channel]} "
-                 "(the model's own blind channel: most regular fetal RR)")
+    fig.suptitle(title)
     return save(fig, path)
 
 
@@ -181,7 +244,8 @@ def _f(value: float) -> str:
     return f"{value:.3f}"
 
 
-def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[str, Any],
+             synthetic: list[dict[str, Any]]) -> str:
     """The results page."""
     lines = [
         "# Real-data validation: shipped models on ADFECGDB and BIDMC",
@@ -231,7 +295,9 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
         for k, c in enumerate(r["channels"]):
             lines.append(f"| {r['record']} | {realdata.ABDOMINAL_CHANNELS[k]} | {_f(c['share'])} | "
                          f"{_f(c['model']['f1'])} | {_f(c['raw']['f1'])} | {_f(c['classical']['f1'])} |")
-    lines += ["", f"![ADFECGDB]({os.path.basename(meta['ecg_figure'])})", "",
+    lines += ["", f"![ADFECGDB]({os.path.basename(meta['ecg_figure'])})", ""]
+    lines += leads_markdown(ecg, synthetic, meta)
+    lines += [
               "## BIDMC: breathing and pulse rate, mean absolute error per record (per minute, 32-s windows)", "",
               "Breathing against the annotated breaths (mean of both annotators' rates per window); pulse against the "
               "monitor HR. *model*: the respiratory / heart output; *raw*: PLETH band-passed to the band. "
@@ -257,6 +323,40 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
     return "\n".join(lines)
 
 
+def leads_markdown(ecg: list[dict[str, Any]], synthetic: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """The all-leads section: ADFECGDB and synthetic 4-lead tables, the fused-output figure."""
+    lines = ["## ADFECGDB: all 4 leads together, fetal QRS F1 (50 ms)", "",
+             "No reference in any choice. *Own blind* = the single-lead rule above (the channel with the most regular "
+             "fetal RR). *Fused* = `cass_tf.fusion.fuse` of the model's 4 fetal outputs: among the leads and their "
+             "FastICA components, the one with the most regular fetal RR (maternal remnants excluded by the maternal "
+             "peaks of the model's maternal outputs). *Multi-lead classical* = `realdata.multilead_fetal`: maternal "
+             "peaks of all leads, template subtraction on each lead, the same rule over the residuals and their "
+             "FastICA components (after Varanini et al. 2014). The chosen candidate in brackets (0-based).", "",
+             "| record | model own blind | model fused | classical own blind | multi-lead classical |",
+             "|---|---|---|---|---|"]
+    for r in ecg:
+        lines.append(f"| {r['record']} | {_f(r['own_blind']['model'])} | {_f(r['leads']['model_fused']['f1'])} "
+                     f"({r['leads']['model_fused']['candidate']}) | {_f(r['own_blind']['classical'])} | "
+                     f"{_f(r['leads']['multilead']['f1'])} ({r['leads']['multilead']['candidate']}) |")
+    lines.append("| **mean** | " + " | ".join(_f(float(np.mean(v))) for v in (
+        [r["own_blind"]["model"] for r in ecg], [r["leads"]["model_fused"]["f1"] for r in ecg],
+        [r["own_blind"]["classical"] for r in ecg], [r["leads"]["multilead"]["f1"] for r in ecg])) + " |")
+    lines += ["", f"![ADFECGDB, all leads]({os.path.basename(meta['leads_figure'])})", "",
+              f"Synthetic 4-lead recordings (`cass_tf.data.leads`, `{SYNTHETIC_CONFIG}` with "
+              f"`{' '.join(SYNTHETIC_OVERRIDES)}`: the test split, {len(synthetic)} recordings of 60 s at its "
+              "sample rate), the same methods against the true fetal R peaks; the model is separated on each lead:", "",
+              "| recording | model own blind | model fused | classical own blind | multi-lead classical |",
+              "|---|---|---|---|---|"]
+    for r in synthetic:
+        lines.append(f"| {r['recording']} | {_f(r['own_blind']['model'])} | {_f(r['model_fused'])} | "
+                     f"{_f(r['own_blind']['classical'])} | {_f(r['multilead'])} |")
+    if synthetic:
+        lines.append("| **mean** | " + " | ".join(_f(float(np.mean(v))) for v in (
+            [r["own_blind"]["model"] for r in synthetic], [r["model_fused"] for r in synthetic],
+            [r["own_blind"]["classical"] for r in synthetic], [r["multilead"] for r in synthetic])) + " |")
+    return lines + [""]
+
+
 def run(data: str, ecg_model: str, ppg_model: str, out: str, command: str) -> dict[str, Any]:
     """Scores everything, writes <out>, its JSON and figures; returns the JSON content."""
     from cass_tf import Separator
@@ -266,7 +366,8 @@ def run(data: str, ecg_model: str, ppg_model: str, out: str, command: str) -> di
     ecg_records = [realdata.read_adfecgdb(r, data) for r in realdata.ADFECGDB_RECORDS]
     ecg = [score_ecg(r, ecg_sep) for r in ecg_records]
     for r in ecg:
-        print(f"{r['record']}: blind ch {r['blind_channel'] + 1} F1 {r['blind']}", flush=True)
+        print(f"{r['record']}: blind ch {r['blind_channel'] + 1} F1 {r['blind']}, all leads "
+              f"{ {m: round(v['f1'], 3) for m, v in r['leads'].items()} }", flush=True)
     ppg = []
     for name in realdata.BIDMC_RECORDS:
         ppg.append(score_ppg(realdata.read_bidmc(name, data), ppg_sep))
@@ -276,14 +377,16 @@ def run(data: str, ecg_model: str, ppg_model: str, out: str, command: str) -> di
         "data": data, "ecg_model": ecg_sep.source, "ppg_model": ppg_sep.source, "command": command,
         "machine": f"{os.cpu_count()}-core CPU, no GPU",
         "ecg_figure": ecg_figure(ecg_records[0], ecg_sep, ecg[0]["own_blind_channel"]["model"], f"{stem}_adfecgdb.png"),
+        "leads_figure": leads_figure(ecg_records[0], ecg_sep, f"{stem}_leads.png"),
         "ppg_figure": ppg_figure(realdata.read_bidmc(realdata.BIDMC_RECORDS[0], data), ppg_sep, f"{stem}_bidmc.png"),
         "timed_record": ecg_records[0].name,
         "separate_seconds": time_separation(ecg_sep, ecg_records[0]),
         "load": "1-min load average {:.1f} while timing".format(os.getloadavg()[0]),
     }
-    result = {"meta": meta, "adfecgdb": ecg, "bidmc": ppg}
+    synthetic = score_synthetic(ecg_sep)
+    result = {"meta": meta, "adfecgdb": ecg, "bidmc": ppg, "synthetic": synthetic}
     write_text(f"{stem}.json", json.dumps(result, indent=1, default=float) + "\n")
-    write_text(out, markdown(ecg, ppg, meta))
+    write_text(out, markdown(ecg, ppg, meta, synthetic))
     return result
 
 

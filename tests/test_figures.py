@@ -146,7 +146,7 @@ def render_real(raw):
     sys.path.insert(0, os.path.join(REPO, "pipelines"))
     import validate_real
 
-    return validate_real.markdown(raw["adfecgdb"], raw["bidmc"], raw["meta"])
+    return validate_real.markdown(raw["adfecgdb"], raw["bidmc"], raw["meta"], raw["synthetic"])
 
 
 # generated pages: {page: renderer of its raw file}; the page must equal the rendering, byte for byte

@@ -167,3 +167,13 @@ def test_missing_data_folder_is_a_usage_error(validate_real, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         validate_real.main(["--data", str(tmp_path)])
     assert exit_info.value.code == 2 and "no ADFECGDB/ folder" in capsys.readouterr().err
+
+
+@needs_adfecgdb
+def test_adfecgdb_excerpt_multilead_reference(r01):
+    """All 4 leads of the excerpt together, no reference in any choice: the fused fetal peaks match the reference."""
+    reference = r01.fetal_peaks[(r01.fetal_peaks >= EXCERPT.start) & (r01.fetal_peaks < EXCERPT.stop)] - EXCERPT.start
+    fused = realdata.multilead_fetal(r01.abdomen[:, EXCERPT], r01.rate)
+    np.testing.assert_allclose(fused.signal, fused.weights @ realdata.template_subtraction_leads(
+        r01.abdomen[:, EXCERPT], r01.rate)[0])
+    assert metrics.match_events(fused.peaks, reference, round(metrics.MATCH_SECONDS * r01.rate))["f1"] >= 0.95

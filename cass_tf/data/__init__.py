@@ -12,7 +12,8 @@ from cass_tf.config import Config
 
 @dataclasses.dataclass(frozen=True)
 class Recording:
-    """One recording: the mixture and each target component, float32 1-D arrays of equal length.
+    """One recording: the mixture and each target component, float32 arrays of equal shape: (samples,), or
+    (leads, samples) for a multi-lead source (data.ecg.leads > 1; events are then the same on every lead).
 
     `events`: per component, the sample indices of its true beats (R peaks for ECG, systolic peaks for the PPG
     heart, breath peaks for the PPG respiration), where the source knows them; empty for sources that do not.
@@ -24,7 +25,7 @@ class Recording:
     events: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
-        return int(self.mixture.shape[0])
+        return int(self.mixture.shape[-1])
 
 
 def load_recordings(config: Config) -> dict[str, list[Recording]]:

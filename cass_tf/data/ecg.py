@@ -1,4 +1,6 @@
-"""Owns the synthetic abdominal ECG source: maternal + fetal ECGSYN waveforms, nuisances, true R peaks; cached."""
+"""Owns the synthetic abdominal ECG source: maternal + fetal ECGSYN waveforms, nuisances, true R peaks; cached.
+
+data.ecg.leads > 1 switches to cass_tf.data.leads (multi-lead recordings); one lead is the generator below."""
 
 from __future__ import annotations
 
@@ -88,9 +90,12 @@ def clear_cache() -> None:
 
 
 def _cache_key(config: Config) -> str:
+    params = dataclasses.asdict(config.data.ecg)
+    if params["leads"] == 1:  # one lead: the key (and cache file) of the configs from before data.ecg.leads
+        del params["leads"]
     return json.dumps({
         "version": CACHE_VERSION,
-        "ecg": dataclasses.asdict(config.data.ecg),
+        "ecg": params,
         "sample_rate": config.data.sample_rate,
         "seed": config.seed,
         "components": list(config.data.components),
@@ -139,8 +144,8 @@ def _unpad(events: np.ndarray) -> np.ndarray:
 
 
 def _generate(config: Config) -> dict[str, np.ndarray]:
-    """Arrays "<split>_mixture", "<split>_<component>" (recordings, samples) float32 and "<split>_<component>_events"
-    (recordings, most peaks) int64 R-peak indices padded with -1."""
+    """Arrays "<split>_mixture", "<split>_<component>" (recordings[, leads], samples) float32 and
+    "<split>_<component>_events" (recordings, most peaks) int64 R-peak indices padded with -1."""
     params = config.data.ecg
     rate = config.data.sample_rate
     _check(params, rate)
@@ -148,7 +153,7 @@ def _generate(config: Config) -> dict[str, np.ndarray]:
     train, test = np.random.SeedSequence(config.seed).spawn(2)
     counts = {"train": params.train_recordings, "test": params.test_recordings}
     seeds = train.spawn(counts["train"]) + test.spawn(counts["test"])
-    signals = _signals(seeds, params, rate, samples)
+    signals = _signals(seeds, params, rate, samples)  # (leads, samples) arrays when params.leads > 1
     arrays, first = {}, 0
     for split in ("train", "test"):
         split_signals, first = signals[first:first + counts[split]], first + counts[split]
@@ -178,7 +183,12 @@ def _signals(seeds: list[np.random.SeedSequence], params: ECGConfig, rate: int,
     """The recordings of `seeds`, in order, generated a chunk at a time by a process pool (in this process when one
     worker or one chunk suffices): the same arrays either way, since each recording depends on its seed alone."""
     chunks = _chunks(seeds, workers())
-    work = functools.partial(_chunk, params=params, rate=rate, samples=samples)
+    if params.leads > 1:
+        from cass_tf.data import leads
+
+        work = functools.partial(leads.chunk, params=params, rate=rate, samples=samples)
+    else:
+        work = functools.partial(_chunk, params=params, rate=rate, samples=samples)
     if len(chunks) == 1 or workers() == 1:
         return _progress(map(work, chunks), len(seeds))
     # forked where possible: a spawned child re-runs the caller's main script, which breaks scripts without an
@@ -244,7 +254,7 @@ def _plan(seed: np.random.SeedSequence, params: ECGConfig, rate: int, samples: i
     rng = np.random.default_rng(seed)
     realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
     signs = {h: (realism.choice([-1.0, 1.0]) if params.polarity_flip else 1.0) for h in HEARTS}
-    waves = {h: _jittered_waves(realism, params.morphology_jitter) for h in HEARTS}
+    waves = {h: jittered_waves(realism, params.morphology_jitter) for h in HEARTS}
     hr_std = realism.uniform(*params.fetal_hr_std) if params.fetal_hr_std is not None else ECGSYN_HR_STD
     hearts = (_heart(rng, params, "maternal_bpm", rate, samples, waves["maternal"]),
               _heart(rng, params, "fetal_bpm", rate, samples, waves["fetal"], hr_std))
@@ -258,7 +268,7 @@ def _finish(plan: _Plan, maternal: np.ndarray, fetal: np.ndarray, params: ECGCon
     maternal = signs["maternal"] * _normalise(_window(maternal, plan.hearts[0], "maternal_bpm", params, samples))
     fetal = signs["fetal"] * _normalise(_window(fetal, plan.hearts[1], "fetal_bpm", params, samples)) \
         / rng.uniform(*params.amplitude_ratio)
-    noise = _respiration(rng, params, rate, samples) + _nuisances(plan.realism, params, rate, maternal + fetal)
+    noise = respiration(rng, params, rate, samples) + _nuisances(plan.realism, params, rate, maternal + fetal)
     return {
         "mixture": (maternal + fetal + noise).astype(np.float32),
         "maternal": maternal.astype(np.float32),
@@ -268,7 +278,7 @@ def _finish(plan: _Plan, maternal: np.ndarray, fetal: np.ndarray, params: ECGCon
     }
 
 
-def _jittered_waves(rng: np.random.Generator, jitter: float) -> dict[str, list[float]]:
+def jittered_waves(rng: np.random.Generator, jitter: float) -> dict[str, list[float]]:
     """ECGSYN's ti/ai/bi, each value scaled by 1 + U(-jitter, jitter) (no draws when jitter is 0)."""
     if jitter == 0:
         return {name: list(values) for name, values in ECGSYN_WAVES.items()}
@@ -281,19 +291,33 @@ def _nuisances(rng: np.random.Generator, params: ECGConfig, rate: int, clean: np
     t = np.arange(clean.size) / rate
     total = np.zeros(clean.size)
     if params.wander_amplitude is not None:
-        tones = sum(np.sin(2 * np.pi * rng.uniform(*WANDER_HZ) * t + rng.uniform(0, 2 * np.pi))
-                    for _ in range(WANDER_TONES))
-        total += rng.uniform(*params.wander_amplitude) * tones / np.max(np.abs(tones))
+        total += wander_tones(rng, params, t)
     if params.powerline_amplitude is not None:
-        mains, amplitude = rng.choice(MAINS_HZ), rng.uniform(*params.powerline_amplitude)
-        for k in range(1, int((rate / 2) // mains) + 1):
-            if k * mains < rate / 2:
-                gain = 1.0 if k == 1 else rng.uniform(0, 1 / k)
-                total += amplitude * gain * np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi))
+        for harmonic in mains(rng, params, rate, t):  # added one by one: the sums of the first generator, bit for bit
+            total += harmonic
     if params.noise_snr_db is not None:
         snr, white = rng.uniform(*params.noise_snr_db), rng.standard_normal(clean.size)
         total += white * np.sqrt(np.mean(clean ** 2) / np.mean(white ** 2) / 10 ** (snr / 10))
     return total
+
+
+def wander_tones(rng: np.random.Generator, params: ECGConfig, t: np.ndarray) -> np.ndarray:
+    """Baseline wander at times `t`: WANDER_TONES sinusoids in WANDER_HZ, peak amplitude U(wander_amplitude)."""
+    tones = sum(np.sin(2 * np.pi * rng.uniform(*WANDER_HZ) * t + rng.uniform(0, 2 * np.pi))
+                for _ in range(WANDER_TONES))
+    return rng.uniform(*params.wander_amplitude) * tones / np.max(np.abs(tones))
+
+
+def mains(rng: np.random.Generator, params: ECGConfig, rate: int, t: np.ndarray) -> list[np.ndarray]:
+    """Power line at times `t`, one array per harmonic: 50 or 60 Hz at U(powerline_amplitude), each harmonic k below
+    Nyquist at U(0, 1/k) of it."""
+    frequency, amplitude = rng.choice(MAINS_HZ), rng.uniform(*params.powerline_amplitude)
+    harmonics = []
+    for k in range(1, int((rate / 2) // frequency) + 1):
+        if k * frequency < rate / 2:
+            gain = 1.0 if k == 1 else rng.uniform(0, 1 / k)
+            harmonics.append(amplitude * gain * np.sin(2 * np.pi * k * frequency * t + rng.uniform(0, 2 * np.pi)))
+    return harmonics
 
 
 def _r_peaks(upright: np.ndarray, rate: int, max_bpm: float) -> np.ndarray:
@@ -359,12 +383,7 @@ def _ode(seed: int, sfecg: int, n: int, hrmean: float, hrstd: float, sfint: int,
     bi = hrfact * np.array(bi)
     ti = np.array([hrfact2, hrfact, 1, hrfact, hrfact2]) * ti
     rrmean = 60 / hrmean
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        rr0 = rrprocess(0.1, 0.25, 0.01, 0.01, 0.5, hrmean, hrstd, 1, 2**(np.ceil(np.log2(n * rrmean / 1.0))))
-    finally:
-        np.random.set_state(state)
+    rr0 = rr_series(seed, hrmean, hrstd, n * rrmean)
     rr = np.interp(np.arange(0, len(rr0) * sfint) / float(sfint), np.arange(0, len(rr0)), rr0)
     dt = 1 / float(sfint)
     rrn = np.zeros(len(rr))
@@ -376,6 +395,17 @@ def _ode(seed: int, sfecg: int, n: int, hrmean: float, hrstd: float, sfint: int,
         i = ip + 1
     steps = min(len(np.arange(0, (ip - 1) * dt, dt)), len(rrn))
     return _ODE(hrmean, rrn, steps, sfint, sfint // sfecg, ti, bi, np.array(ai))
+
+
+def rr_series(seed: int, hrmean: float, hrstd: float, seconds: float) -> np.ndarray:
+    """ECGSYN's RR process (s, one value a second, at least `seconds` of them: a power of 2) drawn from np.random
+    seeded with `seed`, the global state restored afterwards."""
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        return rrprocess(0.1, 0.25, 0.01, 0.01, 0.5, hrmean, hrstd, 1, 2**(np.ceil(np.log2(seconds / 1.0))))
+    finally:
+        np.random.set_state(state)
 
 
 def _integrate(odes: list[_ODE]) -> list[np.ndarray]:
@@ -438,7 +468,7 @@ def _normalise(signal: np.ndarray) -> np.ndarray:
     return (signal - np.median(signal)) / np.ptp(signal)
 
 
-def _respiration(rng: np.random.Generator, params: ECGConfig, rate: int, samples: int) -> np.ndarray:
+def respiration(rng: np.random.Generator, params: ECGConfig, rate: int, samples: int) -> np.ndarray:
     """A sinusoid whose frequency and amplitude wander slowly within noise_hz and noise_amplitude."""
     knots = np.arange(math.ceil(samples / rate / KNOT_SECONDS) + 1) * KNOT_SECONDS
     frequency = _wander(rng, params.noise_hz, FREQUENCY_WANDER, len(knots))

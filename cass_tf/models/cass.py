@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from cass_tf import losses
 from cass_tf.config import Config
-from cass_tf.models.resnet9 import NetworkInput, build_autoencoder, build_discriminator
+from cass_tf.models.resnet9 import NetworkInput, build_autoencoder, build_discriminator, build_multilead_autoencoder
 from cass_tf.rundir import RunDir
 from cass_tf.spectral import Spectral, unscale
 
@@ -25,6 +25,9 @@ class CASSModel(keras.Model):
     or alternately (`train.update`). Each D_i sees its real, fake and cross inputs in one call (`_discriminate`);
     each group is differentiated on its own losses only, so no D loss reaches an AE variable.
     Losses are reduced over the global batch (`global_batch_size`), so per-replica values sum to the global mean.
+    With `model.multilead` features are [B, leads, F, T, 2]: the autoencoders take all leads together
+    (`build_multilead_autoencoder`), each D_i judges every lead on its own with one set of weights, and each
+    example's loss is the mean over its leads of the one-lead loss (cass_tf.losses).
     """
 
     def __init__(self, config: Config, **kwargs: Any):
@@ -34,8 +37,13 @@ class CASSModel(keras.Model):
         shape = (config.patch.frequency_bins, config.patch.frames)
         width, output = config.model.width, config.model.output
         self.spectral = Spectral.from_config(config)
-        self.autoencoders = {n: build_autoencoder(shape, width, output, f"ae_{n}", config.model.input, config.scaling)
-                             for n in self.names}
+        self.multilead = config.model.multilead
+        if self.multilead:
+            self.autoencoders = {n: build_multilead_autoencoder(shape, width, f"ae_{n}", config.model.input,
+                                                                config.scaling) for n in self.names}
+        else:
+            self.autoencoders = {n: build_autoencoder(shape, width, output, f"ae_{n}", config.model.input,
+                                                      config.scaling) for n in self.names}
         adversarial = config.loss.mode != "baseline"
         # complex estimates are judged by their scaled magnitude (the paper's view) unless loss.discriminator_input
         # is "complex"; magnitude estimates are judged as they are
@@ -110,14 +118,22 @@ class CASSModel(keras.Model):
         BatchNorm normalises all of them with the same statistics and cannot tell them apart by batch; "separate":
         one call per part, each normalised with its own batch statistics. The fake logits serve eq. 7 (carrying the
         gradient to AE_i) and eq. 8 alike; cross parts are held fixed (only eq. 9 sees them)."""
-        disc = self.discriminators[name]
         cross = [tf.stop_gradient(c) for c in cross]
         if self.config.model.discriminator_batch == "separate":
-            return (disc(real, training=training), disc(fake, training=training),
-                    [disc(c, training=training) for c in cross])
-        logits = disc(tf.concat([real, fake, *cross], axis=0), training=training)
+            return (self._judge(name, real, training), self._judge(name, fake, training),
+                    [self._judge(name, c, training) for c in cross])
+        logits = self._judge(name, tf.concat([real, fake, *cross], axis=0), training)
         real_logits, fake_logits, *cross_logits = tf.split(logits, 2 + len(cross), axis=0)
         return real_logits, fake_logits, cross_logits
+
+    def _judge(self, name: str, features: tf.Tensor, training: bool) -> tf.Tensor:
+        """D_name's logits: [B, 1] of features [B, F, T, C]; multi-lead [B, leads, F, T, C] -> [B, leads], one logit
+        per lead (the leads folded into D's batch, so one set of weights judges every lead)."""
+        disc = self.discriminators[name]
+        if not self.multilead:
+            return disc(features, training=training)
+        folded = tf.reshape(features, [-1, *features.shape[2:]])
+        return tf.reshape(disc(folded, training=training), tf.shape(features)[:2])
 
     def _adversarial_weight(self, training: bool) -> float | tf.Tensor:
         """Eq. 7's beta; 0 while training during the first `train.warmup_steps` AE updates."""
@@ -131,7 +147,8 @@ class CASSModel(keras.Model):
         return features if self._judged is None else self._judged(features)
 
     def _waveforms(self, estimate: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(estimate, target) waveforms of complex features after the in-graph inverse STFT (crop length)."""
+        """(estimate, target) waveforms [B, (leads,) samples] of complex features after the in-graph inverse STFT
+        (crop length)."""
         samples = self.config.crop_length
         return self.spectral.waveform(estimate, None, samples), self.spectral.waveform(target, None, samples)
 
@@ -168,7 +185,8 @@ class CASSModel(keras.Model):
 
     def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         """The training losses without updates, plus each component's relative L2 error of linear magnitudes
-        (`l2_magnitude/<component>`; the waveform-domain error is cass_tf.scoring.waveform_l2)."""
+        (`l2_magnitude/<component>`, over all leads of a multi-lead crop together; the waveform-domain error is
+        cass_tf.scoring.waveform_l2)."""
         ae, d, estimates = self.compute_losses(batch, global_batch_size=None, training=False)
         results = _named(ae, d)
         for name in self.names:

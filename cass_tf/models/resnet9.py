@@ -140,6 +140,42 @@ class ComplexMask(layers.Layer):
         return tf.stack([real, imag], axis=-1)
 
 
+class FoldLeads(layers.Layer):
+    """[B, leads, ...] -> [B * leads, ...]: every lead of every example becomes one example of the shared path."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(x, [-1, *x.shape[2:]])
+
+    def compute_output_shape(self, shape: tuple) -> tuple:
+        return (None, *shape[2:])
+
+
+class UnfoldLeads(layers.Layer):
+    """([B * leads, ...], like [B, leads, ...]) -> [B, leads, ...]: the inverse of `FoldLeads` for `like`'s leads."""
+
+    def call(self, inputs: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        x, like = inputs
+        return tf.reshape(x, tf.concat([tf.shape(like)[:2], x.shape[1:]], axis=0))
+
+    def compute_output_shape(self, shapes: tuple) -> tuple:
+        return (shapes[1][0], shapes[1][1], *shapes[0][1:])
+
+
+class LeadContext(layers.Layer):
+    """[B, leads, ..., K] -> [B, leads, ..., 2K]: each lead's features beside the mean over the example's leads.
+
+    The mean is what every lead sees of the others: it is the same for any order of the leads and defined for any
+    number of them, so a network applied to each lead after this layer is lead-permutation-equivariant (Zaheer et
+    al., "Deep Sets", NeurIPS 2017, the equivariant layer)."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        mean = tf.reduce_mean(x, axis=1, keepdims=True)
+        return tf.concat([x, tf.broadcast_to(mean, tf.shape(x))], axis=-1)
+
+    def compute_output_shape(self, shape: tuple) -> tuple:
+        return (*shape[:-1], 2 * shape[-1])
+
+
 def build_encoder(shape: tuple[int, int], width: int, name: str = "encoder", channels: int = 1) -> keras.Model:
     """Mixture features [F, T, channels] -> code [F/8, T/8, 8*width]."""
     inputs = keras.Input((*shape, channels), name="mixture")
@@ -184,6 +220,29 @@ def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str
     if output == "mask":
         outputs = layers.Multiply(dtype="float32", name=f"{name}_masked")([outputs, inputs])
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_multilead_autoencoder(shape: tuple[int, int], width: int, name: str, network_input: str = "complex",
+                                scaling: ScalingConfig | None = None) -> keras.Model:
+    """AE_i for all leads of a recording: complex features [B, leads, F, T, 2] -> [B, leads, F, T, 2], any number of
+    leads, and lead-permutation-equivariant: permuting the input leads permutes the outputs the same way.
+
+    Each lead goes through `build_autoencoder`'s complex path with shared weights (folded into the batch), seeing
+    `NetworkInput` of its own STFT beside the mean of all leads' (`LeadContext`); at the bottleneck each lead's code
+    gets a residual 1x1 conv-BatchNorm-ReLU of [its code, the leads' mean code], so the decoder of every lead knows the
+    others (where the maternal and fetal hearts project). Its bounded complex mask multiplies that lead's STFT."""
+    inputs = keras.Input((None, *shape, 2), name="mixture")
+    seen = NetworkInput(network_input, scaling or ScalingConfig(), name=f"{name}_input")(inputs)
+    channels = 2 * INPUT_CHANNELS[network_input]
+    encoder = build_encoder(shape, width, f"{name}_encoder", channels)
+    code = encoder(FoldLeads(name=f"{name}_fold")(LeadContext(name=f"{name}_input_context")(seen)))
+    pooled = LeadContext(name=f"{name}_code_context")(UnfoldLeads(name=f"{name}_unfold_code")((code, inputs)))
+    x = layers.Conv2D(8 * width, 1, use_bias=False, name=f"{name}_context_conv")(FoldLeads(name=f"{name}_fold_code")(pooled))
+    x = layers.ReLU(name=f"{name}_context_relu")(batch_norm(f"{name}_context_bn")(x))
+    code = layers.Add(name=f"{name}_context_add")([code, x])
+    z = build_decoder(shape, width, "complex_mask", f"{name}_decoder")(code)
+    z = UnfoldLeads(name=f"{name}_unfold")((z, inputs))
+    return keras.Model(inputs, ComplexMask(name=f"{name}_masked")((z, inputs)), name=name)
 
 
 def build_discriminator(shape: tuple[int, int], width: int, name: str, channels: int = 1,
