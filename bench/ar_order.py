@@ -47,11 +47,12 @@ def main() -> None:
     print("estimator  respiratory(true, mixture)  heart(true, mixture)  sum")
     for order in ORDERS:
         e = errors(recordings, rate,
-                   lambda x, band: np.array([metrics.ar_rate(x[a:b], rate, band, order) for a, b in windows(x)]))
+                   lambda x, band, order=order: np.array([metrics.ar_rate(x[a:b], rate, band, order)
+                                                        for a, b in windows(x)]))
         print(f"ar{order:<8} " + "  ".join(f"{v:.2f}" for v in e) + f"  {sum(e):.2f}", flush=True)
     for method in ("spectral", "peaks"):
-        e = errors(recordings, rate, lambda x, band: metrics.windowed_rates(x, rate, band, method,
-                                                                           hop=metrics.RATE_HOP_SECONDS))
+        e = errors(recordings, rate, lambda x, band, method=method: metrics.windowed_rates(
+            x, rate, band, method, hop=metrics.RATE_HOP_SECONDS))
         print(f"{method:<10} " + "  ".join(f"{v:.2f}" for v in e) + f"  {sum(e):.2f}", flush=True)
 
 
