@@ -109,3 +109,21 @@ def test_the_pipeline_applies_the_rule_to_ppg_models_only_and_bless_takes_its_re
     assert tfx.bless(scores, {"l2": 0.5}, None, str(tmp_path)) == (True, [])
     assert tfx.bless(scores, {"l2": 0.5}, None, str(tmp_path), also=reasons) == (False, reasons)
     assert (tmp_path / tfx.NOT_BLESSED).exists() and not (tmp_path / tfx.BLESSED).exists()
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_ppg_rate_traces_of_a_separated_ppg(estimator):
+    from cass_tf import events
+
+    rate, seconds = 25, 80
+    t = np.arange(seconds * rate) / rate
+    parts = {"heart": np.sin(2 * np.pi * 1.2 * t), "respiratory": np.sin(2 * np.pi * 0.25 * t + 1.0)}
+    traces = events.ppg_rates(parts, rate, estimator)
+    for quantity, expected in (("pulse", 72.0), ("breathing", 15.0)):
+        centres, values = traces[quantity]
+        np.testing.assert_allclose(centres, [16.0, 32.0, 48.0, 64.0])  # 32-s windows every 16 s
+        np.testing.assert_allclose(values, expected, atol=0.6)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        events.ppg_rates(parts, rate, "fft")
+    with pytest.raises(ValueError, match="no PPG component"):
+        events.ppg_rates({"fetal": t}, rate)
