@@ -60,7 +60,12 @@ spawned from the recording's seed, so the settings without them are unchanged; e
     the baseline holds still and the modulations stop, as in a breath hold or a post-sigh pause.
   sigh_rate: one breath is deepened by a factor in SIGH_GAIN (all three modulations, they share the envelope).
   motion_rate: a burst of band-limited noise (MOTION_BAND, Hann-windowed, RMS in MOTION_AMPLITUDE of the pulse
-    amplitude, MOTION_SECONDS long) in the mixture only: an artefact belongs to neither target.
+    amplitude, MOTION_SECONDS long) in the mixture only: an artefact belongs to neither target. configs/ppg.json
+    leaves it off: its models project their outputs onto the mixture (model.consistency "project"), which hands each
+    component half of whatever is in neither, so at 0.5 artefacts a minute even perfect networks would score a
+    whole-signal L2 of about 0.21 (heart) and 0.34 (respiratory) on its recordings (measured on 32 test recordings;
+    0.04 / 0.06 without them, the sensor noise's share). A model trained with them (ppg/3 candidate A) is in
+    saved_models/README.md.
 """
 
 from __future__ import annotations
