@@ -243,7 +243,7 @@ def ppg_markdown(ppg: list[dict[str, Any]]) -> list[str]:
              "median of the 26 record MAEs (*mean of records*, the issue's headline figure, and what the push rule "
              "compares) and the MAE and median over all windows pooled.", ""]
     for quantity in bidmc.QUANTITIES:
-        lines += [f"**{quantity}** | " + " | ".join(f"{e}: mean of records (median) | {e}: pooled (median)"
+        lines += [f"| **{quantity}** | " + " | ".join(f"{e}: mean of records (median) | {e}: pooled (median)"
                                                    for e in estimators) + " |",
                   "|---|" + "---|---|" * len(estimators)]
         for source in sources:
