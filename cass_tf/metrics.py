@@ -123,7 +123,7 @@ BREATHING_BAND = (0.1, 0.7)  # Hz
 PULSE_BAND = (0.6, 3.5)  # Hz
 FILTER_ORDER = 2  # Butterworth order per band edge, applied forwards and backwards (sosfiltfilt)
 RATE_HOP_SECONDS = 16.0  # window step of overlapping rate windows (32-s windows every 16 s, the protocol)
-AR_ORDER = 12  # "ar" model order: the lowest summed MAE of orders 4-20 on synthetic PPG (bench/ar_order.py)
+AR_ORDER = 10  # "ar" model order: the lowest summed MAE of orders 4-20 on synthetic PPG (bench/ar_order.py)
 AR_OVERSAMPLING = 4  # "ar" resamples each window to >= this times band[1] (Nyquist at twice the band's top)
 
 
