@@ -41,7 +41,7 @@ Breathing as it reaches a PPG (Charlton et al., "An assessment of algorithms to 
 electrocardiogram and photoplethysmogram", Physiol Meas 37(4):610, 2016, and its RRest-syn data; Charlton et al.,
 "Breathing rate estimation from the electrocardiogram and photoplethysmogram: a review", IEEE Rev Biomed Eng
 11:2, 2018): three modulations driven by one breathing phase, each with its own depth drawn per recording, so their
-proportions vary between recordings as between people (no single modulation dominates in every subject there):
+proportions vary between recordings as between people (which modulation is strongest differs between subjects):
   RIIV, respiratory-induced intensity variation (baseline wander): the `respiratory` component, depth in
     respiratory_depth; RIAV, amplitude variation of the pulses: amplitude_modulation; RIFV, frequency variation
     (respiratory sinus arrhythmia, beat intervals): frequency_modulation. RIAV and RIFV are properties of the pulses
@@ -50,8 +50,8 @@ proportions vary between recordings as between people (no single modulation domi
   shape, sighs, pauses) at the depth of this recording's baseline wander. heart + respiratory is the clean PPG, and
   the respiratory output of a model is the breathing waveform a user reads the breathing rate from (its events are
   the breath maxima); RIAV and RIFV stay in the heart output, where a pulse's height and timing belong.
-  Breathing rates: configs/ppg.json draws 0.067-0.667 Hz (4-40 /min; RRest-syn spans 4-60 /min, the issue asks
-  for 4-40, and 40 /min stays inside metrics.BREATHING_BAND).
+  Breathing rates: configs/ppg.json draws 0.067-0.667 Hz (4-40 /min, issue 21's range, from slow deep breathing
+  to adult tachypnoea; 40 /min stays inside metrics.BREATHING_BAND).
 Irregular breathing and motion (PPGConfig fields in events per minute, 0 = off; every draw from a third generator
 spawned from the recording's seed, so the settings without them are unchanged; event times are Poisson):
   rate_changes: at each, the breathing frequency steps (between KNOT_SECONDS knots) to a new draw from
