@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from typing import Any, Sequence
@@ -310,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sub in ("ADFECGDB", "BIDMC"):
         if not os.path.isdir(os.path.join(args.data, sub)):
             parser.error(f"--data: no {sub}/ folder in {args.data!r}")
-    command = "python pipelines/validate_real.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python pipelines/validate_real.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         models = ppg_models(args.ppg_model)
     except ValueError as e:
