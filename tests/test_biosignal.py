@@ -14,7 +14,8 @@ from conftest import REPO, RATE, signal
 pyedflib = pytest.importorskip("pyedflib")
 wfdb = pytest.importorskip("wfdb")
 
-from cass_tf import biosignal, cli, contract, events, metrics, records  # noqa: E402
+import cass_tf  # noqa: E402
+from cass_tf import biosignal, cli, events, metrics, realdata, records  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 START = datetime.datetime(2021, 3, 4, 5, 6, 7)
@@ -299,18 +300,21 @@ def test_adfecgdb_fqrs_scores_as_validate_real_reports(tmp_path):
 
 
 @needs_data
-def test_bidmc_csv_rates_match_validate_real(tmp_path):
-    """A BIDMC CSV through `--events` with the shipped PPG model (its highest version): rates.csv's spectral breathing
-    rates are the ones pipelines/validate_real.py reported for that version's respiratory output."""
+def test_bidmc_csv_rates_are_the_library_traces_of_the_same_input(tmp_path):
+    """A BIDMC CSV through `--events` with the shipped PPG model: rates.csv's breathing rates, every estimator, are
+    events.ppg_rates of cass_tf.separate on the CLI's model input (the PLETH minus its median). validate_real feeds
+    the PLETH as recorded instead (issue 21's protocol), which moves a few windows by a fraction of a breath/min."""
     out = tmp_path / "out"
-    assert cli.main(["separate", str(DATA / "BIDMC" / "bidmc_01_Signals.csv"), "--model",
-                     str(REPO / "saved_models" / "ppg"), "--out_dir", str(out), "--quiet", "--events"]) == 0
+    model = str(REPO / "saved_models" / "ppg")
+    assert cli.main(["separate", str(DATA / "BIDMC" / "bidmc_01_Signals.csv"), "--model", model,
+                     "--out_dir", str(out), "--quiet", "--events"]) == 0
     rows = [r.split(",") for r in (out / "bidmc_01_Signals" / "rates.csv").read_text().splitlines()[1:]]
-    breathing = np.array([float(r[4]) for r in rows if r[3] == "spectral"])
-    reported = next(r for r in json.loads((REPO / "docs" / "results" / "real.json").read_text())["bidmc"]
-                    if r["record"] == "bidmc_01")
-    label = f"ppg/{contract.versions(REPO / 'saved_models' / 'ppg')[-1]}"
-    np.testing.assert_allclose(breathing, reported["breathing"][label]["spectral"]["rates"], atol=1e-3)
+    pleth = realdata.read_bidmc("01", str(DATA)).pleth.astype(np.float32)
+    parts = cass_tf.separate(pleth - np.median(pleth), model, sample_rate=realdata.BIDMC_RATE)
+    for estimator in metrics.RATE_ESTIMATORS:
+        breathing = np.array([float(r[4]) if r[4] else np.nan for r in rows if r[3] == estimator])
+        _, expected = events.ppg_rates(parts, realdata.BIDMC_RATE, estimator)["breathing"]
+        np.testing.assert_allclose(breathing, expected, atol=1e-3, err_msg=estimator)
 
 
 def maximum_matching(reference, detected, tolerance):
