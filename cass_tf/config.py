@@ -89,6 +89,11 @@ class PPGConfig:
     scale: Optional[Range] = None  # one factor for mixture and components, log-uniform in this range
     breathing_variability: float = 0.0  # relative wander of the breathing frequency between 5-s knots
     breath_harmonic: Optional[Range] = None  # second-harmonic amplitude of the breath wave, relative
+    # Irregular breathing and motion (on in configs/ppg.json; 0 = off), events per minute (Poisson), see data/ppg.py.
+    sigh_rate: float = 0.0  # sighs: one breath about 2-3x as deep
+    pause_rate: float = 0.0  # breathing pauses (the breathing phase stops)
+    rate_changes: float = 0.0  # the breathing rate jumps to a new draw from breathing_hz
+    motion_rate: float = 0.0  # motion artefacts in the mixture only
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("heart_bpm", "breathing_hz"):
@@ -113,6 +118,10 @@ class PPGConfig:
         if self.breath_harmonic is not None and not 0.0 <= self.breath_harmonic[0] <= self.breath_harmonic[1] < 1.0:
             raise ConfigError(f"{path}.breath_harmonic: must be [low, high] with 0 <= low <= high < 1, "
                               f"got {list(self.breath_harmonic)}")
+        for name in ("sigh_rate", "pause_rate", "rate_changes", "motion_rate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 10.0):
+                raise ConfigError(f"{path}.{name}: must be a number of events per minute in [0, 10], got {value}")
         _check_recordings(self, path)
 
 

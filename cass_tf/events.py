@@ -11,8 +11,10 @@ ECG components (metrics.HEART_RATE_LIMITS: maternal, fetal): R peaks by metrics.
 heart-rate limits (`r_peaks`, the detector pipelines/validate_real.py scores); heart rate per HEART_RATE_SECONDS
 window from the peaks inside it (metrics.windowed_event_rates). The channel written to the WFDB annotation file is the
 one whose detected RR series is most regular (`rr_irregularity`: validate_real's "own blind" rule).
-PPG components (heart, respiratory): pulse and breathing rate per metrics.RATE_WINDOW_SECONDS window (or the whole
-signal when shorter) by every estimator in metrics.RATE_ESTIMATORS, each row naming its estimator.
+PPG components (heart, respiratory): pulse and breathing rate traces, per metrics.RATE_WINDOW_SECONDS window every
+metrics.RATE_HOP_SECONDS (32 s every 16 s; one window of the whole signal when shorter), by every estimator in
+metrics.RATE_ESTIMATORS ("spectral", "peaks", "ar"), each row naming its estimator: the protocol cass_tf.bidmc
+scores on BIDMC. `ppg_rates` gives them for one separated PPG without the rest.
 """
 
 from __future__ import annotations
@@ -96,13 +98,31 @@ def detect(parts: dict[str, np.ndarray], channels: Sequence[str], rate: int,
         seconds = min(HEART_RATE_SECONDS, samples / rate)
         for c, per in peaks.items():
             rates[(c, "detector")] = np.stack([metrics.windowed_event_rates(p, samples, rate, seconds) for p in per])
+        windows = metrics.rate_windows(samples, rate, seconds)
     else:
         seconds = min(metrics.RATE_WINDOW_SECONDS, samples / rate)
+        hop = metrics.RATE_HOP_SECONDS if seconds == metrics.RATE_WINDOW_SECONDS else None
+        windows = metrics.rate_windows(samples, rate, seconds, hop)
         for c, (quantity, band) in RATE_QUANTITIES.items():
             for estimator in (estimators or tuple(metrics.RATE_ESTIMATORS)) if c in parts else ():
-                rates[(quantity, estimator)] = np.stack([metrics.windowed_rates(row, rate, band, estimator, seconds)
-                                                         for row in parts[c]])
-    return Events(tuple(channels), rate, samples, peaks, chosen, metrics.rate_windows(samples, rate, seconds), rates)
+                rates[(quantity, estimator)] = np.stack([
+                    metrics.windowed_rates(row, rate, band, estimator, seconds, hop) for row in parts[c]])
+    return Events(tuple(channels), rate, samples, peaks, chosen, windows, rates)
+
+
+def ppg_rates(parts: dict[str, np.ndarray], rate: int, estimator: str = "spectral"
+              ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Breathing- and pulse-rate traces of one separated PPG ({"heart": 1-D, "respiratory": 1-D}, e.g.
+    `cass_tf.separate(ppg, "saved_models/ppg", sample_rate=rate)`) by one metrics.RATE_ESTIMATORS estimator:
+    {"breathing" / "pulse": (window centres in seconds, rate per minute)}, the windows of `detect` (NaN where the
+    estimator finds none). Raises ValueError for an unknown estimator or no heart/respiratory component."""
+    if estimator not in metrics.RATE_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {list(metrics.RATE_ESTIMATORS)}, got {estimator!r}")
+    if not any(c in parts for c in RATE_QUANTITIES):
+        raise ValueError(f"no PPG component (heart, respiratory) among {list(parts)}")
+    found = detect({c: v for c, v in parts.items() if c in RATE_QUANTITIES}, ["ppg"], rate, [estimator])
+    centres = np.array([(a + b) / 2 for a, b in found.windows]) / rate
+    return {quantity: (centres, values[0]) for (quantity, _), values in found.rates.items()}
 
 
 def write(found: Events, folder: str, base: str) -> list[str]:

@@ -104,9 +104,13 @@ def summarize(values: np.ndarray | Sequence[float]) -> dict[str, float | int]:
 #   height of the tallest `seconds * min_bpm / 60` candidates (robust to a few artefact spikes, scale-free).
 # - Matching: detected and reference events match one-to-one within MATCH_SECONDS (50 ms, the PhysioNet/CinC
 #   Challenge 2013 and FECGSYN rule), greedily in time order, which maximises the number of matches on a line.
-# - Rates per RATE_WINDOW_SECONDS window (32 s, non-overlapping, the last partial window dropped): the dominant
-#   periodogram peak inside the band (Hann window, linear detrend, zero-padded to RATE_RESOLUTION_HZ), or the
-#   mean interval between peaks of the band-passed signal; references from event times the same way.
+# - Rates per RATE_WINDOW_SECONDS window (32 s; by default non-overlapping, or every `hop` s, e.g. RATE_HOP_SECONDS;
+#   a partial last window is dropped) by one of RATE_ESTIMATORS: "spectral", the dominant periodogram peak inside the
+#   band (Hann window, linear detrend, zero-padded to RATE_RESOLUTION_HZ); "peaks", peak counting, the mean interval
+#   between peaks of the band-passed signal; "ar", the peak of an autoregressive spectrum (Yule-Walker, order
+#   AR_ORDER, after resampling to about AR_OVERSAMPLING times the band's upper edge). References from event times
+#   the same way. These are the three families of Charlton et al. 2016/2018 (spectral, time-domain counting,
+#   AR spectral; Pimentel et al. 2017 fuse AR orders 2-20 on BIDMC, this is one fixed order inside that range).
 
 QRS_BAND = (8.0, 40.0)  # Hz: QRS energy, above baseline wander and T waves, below mains
 QRS_THRESHOLD = 0.35  # a sweep of 0.2-0.6 on synthetic realistic ECG peaks at 0.3-0.35 (flat within 0.01 F1)
@@ -118,6 +122,9 @@ RATE_RESOLUTION_HZ = 0.002
 BREATHING_BAND = (0.1, 0.7)  # Hz
 PULSE_BAND = (0.6, 3.5)  # Hz
 FILTER_ORDER = 2  # Butterworth order per band edge, applied forwards and backwards (sosfiltfilt)
+RATE_HOP_SECONDS = 16.0  # window step of overlapping rate windows (32-s windows every 16 s, the issue's protocol)
+AR_ORDER = 10  # "ar" model order: the lowest summed MAE of orders 4-20 on synthetic PPG (bench/ar_order.py)
+AR_OVERSAMPLING = 4  # "ar" resamples each window to >= this times band[1] (Nyquist at twice the band's top)
 
 
 def bandpass(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
@@ -184,10 +191,47 @@ def qrs_scores(estimate: np.ndarray, reference_peaks: np.ndarray, rate: float, m
     return match_events(detected, reference_peaks, tolerance=round(MATCH_SECONDS * rate))
 
 
-def rate_windows(samples: int, rate: float, seconds: float = RATE_WINDOW_SECONDS) -> list[tuple[int, int]]:
-    """(start, end) sample bounds of consecutive non-overlapping windows of `seconds`; a partial last one is dropped."""
+def rate_windows(samples: int, rate: float, seconds: float = RATE_WINDOW_SECONDS, hop: float | None = None
+                 ) -> list[tuple[int, int]]:
+    """(start, end) sample bounds of windows of `seconds` starting every `hop` seconds (default `seconds`: consecutive,
+    non-overlapping); a partial last one is dropped. Raises ValueError for a hop that is not positive."""
     length = round(seconds * rate)
-    return [(start, start + length) for start in range(0, samples - length + 1, length)]
+    step = length if hop is None else round(hop * rate)
+    if step <= 0:
+        raise ValueError(f"hop must be > 0 s (at least one sample), got {hop}")
+    return [(start, start + length) for start in range(0, samples - length + 1, step)]
+
+
+def ar_rate(signal: np.ndarray, rate: float, band: tuple[float, float], order: int = AR_ORDER) -> float:
+    """Rate (per minute) of the largest peak inside band (Hz) of a Yule-Walker autoregressive spectrum of a 1-D
+    signal: linear detrend, resampled by an integer factor to at least AR_OVERSAMPLING * band[1] Hz
+    (scipy.signal.resample_poly, anti-aliased), then AR(order) from the biased autocorrelation; the spectrum
+    sigma^2 / |1 - sum_k a_k exp(-2 pi i f k / rate)|^2 is read on a RATE_RESOLUTION_HZ grid. NaN for a silent
+    window or one shorter than 2 (order + 1) resampled samples."""
+    from scipy import signal as sps
+
+    factor = max(1, int(rate // (AR_OVERSAMPLING * band[1])))
+    x = sps.resample_poly(sps.detrend(np.asarray(signal, dtype=np.float64)), 1, factor)
+    coefficients = yule_walker(x, order)
+    if coefficients is None:
+        return float("nan")
+    fs = rate / factor
+    frequencies = np.arange(band[0], min(band[1], fs / 2) + RATE_RESOLUTION_HZ / 2, RATE_RESOLUTION_HZ)
+    response = 1 - np.exp(-2j * np.pi * np.outer(frequencies / fs, np.arange(1, order + 1))) @ coefficients
+    return float(60.0 * frequencies[np.argmin(np.abs(response))])
+
+
+def yule_walker(x: np.ndarray, order: int) -> np.ndarray | None:
+    """AR coefficients a_1..a_order of x[n] = sum_k a_k x[n-k] + e[n] from the biased autocorrelation of the
+    mean-removed x (Levinson, scipy.linalg.solve_toeplitz); None for a silent x or fewer than 2 (order + 1) samples."""
+    from scipy import linalg
+
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean()
+    if x.size < 2 * (order + 1) or not np.any(x):
+        return None
+    r = np.array([x[: x.size - k] @ x[k:] for k in range(order + 1)]) / x.size
+    return linalg.solve_toeplitz(r[:order], r[1:])
 
 
 def spectral_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> float:
@@ -226,36 +270,45 @@ def event_rate(events: np.ndarray, rate: float) -> float:
 
 
 def windowed_rates(signal: np.ndarray, rate: float, band: tuple[float, float], method: str = "spectral",
-                   seconds: float = RATE_WINDOW_SECONDS) -> np.ndarray:
-    """Per-window rates (per minute) of a 1-D signal by a RATE_ESTIMATORS method: "spectral" (spectral_rate: the
-    periodogram peak) or "peaks" (peak_rate: the mean interval between peaks).
+                   seconds: float = RATE_WINDOW_SECONDS, hop: float | None = None) -> np.ndarray:
+    """Per-window rates (per minute) of a 1-D signal over rate_windows(samples, rate, seconds, hop) by a
+    RATE_ESTIMATORS method: "spectral" (spectral_rate: the periodogram peak), "peaks" (peak_rate: the mean interval
+    between peaks) or "ar" (ar_rate: the autoregressive spectrum's peak).
 
     "peaks" filters the whole signal once and counts peaks per window, so window edges see no filter transient.
     """
     if method not in RATE_ESTIMATORS:
         raise ValueError(f"method must be one of {sorted(RATE_ESTIMATORS)}, got {method!r}")
-    return RATE_ESTIMATORS[method](np.asarray(signal, dtype=np.float64), rate, band, seconds)
+    x = np.asarray(signal, dtype=np.float64)
+    return RATE_ESTIMATORS[method](x, rate, band, rate_windows(x.size, rate, seconds, hop))
 
 
-def _spectral_rates(x: np.ndarray, rate: float, band: tuple[float, float], seconds: float) -> np.ndarray:
-    return np.array([spectral_rate(x[a:b], rate, band) for a, b in rate_windows(x.size, rate, seconds)])
+def _spectral_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: list[tuple[int, int]]
+                    ) -> np.ndarray:
+    return np.array([spectral_rate(x[a:b], rate, band) for a, b in windows])
 
 
-def _peak_rates(x: np.ndarray, rate: float, band: tuple[float, float], seconds: float) -> np.ndarray:
-    return windowed_event_rates(_band_peaks(x, rate, band), x.size, rate, seconds)
+def _peak_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: list[tuple[int, int]]
+                ) -> np.ndarray:
+    peaks = _band_peaks(x, rate, band)
+    return np.array([event_rate(peaks[(peaks >= a) & (peaks < b)], rate) for a, b in windows])
 
 
-# Rate estimators by name: (signal float64, rate, band (Hz), window seconds) -> rate per window (per minute). Another
-# estimator is one more entry; windowed_rates and cass_tf.events take any name here.
-RATE_ESTIMATORS = {"spectral": _spectral_rates, "peaks": _peak_rates}
+def _ar_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: list[tuple[int, int]]) -> np.ndarray:
+    return np.array([ar_rate(x[a:b], rate, band) for a, b in windows])
+
+
+# Rate estimators by name: (signal float64, rate, band (Hz), rate_windows' (start, end) list) -> rate per window (per
+# minute). Another estimator is one more entry; windowed_rates and cass_tf.events take any name here.
+RATE_ESTIMATORS = {"spectral": _spectral_rates, "peaks": _peak_rates, "ar": _ar_rates}
 
 
 def windowed_event_rates(events: np.ndarray, samples: int, rate: float,
-                         seconds: float = RATE_WINDOW_SECONDS) -> np.ndarray:
-    """Per-window event_rate of the events inside each of rate_windows(samples, rate, seconds)."""
+                         seconds: float = RATE_WINDOW_SECONDS, hop: float | None = None) -> np.ndarray:
+    """Per-window event_rate of the events inside each of rate_windows(samples, rate, seconds, hop)."""
     events = np.asarray(events)
     return np.array([event_rate(events[(events >= a) & (events < b)], rate)
-                     for a, b in rate_windows(samples, rate, seconds)])
+                     for a, b in rate_windows(samples, rate, seconds, hop)])
 
 
 def rate_errors(estimated: np.ndarray, reference: np.ndarray) -> dict[str, float | int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -121,14 +121,15 @@ def _column(table: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
     return table[name]
 
 
-def monitor_rates(values: np.ndarray, samples: int, rate: float,
-                  seconds: float = metrics.RATE_WINDOW_SECONDS) -> np.ndarray:
-    """Mean of once-a-second monitor values inside each metrics.rate_windows window (NaN where none is finite)."""
+def monitor_rates(values: np.ndarray, samples: int, rate: float, seconds: float = metrics.RATE_WINDOW_SECONDS,
+                  hop: float | None = None, statistic: Callable[[np.ndarray], Any] = np.mean) -> np.ndarray:
+    """`statistic` (default the mean) of once-a-second monitor values inside each metrics.rate_windows(samples, rate,
+    seconds, hop) window (NaN where none is finite)."""
     result = []
-    for start, end in metrics.rate_windows(samples, rate, seconds):
+    for start, end in metrics.rate_windows(samples, rate, seconds, hop):
         inside = values[int(np.ceil(start / rate)):int(np.ceil(end / rate))]
         inside = inside[np.isfinite(inside)]
-        result.append(float(np.mean(inside)) if inside.size else float("nan"))
+        result.append(float(statistic(inside)) if inside.size else float("nan"))
     return np.array(result)
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import math
 import os
 import shutil
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cass_tf import atomic, contract
 from cass_tf.config import Config, load_config
@@ -67,7 +67,8 @@ def run_fn(fn_args: Any) -> None:
 
 
 def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, float],
-          current: Mapping[str, Mapping[str, float]] | None, out_dir: str) -> tuple[bool, list[str]]:
+          current: Mapping[str, Mapping[str, float]] | None, out_dir: str, also: Sequence[str] = ()
+          ) -> tuple[bool, list[str]]:
     """Blessed when, for every component and every score in `bounds` ({score: bound}, e.g. {"l2": 0.9,
     "qrs_f1": 0.9}) that applies to it, the candidate's score is on the right side of the bound (below it for
     errors, at least it otherwise: `metrics.lower_is_better`) and not worse than `current`'s (the pushed model),
@@ -76,8 +77,9 @@ def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, flo
 
     `candidate`/`current`: {component: {score: value}}. "l2" applies to every component, an event score to the
     components that have it (`metrics.event_score_names`: QRS scores for maternal/fetal, rate_error for
-    heart/respiratory). Writes an empty BLESSED or NOT_BLESSED file into `out_dir` (the latest verdict, removing
-    the other; the pipeline's blessing record keeps every verdict); returns (blessed, reasons).
+    heart/respiratory). `also`: reasons found elsewhere that refuse it too (the BIDMC rule of cass_tf.bidmc).
+    Writes an empty BLESSED or NOT_BLESSED file into `out_dir` (the latest verdict, removing the other; the
+    pipeline's blessing record keeps every verdict); returns (blessed, reasons).
     """
     reasons = [] if candidate else ["no scores: nothing was scored"]
     for score, bound in bounds.items():
@@ -87,6 +89,7 @@ def bless(candidate: Mapping[str, Mapping[str, float]], bounds: Mapping[str, flo
         for component in applies:
             reasons += _verdict(component, score, bound, candidate[component].get(score),
                                 (current or {}).get(component, {}).get(score))
+    reasons += list(also)
     blessed = not reasons
     atomic.make_dirs(out_dir, "Evaluator output directory")
     for name in (BLESSED, NOT_BLESSED):

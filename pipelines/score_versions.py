@@ -4,7 +4,8 @@
 
 The recordings are drawn from the FIRST version's asset config (the full training config travels with every export)
 exactly as pipelines/train_export.py's Evaluator draws them (`evaluation_recordings`: `--fresh N` new synthetic
-recordings with data seed seed + 1, else the validation split, else the test split), and every version is scored
+recordings with data seed seed + 1, else the validation split, else the test split; `--test`: the test split
+whatever the config holds out), and every version is scored
 through its serving_default signature (`saved_model_scores`): the same numbers the Evaluator computes. Scoring only:
 nothing trains. The JSON holds {"meta": {"command", "machine", "recordings", "config_from"}, "scores": {version:
 {component: {score: value}}}}; non-finite scores are written as the strings "nan"/"inf".
@@ -27,12 +28,18 @@ from cass_tf.atomic import write_text  # noqa: E402
 from cass_tf.evaluate import jsonable  # noqa: E402
 
 
-def score_versions(versions: Sequence[str], fresh: int) -> dict[str, Any]:
+def score_versions(versions: Sequence[str], fresh: int, test: bool = False) -> dict[str, Any]:
     """{"recordings": what was scored, "scores": {version: scores}} (see the module docstring)."""
     from train_export import evaluation_recordings, saved_model_scores
 
     config = contract.read_asset(versions[0]).config
-    described, recordings = evaluation_recordings(config, fresh)
+    if test:
+        from cass_tf.data import load_recordings
+
+        recordings = load_recordings(config.replace(["data.validation_recordings=0"]))["test"]  # the test split
+        described = f"the {len(recordings)} test recordings"
+    else:
+        described, recordings = evaluation_recordings(config, fresh)
     return {"recordings": described, "scores": {v: saved_model_scores(v, recordings) for v in versions}}
 
 
@@ -40,12 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("versions", nargs="+", help="exported version directories; the first one's config draws")
     parser.add_argument("--fresh", type=int, default=0, help="N fresh synthetic recordings (default: the split)")
+    parser.add_argument("--test", action="store_true", help="score the test split instead (synthetic sources)")
     parser.add_argument("--out", required=True, help="the raw JSON to write")
     args = parser.parse_args(argv)
     for version in args.versions:
         if not os.path.exists(os.path.join(version, "assets", contract.CONFIG_ASSET)):
             parser.error(f"{version}: not an exported version (no assets/{contract.CONFIG_ASSET})")
-    result = score_versions(args.versions, args.fresh)
+    if args.test and args.fresh:
+        parser.error("--test and --fresh: choose one")
+    result = score_versions(args.versions, args.fresh, args.test)
     command = "python pipelines/score_versions.py " + " ".join(sys.argv[1:] if argv is None else argv)
     meta = {"command": command, "machine": f"{os.cpu_count()}-core CPU, no GPU, shared with other work",
             "recordings": result["recordings"], "config_from": args.versions[0]}

@@ -20,7 +20,10 @@ Steps (TFX's components, by convention; TFX itself cannot be installed here, see
                The currently pushed version (highest in --push_dir) is scored the same way on the same recordings
                when it separates the same components at the same rate. Blessed only if every bounded score is
                present, finite, on the right side of its bound and not worse than the pushed version's (fails
-               closed: `cass_tf.tfx.bless`). Every evaluation and verdict is appended to the blessing record (never
+               closed: `cass_tf.tfx.bless`). A PPG model (heart, respiratory) must also pass cass_tf.bidmc's rule
+               on real BIDMC 01-26 (`--real_data`, default ../shared/data): its breathing and pulse errors under
+               every rate estimator no worse than the band-passed PLETH's and the pushed version's; without BIDMC
+               it is not pushed. Those scores go into the record too (BIDMC chooses between models, never trains). Every evaluation and verdict is appended to the blessing record (never
                overwritten); <work_dir>/Evaluator/BLESSED|NOT_BLESSED is the latest verdict (TFX's marker).
     Pusher     if blessed: copies the SavedModel to <push_dir>/<next version> (saved_model.pb last) with the
                blessing record (every evaluation of the run so far) in its assets/, and appends the push, naming
@@ -40,6 +43,8 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
 from cass_tf import blessing, cli, contract  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
 from cass_tf.rundir import RunDir  # noqa: E402
+
+REAL_DATA = "../shared/data"  # the folder holding BIDMC/ (the PPG push rule)
 
 
 def saved_model_scores(version_dir: str, recordings: Sequence[Any]) -> dict[str, dict[str, float]]:
@@ -105,8 +110,20 @@ def freeze(config: Config, fresh: int) -> str:
     return run_dir.blessing_record
 
 
+def real_check(config: Config, candidate_dir: str, pushed_dir: str | None, real_data: str
+               ) -> tuple[dict[str, Any] | None, list[str]]:
+    """cass_tf.bidmc.check for a PPG model (heart and respiratory components); (None, []) for any other."""
+    from cass_tf import bidmc
+
+    components = {component for component, _ in bidmc.QUANTITIES.values()}
+    if not components <= set(config.components):
+        return None, []
+    print(f"[Evaluator] scoring the candidate{' and ' + pushed_dir if pushed_dir else ''} on BIDMC under {real_data}")
+    return bidmc.check(real_data, candidate_dir, pushed_dir)
+
+
 def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_dir: str | None,
-        train_steps: int | None, version: int | None, fresh: int = 0) -> dict[str, Any]:
+        train_steps: int | None, version: int | None, fresh: int = 0, real_data: str = REAL_DATA) -> dict[str, Any]:
     """The whole pipeline; returns what happened (the evaluation also appended to the run's blessing record)."""
     from cass_tf.tfx import FnArgs, bless, push, run_fn, trainer_config
 
@@ -135,11 +152,12 @@ def run(config_path: str, overrides: Sequence[str], work_dir: str | None, push_d
     if current_dir and comparable(current_dir, config):
         current = saved_model_scores(current_dir, recordings)
     bounds = config.output.bless_bounds()
-    blessed, reasons = bless(candidate, bounds, current, os.path.join(work_dir, "Evaluator"))
+    real, real_reasons = real_check(config, fn_args.serving_model_dir, current_dir if current else None, real_data)
+    blessed, reasons = bless(candidate, bounds, current, os.path.join(work_dir, "Evaluator"), also=real_reasons)
     last = (RunDir(config.output.model_dir).read_history() or [{}])[-1]
     result = {"model": {"epoch": last.get("epoch"), "step": last.get("step")}, "recordings": split,
               "recordings_sha256": scored, "candidate": candidate, "bounds": bounds, "pushed_version": current_dir,
-              "pushed": current, "blessed": blessed, "reasons": reasons}
+              "pushed": current, "bidmc": real, "blessed": blessed, "reasons": reasons}
     line = blessing.append(record, blessing.EVALUATION, result)
     result.update({"record": record, "evaluation": line, "pushed_to": None})
     if blessed:
@@ -161,16 +179,22 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push_dir", default=None, help="TF Serving base directory (default: output.export_dir)")
     parser.add_argument("--train_steps", type=int, default=None, help="total steps (rounded up to whole epochs)")
     parser.add_argument("--version", type=int, default=None, help="version to push (default: the next free one)")
+    parser.add_argument("--real_data", default=REAL_DATA,
+                        help=f"folder holding BIDMC/, for the PPG push rule (default {REAL_DATA})")
     parser.add_argument("--fresh", type=int, default=0,
                         help="score N fresh synthetic recordings instead of the validation split (default 0: the split)")
 
 
 def _run(args: argparse.Namespace) -> None:
     cli.show_device(load_config(args.config, args.set).train.precision)
-    result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version, args.fresh)
+    result = run(args.config, args.set, args.work_dir, args.push_dir, args.train_steps, args.version, args.fresh,
+                 args.real_data)
     print(f"[Evaluator] {result['recordings']}: {_scores(result['candidate'])} (bounds: {result['bounds']})")
     if result["pushed"]:
         print(f"[Evaluator] pushed {result['pushed_version']}: {_scores(result['pushed'])}")
+    for quantity, sources in (result["bidmc"] or {}).get("summary", {}).items():
+        print(f"[Evaluator] BIDMC {quantity} MAE, mean of records: " + "; ".join(
+            f"{s} " + ", ".join(f"{e}={v['record_mean']:.3f}" for e, v in per.items()) for s, per in sources.items()))
     if not result["blessed"]:
         print("[Evaluator] NOT_BLESSED: " + "; ".join(result["reasons"]))
     elif result["pushed_to"]:

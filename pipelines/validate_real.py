@@ -1,7 +1,7 @@
 """Scores the shipped ECG and PPG models on real recordings (ADFECGDB, BIDMC) beside classical references.
 
     python pipelines/validate_real.py [--data ../shared/data] [--ecg_model saved_models/ecg]
-                                      [--ppg_model saved_models/ppg] [--out docs/results/real.md]
+                                      [--ppg_model [LABEL=]MODEL ...] [--out docs/results/real.md]
 
 Writes <out> (per-record tables, the commands), <out stem>.json (every number) and two figures beside it. Validation
 only: nothing here trains or tunes; detector thresholds are cass_tf.metrics' fixed rules (chosen on synthetic data).
@@ -18,12 +18,12 @@ All 4 leads together (no reference in any choice): the model's per-lead fetal ou
 multi-lead reference realdata.multilead_fetal (template subtraction per lead, FastICA across leads, the same blind
 rule). The same methods also run on SYNTHETIC_RECORDINGS synthetic 4-lead recordings (cass_tf.data.leads, the
 settings of configs/ecg.json with data.ecg.leads=4), scored against their true fetal R peaks.
-BIDMC (records 01-26, PLETH at 125 Hz): per 32-s window, breathing rate from the respiratory output against the
-annotated breaths (mean of both annotators) and pulse rate from the heart output against the monitor HR, beside
-the same estimates from the raw PLETH band-passed to 0.1-0.7 Hz / 0.6-3.5 Hz; estimators metrics.windowed_rates
-"spectral" (dominant periodogram peak) and "peaks" (mean peak interval).
-Model input: each signal minus its median (its DC offset), at its own scale: the shipped models bring every input
-to their training level themselves (model.input_rms), so separation is scale-equivariant.
+BIDMC (records 01-26, PLETH at 125 Hz): cass_tf.bidmc's protocol (issue 21's): breathing rate from each PPG
+model's respiratory output against annotator 1's breaths, pulse rate from its heart output against the monitor's
+median HR, 32-s windows every 16 s, under every metrics.RATE_ESTIMATORS estimator, beside the raw PLETH band-passed
+to 0.1-0.7 Hz / 0.6-3.5 Hz; every shipped PPG version by default (each model gets the PLETH as recorded).
+ECG model input: each channel minus its median (its DC offset), at its own scale: the shipped models bring every
+input to their training level themselves (model.input_rms), so separation is scale-equivariant.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from typing import Any, Sequence
@@ -40,13 +41,12 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cass_tf import fusion, metrics, realdata  # noqa: E402
+from cass_tf import bidmc, contract, fusion, metrics, realdata  # noqa: E402
 from cass_tf.events import fetal_share, rr_irregularity  # noqa: E402  (the channel rules `cass-tf separate --events` uses)
 from cass_tf.atomic import write_text  # noqa: E402
 
 FIGURE_SECONDS = 6.0
 PPG_FIGURE_SECONDS = 64.0
-RATE_METHODS = ("spectral", "peaks")
 METHODS = ("model", "raw", "classical")  # fetal-peak sources scored on ADFECGDB
 LEAD_METHODS = ("model_fused", "multilead")  # all leads together: fusion.fuse of the model, the classical reference
 SYNTHETIC_CONFIG = "configs/ecg.json"
@@ -131,32 +131,19 @@ def channel_choices(channels: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def score_ppg(record: realdata.PPGRecord, separator: Any) -> dict[str, Any]:
-    """Breathing and pulse rate errors per method for one BIDMC record."""
-    (out,) = separate_channels(separator, record.pleth[np.newaxis], record.rate)
-    samples, rate = record.pleth.size, record.rate
-    references = {"breathing": realdata.breathing_reference(record),
-                  "pulse": realdata.monitor_rates(record.heart_rate, samples, rate)}
-    signals = {"breathing": {"model": out["respiratory"], "raw": record.pleth},
-               "pulse": {"model": out["heart"], "raw": record.pleth}}
-    bands = {"breathing": metrics.BREATHING_BAND, "pulse": metrics.PULSE_BAND}
-    result: dict[str, Any] = {"record": record.name, **{f"{q}/reference": r.tolist() for q, r in references.items()}}
-    for quantity, per in signals.items():
-        for source, signal in per.items():
-            filtered = metrics.bandpass(signal, rate, bands[quantity]) if source == "raw" else signal
-            for method in RATE_METHODS:
-                rates = metrics.windowed_rates(filtered, rate, bands[quantity], method=method)
-                result[f"{quantity}/{source}/{method}"] = {**metrics.rate_errors(rates, references[quantity]),
-                                                           "rates": rates.tolist()}
-    return result
-
-
-def pooled_errors(ppg: list[dict[str, Any]], key: str) -> dict[str, float | int]:
-    """metrics.rate_errors over the windows of all records together (key: "<quantity>/<source>/<method>")."""
-    quantity = key.split("/")[0]
-    estimated = np.concatenate([r[key]["rates"] for r in ppg])
-    reference = np.concatenate([r[f"{quantity}/reference"] for r in ppg])
-    return metrics.rate_errors(estimated, reference)
+def ppg_models(specs: Sequence[str], default_dir: str = "saved_models/ppg") -> dict[str, str]:
+    """{label: model} from "[LABEL=]MODEL" specs (label default: the last two path parts, e.g. "ppg/2"); with no
+    specs every version in `default_dir`, oldest first."""
+    if not specs:
+        specs = [os.path.join(default_dir, str(v)) for v in contract.versions(default_dir)]
+    models = {}
+    for spec in specs:
+        label, _, path = spec.rpartition("=")
+        label = label or "/".join(os.path.normpath(path).split(os.sep)[-2:])
+        if label in models or label == bidmc.BANDPASS:
+            raise ValueError(f"--ppg_model: label {label!r} given twice or reserved; name it LABEL=MODEL")
+        models[label] = path
+    return models
 
 
 def ecg_figure(record: realdata.AbdominalRecord, separator: Any, channel: int, path: str) -> str:
@@ -212,7 +199,7 @@ def ppg_figure(record: realdata.PPGRecord, separator: Any, path: str) -> str:
     from cass_tf.plots import plt, save
 
     rate, length = record.rate, round(PPG_FIGURE_SECONDS * record.rate)
-    (out,) = separate_channels(separator, record.pleth[np.newaxis], rate)
+    out = bidmc.separated(separator, record)
     t = np.arange(length) / rate
     breaths = record.breaths[0][record.breaths[0] < length]
     rows = [("PLETH (raw)", record.pleth), ("model heart output", out["heart"]),
@@ -225,7 +212,7 @@ def ppg_figure(record: realdata.PPGRecord, separator: Any, path: str) -> str:
         ax.set_title(title, fontsize=10)
         ax.legend(loc="upper right", fontsize=7)
     axes[-1].set_xlabel("time (s)")
-    fig.suptitle(f"BIDMC {record.name}: first {PPG_FIGURE_SECONDS:.0f} s")
+    fig.suptitle(f"BIDMC {record.name}: first {PPG_FIGURE_SECONDS:.0f} s, {separator.source}")
     return save(fig, path)
 
 
@@ -253,7 +240,8 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
         f"<!-- generated: {os.path.basename(meta['ecg_figure']).replace('_adfecgdb.png', '.json')} by "
         "pipelines/validate_real.py (tests/test_figures.py renders it again from that file) -->",
         "",
-        f"Models: `{meta['ecg_model']}`, `{meta['ppg_model']}`. Data: `{meta['data']}` (validation only; never "
+        f"Models: `{meta['ecg_model']}`, " + ", ".join(f"`{m}`" for m in meta["ppg_models"].values())
+        + f". Data: `{meta['data']}` (validation only; never "
         "trained or tuned on). Machine: " + meta["machine"] + ".",
         "",
         "```bash",
@@ -297,24 +285,7 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
                          f"{_f(c['model']['f1'])} | {_f(c['raw']['f1'])} | {_f(c['classical']['f1'])} |")
     lines += ["", f"![ADFECGDB]({os.path.basename(meta['ecg_figure'])})", ""]
     lines += leads_markdown(ecg, synthetic, meta)
-    lines += [
-              "## BIDMC: breathing and pulse rate, mean absolute error per record (per minute, 32-s windows)", "",
-              "Breathing against the annotated breaths (mean of both annotators' rates per window); pulse against the "
-              "monitor HR. *model*: the respiratory / heart output; *raw*: PLETH band-passed to the band. "
-              "*spectral*: dominant periodogram peak in 0.1-0.7 / 0.6-3.5 Hz; *peaks*: mean interval between peaks.",
-              "",
-              "| record | breathing model spectral | raw spectral | model peaks | raw peaks | pulse model spectral | raw spectral | model peaks | raw peaks |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    keys = [f"{q}/{s}/{m}" for q in ("breathing", "pulse") for m in RATE_METHODS for s in ("model", "raw")]
-    for r in ppg:
-        lines.append(f"| {r['record']} | " + " | ".join(_f(r[k]["mae"]) for k in keys) + " |")
-    lines.append("| **median of record MAEs** | " + " | ".join(_f(float(np.nanmedian([r[k]["mae"] for r in ppg])))
-                                                        for k in keys) + " |")
-    pooled = {k: pooled_errors(ppg, k) for k in keys}
-    lines.append("| **all windows pooled: MAE** | " + " | ".join(_f(pooled[k]["mae"]) for k in keys) + " |")
-    lines.append("| **all windows pooled: median** | " + " | ".join(_f(pooled[k]["median"]) for k in keys) + " |")
-    lines.append(f"\nPooled over {pooled[keys[0]]['count']} breathing and {pooled[keys[-1]]['count']} pulse windows "
-                 "(windows without a reference rate are left out).")
+    lines += ppg_markdown(ppg)
     lines += ["", f"![BIDMC]({os.path.basename(meta['ppg_figure'])})", "",
               "## Speed", "",
               f"`cass_tf.separate` on ADFECGDB {meta['timed_record']} (4 channels x 5 min at 1 kHz, one 2-D "
@@ -357,28 +328,69 @@ def leads_markdown(ecg: list[dict[str, Any]], synthetic: list[dict[str, Any]], m
     return lines + [""]
 
 
-def run(data: str, ecg_model: str, ppg_model: str, out: str, command: str) -> dict[str, Any]:
+def ppg_markdown(ppg: list[dict[str, Any]]) -> list[str]:
+    """The BIDMC section: every source under every estimator (summary), then per record, breathing and pulse."""
+    summary = bidmc.summary(ppg)
+    sources = list(summary["breathing"])
+    estimators = list(metrics.RATE_ESTIMATORS)
+    lines = ["## BIDMC: breathing and pulse rate, mean absolute error (per minute)", "",
+             "Protocol of issue 21 (`cass_tf/bidmc.py`): 32-s windows every 16 s; breathing against **annotator 1**'s "
+             "breaths (the rate of those inside the window), pulse against the median of the monitor's HR in the "
+             "window; *band-pass*: the raw PLETH band-passed to 0.1-0.7 / 0.6-3.5 Hz; a model: its respiratory / heart "
+             "output, fed the PLETH as recorded. Estimators (`metrics.RATE_ESTIMATORS`): *spectral*, the dominant "
+             "periodogram peak in the band; *peaks*, peak counting (mean interval between peaks); *ar*, the peak of "
+             f"a Yule-Walker AR({metrics.AR_ORDER}) spectrum. Per record the MAE over its windows; then the mean and "
+             "median of the 26 record MAEs (*mean of records*, the issue's headline figure, and what the push rule "
+             "compares) and the MAE and median over all windows pooled.", ""]
+    for quantity in bidmc.QUANTITIES:
+        lines += [f"| **{quantity}** | " + " | ".join(f"{e}: mean of records (median) | {e}: pooled (median)"
+                                                   for e in estimators) + " |",
+                  "|---|" + "---|---|" * len(estimators)]
+        for source in sources:
+            row = summary[quantity][source]
+            lines.append(f"| {source} | " + " | ".join(
+                f"{_f(row[e]['record_mean'])} ({_f(row[e]['record_median'])}) | "
+                f"{_f(row[e]['pooled_mae'])} ({_f(row[e]['pooled_median'])})" for e in estimators) + " |")
+        lines.append("")
+    counts = {q: metrics.rate_errors(np.concatenate([r[f"{q}/reference"] for r in ppg]),
+                                     np.concatenate([r[f"{q}/reference"] for r in ppg]))["count"]
+              for q in bidmc.QUANTITIES}
+    lines += [f"{counts['breathing']} breathing and {counts['pulse']} pulse windows with a reference rate "
+              "(windows without one are left out).", ""]
+    for quantity in bidmc.QUANTITIES:
+        lines += [f"Per record, {quantity} MAE:", "",
+                  "| record | " + " | ".join(f"{s} {e}" for e in estimators for s in sources) + " |",
+                  "|---|" + "---|" * (len(estimators) * len(sources))]
+        for r in ppg:
+            lines.append(f"| {r['record']} | " + " | ".join(_f(r[quantity][s][e]["mae"]) for e in estimators
+                                                            for s in sources) + " |")
+        lines.append("")
+    return lines
+
+
+def run(data: str, ecg_model: str, ppg_models: dict[str, str], out: str, command: str) -> dict[str, Any]:
     """Scores everything, writes <out>, its JSON and figures; returns the JSON content."""
     from cass_tf import Separator
 
-    ecg_sep, ppg_sep = Separator(ecg_model), Separator(ppg_model)
+    ecg_sep = Separator(ecg_model)
+    ppg_seps = {label: Separator(path) for label, path in ppg_models.items()}
     stem = os.path.splitext(out)[0]
     ecg_records = [realdata.read_adfecgdb(r, data) for r in realdata.ADFECGDB_RECORDS]
     ecg = [score_ecg(r, ecg_sep) for r in ecg_records]
     for r in ecg:
         print(f"{r['record']}: blind ch {r['blind_channel'] + 1} F1 {r['blind']}, all leads "
               f"{ {m: round(v['f1'], 3) for m, v in r['leads'].items()} }", flush=True)
-    ppg = []
-    for name in realdata.BIDMC_RECORDS:
-        ppg.append(score_ppg(realdata.read_bidmc(name, data), ppg_sep))
-        print(f"{name}: breathing model {ppg[-1]['breathing/model/spectral']['mae']:.2f} "
-              f"raw {ppg[-1]['breathing/raw/spectral']['mae']:.2f}", flush=True)
+    ppg = bidmc.score(data, ppg_seps, progress=lambda r: print(
+        f"{r['record']}: breathing spectral " + ", ".join(f"{s} {v['spectral']['mae']:.2f}"
+                                                          for s, v in r["breathing"].items()), flush=True))
     meta = {
-        "data": data, "ecg_model": ecg_sep.source, "ppg_model": ppg_sep.source, "command": command,
+        "data": data, "ecg_model": ecg_sep.source, "command": command,
+        "ppg_models": {label: sep.source for label, sep in ppg_seps.items()},
         "machine": f"{os.cpu_count()}-core CPU, no GPU",
         "ecg_figure": ecg_figure(ecg_records[0], ecg_sep, ecg[0]["own_blind_channel"]["model"], f"{stem}_adfecgdb.png"),
         "leads_figure": leads_figure(ecg_records[0], ecg_sep, f"{stem}_leads.png"),
-        "ppg_figure": ppg_figure(realdata.read_bidmc(realdata.BIDMC_RECORDS[0], data), ppg_sep, f"{stem}_bidmc.png"),
+        "ppg_figure": ppg_figure(realdata.read_bidmc(realdata.BIDMC_RECORDS[0], data), list(ppg_seps.values())[-1],
+                                 f"{stem}_bidmc.png"),
         "timed_record": ecg_records[0].name,
         "separate_seconds": time_separation(ecg_sep, ecg_records[0]),
         "load": "1-min load average {:.1f} while timing".format(os.getloadavg()[0]),
@@ -394,14 +406,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="folder holding ADFECGDB/ and BIDMC/")
     parser.add_argument("--ecg_model", default="saved_models/ecg", help="ECG model (highest version of a base dir)")
-    parser.add_argument("--ppg_model", default="saved_models/ppg", help="PPG model")
+    parser.add_argument("--ppg_model", action="append", default=[], metavar="[LABEL=]MODEL",
+                        help="PPG model to score (repeatable; default: every version in saved_models/ppg)")
     parser.add_argument("--out", default="docs/results/real.md", help="results page; JSON and PNGs go beside it")
     args = parser.parse_args(argv)
     for sub in ("ADFECGDB", "BIDMC"):
         if not os.path.isdir(os.path.join(args.data, sub)):
             parser.error(f"--data: no {sub}/ folder in {args.data!r}")
-    command = "python pipelines/validate_real.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    run(args.data, args.ecg_model, args.ppg_model, args.out, command.strip())
+    command = "python pipelines/validate_real.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        models = ppg_models(args.ppg_model)
+    except ValueError as e:
+        parser.error(str(e))
+    run(args.data, args.ecg_model, models, args.out, command.strip())
     return 0
 
 

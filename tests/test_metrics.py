@@ -239,3 +239,56 @@ def test_component_event_scores_per_kind():
     short = metrics.component_event_scores("heart", np.sin(2 * np.pi * 1.0 * t[:20 * rate]), np.arange(0, 640, 32), rate)
     assert short["rate_error"] < 0.3  # a 20-s signal is scored as one window
     assert metrics.component_event_scores("violin", np.zeros(10), np.array([], int), rate) == {}
+
+
+def test_rate_windows_with_a_hop_overlap_and_drop_the_partial_last():
+    assert metrics.rate_windows(100, 1, 32) == [(0, 32), (32, 64), (64, 96)]
+    assert metrics.rate_windows(100, 1, 32, hop=16) == [(0, 32), (16, 48), (32, 64), (48, 80), (64, 96)]
+    with pytest.raises(ValueError, match="hop"):
+        metrics.rate_windows(100, 1, 32, hop=0)
+    # events every 2 s then every 3 s: the middle window (16-48 s) straddles both
+    events = np.concatenate([np.arange(0, 320, 20), np.arange(320, 640, 30)])
+    middle = events[(events >= 160) & (events < 480)]
+    expected = [30.0, 60.0 * (middle.size - 1) * 10 / (middle[-1] - middle[0]), 20.0]
+    np.testing.assert_allclose(metrics.windowed_event_rates(events, 640, 10, hop=16), expected)
+
+
+def test_yule_walker_solves_the_normal_equations():
+    x = np.random.default_rng(3).normal(size=300).cumsum()
+    order = 5
+    centred = x - x.mean()
+    r = np.array([centred[: x.size - k] @ centred[k:] for k in range(order + 1)]) / x.size
+    toeplitz = np.array([[r[abs(i - j)] for j in range(order)] for i in range(order)])
+    np.testing.assert_allclose(metrics.yule_walker(x, order), np.linalg.solve(toeplitz, r[1:]), rtol=1e-10)
+    assert metrics.yule_walker(np.zeros(300), order) is None
+    assert metrics.yule_walker(x[:11], order) is None
+
+
+def test_yule_walker_recovers_a_known_ar2_process():
+    a = np.array([1.6, -0.9])  # poles at radius sqrt(0.9)
+    e = np.random.default_rng(4).normal(size=20000)
+    x = np.zeros_like(e)
+    for n in range(2, x.size):
+        x[n] = a[0] * x[n - 1] + a[1] * x[n - 2] + e[n]
+    np.testing.assert_allclose(metrics.yule_walker(x, 2), a, atol=0.02)
+
+
+@pytest.mark.parametrize("hz,rate", [(0.12, 125), (0.3, 32), (0.55, 125)])
+def test_ar_rate_of_a_noisy_sinusoid(hz, rate):
+    t = np.arange(32 * rate) / rate
+    noise = np.random.default_rng(5).normal(size=t.size)
+    x = np.sin(2 * np.pi * hz * t + 0.4) + 0.3 * np.sin(2 * np.pi * 1.2 * t) + 0.1 * noise
+    assert metrics.ar_rate(x, rate, metrics.BREATHING_BAND) == pytest.approx(60 * hz, abs=0.6)
+    assert np.isnan(metrics.ar_rate(np.zeros(t.size), rate, metrics.BREATHING_BAND))
+
+
+def test_all_three_estimators_track_a_rate_change_in_overlapping_windows():
+    rate = 25
+    t = np.arange(32 * rate) / rate
+    x = np.concatenate([np.sin(2 * np.pi * 0.2 * t), np.sin(2 * np.pi * 0.5 * t)])
+    assert set(metrics.RATE_ESTIMATORS) == {"spectral", "peaks", "ar"}
+    for method in metrics.RATE_ESTIMATORS:
+        rates = metrics.windowed_rates(x, rate, metrics.BREATHING_BAND, method=method, hop=16)
+        assert rates.shape == (3,)
+        np.testing.assert_allclose(rates[[0, 2]], [12.0, 30.0], atol=0.6, err_msg=method)
+        assert 12.0 - 0.6 <= rates[1] <= 30.0 + 0.6  # the middle window holds both rates

@@ -157,12 +157,6 @@ def test_channel_choices_by_hand(validate_real):
     assert chosen["best"] == {"model": 0.9, "raw": 0.7, "classical": 0.95}
 
 
-def test_pooled_rate_errors_by_hand(validate_real):
-    ppg = [{"breathing/reference": [10.0, 12.0], "breathing/model/spectral": {"rates": [11.0, 12.0]}},
-           {"breathing/reference": [20.0, float("nan")], "breathing/model/spectral": {"rates": [14.0, 30.0]}}]
-    assert validate_real.pooled_errors(ppg, "breathing/model/spectral") == {"mae": 7 / 3, "median": 1.0, "count": 3}
-
-
 def test_missing_data_folder_is_a_usage_error(validate_real, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         validate_real.main(["--data", str(tmp_path)])

@@ -1,5 +1,6 @@
 """Tests for the synthetic sources cass_tf.data.ecg and cass_tf.data.ppg on tiny configs."""
 
+import hashlib
 import pathlib
 
 import numpy as np
@@ -8,7 +9,7 @@ import signalz
 import signalz.misc
 from scipy.signal import find_peaks
 
-from cass_tf.config import load_config
+from cass_tf.config import ConfigError, load_config
 from cass_tf.data import ecg, ppg
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -452,3 +453,91 @@ def test_ppg_breathing_variability_and_breath_shape():
         fundamental, second = (spectrum[np.argmin(np.abs(frequencies - f))] for f in (0.25, 0.5))
         assert second / fundamental == pytest.approx(0.4, rel=0.05)
         assert np.abs(respiratory).max() <= shaped.data.ppg.respiratory_depth[1] * (1 + 1e-6)
+
+
+# sha256 of these small draws (mixtures, components, events in order) made by the generator BEFORE irregular breathing
+# and motion were added (commit 9fab3e3): the paper data and ppg/2's data stay bit-identical with those fields at 0.
+BEFORE_IRREGULAR = {
+    "paper": "86ffd8986777c2748b0c0277d0fed4271f5f9006a12f8c29afc0a536da192699",
+    "ppg2": "9fb50966080aa7832a33d9c1ec5f87abdf5d7f77137a4ff25609bf83afdf42a6",
+}
+
+
+def data_sha256(data):
+    digest = hashlib.sha256()
+    for r in all_recordings(data):
+        for array in (r.mixture, *r.components.values(), *r.events.values()):
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def test_ppg_irregular_breathing_fields_off_leave_the_data_bit_identical():
+    assert data_sha256(ppg.load(ppg_config())) == BEFORE_IRREGULAR["paper"]
+    off = ["data.ppg.breathing_hz=[0.1, 0.6]"] + [f"data.ppg.{f}=0" for f in
+                                                  ("sigh_rate", "pause_rate", "rate_changes", "motion_rate")]
+    ppg2 = load_config(REPO / "configs" / "ppg.json", overrides=[*PPG_SMALL, *off])
+    assert data_sha256(ppg.load(ppg2)) == BEFORE_IRREGULAR["ppg2"]
+
+
+def test_ppg_pauses_hold_the_breathing_still():
+    config = ppg_config("data.ppg.pause_rate=6", "data.ppg.breathing_hz=[0.3, 0.3]", "data.ppg.seconds=60")
+    rate = config.data.sample_rate
+    for recording in all_recordings(ppg.load(config)):
+        respiratory, breaths = recording.components["respiratory"], recording.events["respiratory"]
+        gaps = np.diff(breaths) / rate
+        # 6 pauses a minute of 3-10 s: some breath-to-breath gap spans a pause (a plain cycle is 3.33 s)
+        assert gaps.max() > 1 / 0.3 + 2.5
+        # inside the longest gap there is a stretch of >= 2 s where the baseline does not move
+        a, b = breaths[np.argmax(gaps)], breaths[np.argmax(gaps) + 1]
+        still = np.abs(np.diff(respiratory[a:b])) < 1e-4 * np.ptp(respiratory)
+        longest = max((len(run) for run in "".join("1" if s else "0" for s in still).split("0")), default=0)
+        assert longest >= 2 * rate
+
+
+def test_ppg_sighs_deepen_single_breaths_and_every_modulation():
+    common = ["data.ppg.breathing_hz=[0.25, 0.25]", "data.ppg.seconds=60", "data.ppg.respiratory_depth=[0.5, 0.5]",
+              "data.ppg.amplitude_modulation=[0.2, 0.2]"]
+    sighing = all_recordings(ppg.load(ppg_config(*common, "data.ppg.sigh_rate=2")))
+    plain = all_recordings(ppg.load(ppg_config(*common)))
+    deepest = []
+    for s, p in zip(sighing, plain):
+        # same breathing (phase and rate), deeper breaths where a sigh falls: peaks up to 0.5 x 3
+        np.testing.assert_array_equal(s.events["respiratory"], p.events["respiratory"])
+        heights = s.components["respiratory"][s.events["respiratory"]]
+        assert heights.max() <= 0.5 * 3 * (1 + 1e-6)
+        assert np.median(heights) == pytest.approx(0.5, rel=0.05)  # most breaths are untouched
+        deepest.append(heights.max())
+    assert max(deepest) > 0.5 * 1.7
+    deeper = [np.ptp(s.components["heart"][s.events["heart"]]) > np.ptp(p.components["heart"][p.events["heart"]])
+              for s, p in zip(sighing, plain)]
+    assert any(deeper)  # the pulse heights (RIAV) swing more around a sigh too
+
+
+def test_ppg_rate_changes_move_the_breathing_rate_within_the_range():
+    config = ppg_config("data.ppg.rate_changes=3", "data.ppg.breathing_hz=[0.1, 0.6]", "data.ppg.seconds=120")
+    rate = config.data.sample_rate
+    spans = []
+    for recording in all_recordings(ppg.load(config)):
+        intervals = np.diff(recording.events["respiratory"]) / rate
+        assert 1 / 0.6 - 0.1 <= intervals.min() and intervals.max() <= 1 / 0.1 + 0.1
+        spans.append(intervals.max() / intervals.min())
+    assert max(spans) > 1.5  # a constant rate would give 1 (to a sample)
+
+
+def test_ppg_motion_artefacts_are_in_the_mixture_only():
+    config = ppg_config("data.ppg.motion_rate=5", "data.ppg.seconds=60")
+    moving, plain = all_recordings(ppg.load(config)), all_recordings(ppg.load(ppg_config("data.ppg.seconds=60")))
+    for m, p in zip(moving, plain):
+        for name in m.components:
+            np.testing.assert_array_equal(m.components[name], p.components[name])
+        artefact = m.mixture.astype(np.float64) - p.mixture
+        assert np.sqrt(np.mean(artefact ** 2)) > 0.05  # bursts of RMS 0.2-2 over part of the minute
+        spectrum = np.abs(np.fft.rfft(artefact)) ** 2
+        frequencies = np.fft.rfftfreq(artefact.size, 1 / config.data.sample_rate)
+        assert spectrum[frequencies > 6].sum() < 0.01 * spectrum.sum()  # band-limited to 0.1-4 Hz
+
+
+@pytest.mark.parametrize("field", ["sigh_rate", "pause_rate", "rate_changes", "motion_rate"])
+def test_ppg_irregular_rates_must_be_sane(field):
+    with pytest.raises(ConfigError, match=rf"data\.ppg\.{field}"):
+        ppg_config(f"data.ppg.{field}=-1")

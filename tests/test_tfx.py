@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cass_tf
-from cass_tf import atomic, blessing, tfx
+from cass_tf import atomic, bidmc, blessing, tfx
 from cass_tf.config import ConfigError, load_config
 from cass_tf.data.pipeline import make_datasets
 
@@ -22,6 +22,13 @@ TINY = ["data.ppg.train_recordings=2", "data.ppg.test_recordings=1", "data.ppg.s
         "model.width=2", "patch.frequency_bins=16", "patch.frames=16", "train.batch_size=4",
         "train.steps_per_epoch=3"]
 CONFIG = os.path.join(REPO, "configs", "paper", "ppg.json")
+
+
+@pytest.fixture(autouse=True)
+def bidmc_rule_passes(monkeypatch):
+    """The pipelines here train tiny PPG models, which the BIDMC push rule would refuse (tests/test_bidmc.py tests
+    the rule and its wiring)."""
+    monkeypatch.setattr(bidmc, "check", lambda root, candidate, pushed: ({}, []))
 
 
 def test_bless_needs_every_component_below_threshold(tmp_path):

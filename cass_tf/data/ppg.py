@@ -36,6 +36,36 @@ second generator spawned from the recording's seed so the plain setting's record
     f_b (1 + U(-breathing_variability, +breathing_variability)); AM, FM and the baseline follow the same phase.
   breath shape: a second harmonic h sin(2 theta + psi), h uniform in breath_harmonic, makes breaths asymmetric
     (real respiration is not a sinusoid); the wave is rescaled so its peak is the drawn depth.
+
+Breathing as it reaches a PPG (Charlton et al., "An assessment of algorithms to estimate respiratory rate from the
+electrocardiogram and photoplethysmogram", Physiol Meas 37(4):610, 2016, and its RRest-syn data; Charlton et al.,
+"Breathing rate estimation from the electrocardiogram and photoplethysmogram: a review", IEEE Rev Biomed Eng
+11:2, 2018): three modulations driven by one breathing phase, each with its own depth drawn per recording, so their
+proportions vary between recordings as between people (which modulation is strongest differs between subjects):
+  RIIV, respiratory-induced intensity variation (baseline wander): the `respiratory` component, depth in
+    respiratory_depth; RIAV, amplitude variation of the pulses: amplitude_modulation; RIFV, frequency variation
+    (respiratory sinus arrhythmia, beat intervals): frequency_modulation. RIAV and RIFV are properties of the pulses
+    and ride on `heart`.
+  So `respiratory` is defined as the breathing signal the PPG carries additively: the breathing waveform (phase,
+  shape, sighs, pauses) at the depth of this recording's baseline wander. heart + respiratory is the clean PPG, and
+  the respiratory output of a model is the breathing waveform a user reads the breathing rate from (its events are
+  the breath maxima); RIAV and RIFV stay in the heart output, where a pulse's height and timing belong.
+  Breathing rates: configs/ppg.json draws 0.067-0.667 Hz (4-40 /min, issue 21's range, from slow deep breathing
+  to adult tachypnoea; 40 /min stays inside metrics.BREATHING_BAND).
+Irregular breathing and motion (PPGConfig fields in events per minute, 0 = off; every draw from a third generator
+spawned from the recording's seed, so the settings without them are unchanged; event times are Poisson):
+  rate_changes: at each, the breathing frequency steps (between KNOT_SECONDS knots) to a new draw from
+    breathing_hz, so a 32-s window can hold two rates.
+  pause_rate: the breathing phase stops for PAUSE_SECONDS (the frequency ramps down and up over PAUSE_RAMP s):
+    the baseline holds still and the modulations stop, as in a breath hold or a post-sigh pause.
+  sigh_rate: one breath is deepened by a factor in SIGH_GAIN (all three modulations, they share the envelope).
+  motion_rate: a burst of band-limited noise (MOTION_BAND, Hann-windowed, RMS in MOTION_AMPLITUDE of the pulse
+    amplitude, MOTION_SECONDS long) in the mixture only: an artefact belongs to neither target. configs/ppg.json
+    leaves it off: its models project their outputs onto the mixture (model.consistency "project"), which hands each
+    component half of whatever is in neither, so at 0.5 artefacts a minute even perfect networks would score a
+    whole-signal L2 of about 0.21 (heart) and 0.34 (respiratory) on its recordings (measured on 32 test recordings;
+    0.04 / 0.06 without them, the sensor noise's share). A model trained with them (ppg/3 candidate A) is in
+    saved_models/README.md.
 """
 
 from __future__ import annotations
@@ -54,6 +84,20 @@ AMPLITUDE_MODULATION = 0.1
 TRUNCATE_SIGMA = 3.0
 KNOT_SECONDS = 5.0  # breathing-frequency knots (breathing_variability)
 PHASE_GRID = 50  # integration points per knot interval for the breathing phase
+# A sigh is a breath of at least about twice the mean tidal volume (Bartlett, "Origin and regulation of spontaneous
+# deep breaths", Respir Physiol 12:230, 1971; Vlemincx et al., Biol Psychol 93:24, 2013).
+SIGH_GAIN = (2.0, 3.0)
+SIGH_WIDTH = 0.35  # std of the sigh envelope (a Gaussian in time), in breath periods: about one breath deepened
+# Pauses from a few seconds up to the 10-s threshold of a scored apnoea (AASM scoring manual): short enough that a
+# breathing rate still exists in a 32-s window.
+PAUSE_SECONDS = (3.0, 10.0)
+PAUSE_RAMP = 1.0  # s
+# Motion artefacts: Charlton et al. 2018 list motion among the main error sources of PPG breathing rates; the
+# band, durations and amplitudes here are a design choice (slow limb and sensor movement, up to twice the pulse),
+# not fitted to any recording.
+MOTION_BAND = (0.1, 4.0)  # Hz
+MOTION_SECONDS = (1.0, 6.0)
+MOTION_AMPLITUDE = (0.2, 2.0)  # RMS relative to the pulse amplitude
 
 
 def load(config: Config) -> dict[str, list[Recording]]:
@@ -78,15 +122,18 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
                components: tuple[str, ...]) -> Recording:
     rng = np.random.default_rng(seed)
     realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
+    irregular = np.random.default_rng(seed.spawn(1)[0])  # every draw of irregular breathing and motion
     breathing = rng.uniform(*params.breathing_hz)
     phase = rng.uniform(0, 2 * np.pi)
-    breath_phase = _breath_phase(realism, params, breathing, phase, samples / rate)
-    heart, peaks = _pulse_train(rng, realism, params, rate, samples, breath_phase)
+    seconds = samples / rate
+    breath_phase = _breath_phase(realism, irregular, params, breathing, phase, seconds)
+    envelope = _sighs(irregular, params.sigh_rate, breathing, seconds)
+    heart, peaks = _pulse_train(rng, realism, params, rate, samples, breath_phase, envelope)
     t = np.arange(samples) / rate
     depth = rng.uniform(*params.respiratory_depth)
     signals = {
         "heart": (heart - heart.mean()).astype(np.float32),
-        "respiratory": (depth * _breath_wave(realism, params, breath_phase(t))).astype(np.float32),
+        "respiratory": (depth * envelope(t) * _breath_wave(realism, params, breath_phase(t))).astype(np.float32),
     }
     mixture = signals["heart"] + signals["respiratory"]
     if params.noise_snr_db is not None:
@@ -94,6 +141,8 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
         centred = mixture - mixture.mean()
         mixture = mixture + (white * np.sqrt(np.mean(centred ** 2) / np.mean(white ** 2) / 10 ** (snr / 10))
                              ).astype(np.float32)
+    if params.motion_rate:
+        mixture = mixture + _motion(irregular, params.motion_rate, rate, samples).astype(np.float32)
     if params.scale is not None:
         factor = np.float32(np.exp(realism.uniform(*np.log(params.scale))))
         mixture, signals = mixture * factor, {k: v * factor for k, v in signals.items()}
@@ -102,19 +151,76 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
                      events={c: events[c] for c in components})
 
 
-def _breath_phase(rng: np.random.Generator, params: PPGConfig, breathing: float, phase: float,
-                  seconds: float) -> Callable[[np.ndarray], np.ndarray]:
-    """times (s) -> breathing phase (rad): 2 pi f_b t + phi, or with breathing_variability the integral of a
-    frequency interpolated linearly between knots every KNOT_SECONDS, each f_b (1 + U(-v, v))."""
-    if not params.breathing_variability:
+def _breath_phase(rng: np.random.Generator, irregular: np.random.Generator, params: PPGConfig, breathing: float,
+                  phase: float, seconds: float) -> Callable[[np.ndarray], np.ndarray]:
+    """times (s) -> breathing phase (rad): 2 pi f_b t + phi, or the integral of a frequency interpolated linearly
+    between knots every KNOT_SECONDS: each knot's base rate (f_b, or the latest rate change's draw) times
+    1 + U(-v, v) with breathing_variability v, and brought to 0 during pauses."""
+    if not (params.breathing_variability or params.rate_changes or params.pause_rate):
         return lambda times: 2 * np.pi * breathing * times + phase
     knots = np.arange(-2, math.ceil(seconds / KNOT_SECONDS) + 3) * KNOT_SECONDS  # covers beats before t = 0
-    frequency = breathing * (1 + params.breathing_variability * rng.uniform(-1, 1, knots.size))
+    base = np.full(knots.size, breathing)
+    for change in _event_times(irregular, params.rate_changes, knots[0], knots[-1]):
+        base[knots >= change] = irregular.uniform(*params.breathing_hz)
+    frequency = base * (1 + params.breathing_variability * rng.uniform(-1, 1, knots.size)) \
+        if params.breathing_variability else base
     grid = np.linspace(knots[0], knots[-1], (knots.size - 1) * PHASE_GRID + 1)
-    f = np.interp(grid, knots, frequency)
+    f = np.interp(grid, knots, frequency) * _pauses(irregular, params.pause_rate, grid)
     cumulative = np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) / 2 * np.diff(grid))])
     angle = phase + 2 * np.pi * (cumulative - np.interp(0.0, grid, cumulative))
     return lambda times: np.interp(times, grid, angle)
+
+
+def _event_times(rng: np.random.Generator, per_minute: float, start: float, end: float) -> np.ndarray:
+    """Sorted Poisson event times (s) in [start, end) at `per_minute` events per minute (none when it is 0)."""
+    if not per_minute:
+        return np.zeros(0)
+    return np.sort(rng.uniform(start, end, rng.poisson(per_minute / 60 * (end - start))))
+
+
+def _pauses(rng: np.random.Generator, per_minute: float, grid: np.ndarray) -> np.ndarray:
+    """Factor on the breathing frequency over `grid` (s): 0 during each pause of PAUSE_SECONDS, cosine ramps of
+    PAUSE_RAMP s into and out of it, 1 elsewhere."""
+    factor = np.ones_like(grid)
+    for start in _event_times(rng, per_minute, grid[0], grid[-1]):
+        end = start + rng.uniform(*PAUSE_SECONDS)
+        distance = np.maximum(np.maximum(start - grid, grid - end), 0.0)  # seconds outside [start, end]
+        ramp = np.where(distance < PAUSE_RAMP, 0.5 - 0.5 * np.cos(np.pi * distance / PAUSE_RAMP), 1.0)
+        factor = np.minimum(factor, ramp)
+    return factor
+
+
+def _sighs(rng: np.random.Generator, per_minute: float, breathing: float, seconds: float
+           ) -> Callable[[np.ndarray], np.ndarray]:
+    """times (s) -> depth envelope of all three modulations: 1, plus (g - 1) exp(-(t - t_s)^2 / 2 w^2) around each
+    sigh t_s, g uniform in SIGH_GAIN, w = SIGH_WIDTH / f_b."""
+    period = 1 / breathing
+    times = _event_times(rng, per_minute, -2 * period, seconds + 2 * period)
+    gains = rng.uniform(*SIGH_GAIN, times.size)
+    width = SIGH_WIDTH * period
+
+    def envelope(t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=np.float64)
+        return 1.0 + sum((g - 1) * np.exp(-0.5 * ((t - s) / width) ** 2) for s, g in zip(times, gains))
+    return envelope
+
+
+def _motion(rng: np.random.Generator, per_minute: float, rate: int, samples: int) -> np.ndarray:
+    """Motion artefacts (float64, `samples`): for each event, white noise band-passed to MOTION_BAND, brought to RMS
+    1, Hann-windowed over MOTION_SECONDS and scaled by MOTION_AMPLITUDE (relative to the pulse amplitude)."""
+    from cass_tf.metrics import bandpass
+
+    artefacts = np.zeros(samples)
+    longest = MOTION_SECONDS[1]
+    for start in _event_times(rng, per_minute, -longest, samples / rate):
+        length = max(2, round(rng.uniform(*MOTION_SECONDS) * rate))
+        burst = bandpass(rng.standard_normal(length + 2 * rate), rate, MOTION_BAND)[rate:rate + length]
+        burst = rng.uniform(*MOTION_AMPLITUDE) * np.hanning(length) * burst / np.sqrt(np.mean(burst ** 2))
+        first = round(start * rate)
+        lo, hi = max(first, 0), min(first + length, samples)
+        if hi > lo:
+            artefacts[lo:hi] += burst[lo - first:hi - first]
+    return artefacts
 
 
 def _breath_wave(rng: np.random.Generator, params: PPGConfig, angle: np.ndarray) -> np.ndarray:
@@ -143,8 +249,10 @@ def _samples(times: np.ndarray, rate: int, samples: int) -> np.ndarray:
 
 
 def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params: PPGConfig, rate: int, samples: int,
-                 breath_phase: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The amplitude-modulated two-Gaussian pulse train (float64, `samples`) and its systolic peak times (s)."""
+                 breath_phase: Callable[[np.ndarray], np.ndarray], envelope: Callable[[np.ndarray], np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The amplitude-modulated two-Gaussian pulse train (float64, `samples`) and its systolic peak times (s); the
+    modulation depths follow the breathing's depth envelope (sighs)."""
     waves = (SYSTOLIC, DIASTOLIC)
     if params.morphology_jitter:
         jitter = params.morphology_jitter
@@ -156,11 +264,11 @@ def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params:
     onsets = -rng.uniform(1, 2) * mean + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
     if params.frequency_modulation is not None:
         intervals = intervals * (1 + realism.uniform(*params.frequency_modulation)
-                                 * np.sin(breath_phase(onsets)))
+                                 * envelope(onsets) * np.sin(breath_phase(onsets)))
         onsets = onsets[0] + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
     systolic = waves[0]
     peaks = onsets + (systolic[1] + np.pi) / (2 * np.pi) * intervals
-    heights = 1 + depth * np.sin(breath_phase(peaks))
+    heights = 1 + depth * (envelope(peaks) * np.sin(breath_phase(peaks)))
     # Each beat is evaluated on [onset - RR, onset + 2 RR], beyond which both Gaussians are below 1e-15.
     width = math.ceil(3 * intervals.max() * rate) + 1
     index = np.floor((onsets - intervals) * rate).astype(np.int64)[:, None] + np.arange(width)
