@@ -539,7 +539,7 @@ def from_dict(raw: dict[str, Any]) -> Config:
 def completed(raw: dict[str, Any]) -> dict[str, Any]:
     """`raw` (upgraded) with every field it leaves out at its default, unvalidated: a config saved before a field
     existed compares equal to today's config of the same run (a ConfigError if `raw` is not a config's shape)."""
-    return _to_plain(_build(Config, upgrade(raw), ""))
+    return to_plain(build(Config, upgrade(raw)))
 
 
 def upgrade(raw: dict[str, Any], warn: bool = False) -> dict[str, Any]:
