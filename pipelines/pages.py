@@ -22,9 +22,10 @@ UNBACKED_ORACLE_SAYS = ("Its row is not reproducible from committed files: `summ
 
 
 def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides: Sequence[str],
-                     figure_paths: dict[str, str]) -> str:
-    """The results page: per protocol, mean ± std over seeds beside the paper's values; verdicts; runs."""
-    from cass_tf.evaluate import CROP_NOTE, ORACLE_LABEL, ORACLE_NOTE
+                     figure_paths: dict[str, str], summary: dict[str, Any]) -> str:
+    """The results page: per protocol, mean ± std over seeds beside the paper's values; the cpu budget's beside this
+    budget's (from `summary`, summary.json's content); verdicts; runs."""
+    from cass_tf.evaluate import CROP_NOTE, ORACLE_LABEL, ORACLE_NOTE  # loads TensorFlow: after the CLI quieted it
 
     config, budget = task.config, task.budget
     paper = PAPER.get(config.data.source, {})
@@ -90,6 +91,7 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
                 lines.append(f"| {ORACLE_LABEL} | | 0 (by construction) | 0 | 0 | | | |")
             lines.append("")
         lines += [f"`{ORACLE_LABEL}`: {ORACLE_NOTE}. {UNBACKED_ORACLE_SAYS}", ""]
+    lines += budgets_side_by_side(summary, task.name, budget, config.components)
     lines += ["<!-- /figures -->", "", "## Runs", "", "| variant | seed | model_dir | steps | training wall time |",
               "|---|---|---|---|---|"]
     for variant, seed, model_dir, timing, done in task.runs():
@@ -105,6 +107,32 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
                   "finished seed (paper Fig. 6); dotted: the same discriminator on the true component.", ""]
     lines += [f"Per-run scores: `<model_dir>/{SCORES}`; statistics: `summary.json` beside this page.", ""]
     return "\n".join(lines)
+
+
+def budgets_side_by_side(summary: dict[str, Any], name: str, budget: str, components: Sequence[str]) -> list[str]:
+    """The "Budgets side by side" section of task `name`'s page under `budget`: per protocol, component and variant,
+    the L2 mean ± std over seeds (their number) of summary.json's `cpu` entry (`name`) beside this budget's
+    (`name-budget`); no lines for the cpu budget itself or while summary.json lacks either entry."""
+    key = f"{name}-{budget}"
+    if budget == "cpu" or name not in summary or key not in summary:
+        return []
+    lines = ["## Budgets side by side", "",
+             f"Relative L2 error, mean ± sample standard deviation over seeds (their number), under the `cpu` budget "
+             f"(`summary.json` entry `{name}`, page {name}.md) and under `{budget}` (entry `{key}`, this page).", "",
+             f"| protocol | component | model | `cpu` | `{budget}` |", "|---|---|---|---|---|"]
+    for protocol in PROTOCOL_SCOPES:
+        for component in components:
+            for variant in VARIANTS:
+                cells = [_l2_cell(summary[k].get(protocol, {}).get(variant, {}).get(component)) for k in (name, key)]
+                lines.append(f"| {protocol} | {component} | {LABELS[variant]} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _l2_cell(s: dict[str, Any] | None) -> str:
+    if not s:
+        return ""
+    spread = f" ± {s['l2_std']:.4f}" if s["seeds"] > 1 else ""
+    return f"{s['l2_mean']:.4f}{spread} ({s['seeds']})"
 
 
 def _duration(seconds: float) -> str:

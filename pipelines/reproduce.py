@@ -17,7 +17,9 @@ phase; cached in the run's `scores.json`) and the results are rewritten:
 
     <results>/<task>.md                per protocol and component: mean ± std over seeds of the relative L1/L2/L∞
                                        errors beside the paper's, the oracle rows, the ordering verdicts, the
-                                       command, budget and wall times
+                                       command, budget and wall times; `<task>-<budget>.md` for a budget other
+                                       than cpu (its figures and summary.json key likewise), with the cpu budget's
+                                       L2 beside its own ("Budgets side by side") once summary.json holds both
     <results>/summary.json             {task: {protocol: {variant: {component: {"l2_mean", "l2_std", "l1_mean",
                                        "linf_mean", "seeds"}}}}} (merged: other tasks' entries are kept)
     <results>/<task>_test_l2.png       Figs. 4/5: log test relative L2 (waveform) per epoch, per variant (lowest seed)
@@ -205,8 +207,8 @@ def report(task: Task, results_dir: str, command: str, overrides: Sequence[str])
     if not any(stats[p] for p in stats):
         return stats
     figure_paths = figures(task, results_dir)
-    write_summary(os.path.join(results_dir, "summary.json"), task.page, stats)
-    page = results_markdown(task, stats, command, overrides, figure_paths)
+    summary_path = write_summary(os.path.join(results_dir, "summary.json"), task.page, stats)
+    page = results_markdown(task, stats, command, overrides, figure_paths, _read_json(summary_path))
     path = atomic.write_text(os.path.join(results_dir, f"{task.page}.md"), page)
     print(f"== {task.name}: wrote {path}", flush=True)
     return stats

@@ -1,5 +1,6 @@
 """Tests for pipelines/reproduce.py: budgets, variant configs, and a tiny end-to-end run of all three variants."""
 
+import importlib
 import importlib.util
 import json
 import pathlib
@@ -73,11 +74,35 @@ def test_compare_is_welch_over_seeds(reproduce):
     assert reproduce.compare([0.1], [0.2, 0.3]).startswith("untested")
 
 
+def test_budgets_side_by_side(reproduce):
+    pages = importlib.import_module("pipelines.pages")  # importable once the reproduce fixture put the checkout on sys.path
+    cpu = {"l2_mean": 0.120446, "l2_std": 0.018093, "l1_mean": 0.1, "linf_mean": 0.28, "seeds": 3}
+    large = {"l2_mean": 0.09151, "l2_std": 0.00249, "l1_mean": 0.08, "linf_mean": 0.2, "seeds": 2}
+    summary = {"ppg": {"waveform": {"cass": {"heart": cpu}}, "paper": {}},
+               "ppg-cpu_large": {"waveform": {"cass": {"heart": large}, "baseline": {"heart": {**large, "seeds": 1}}},
+                                 "paper": {}}}
+    lines = pages.budgets_side_by_side(summary, "ppg", "cpu_large", ["heart"])
+    assert lines[0] == "## Budgets side by side"
+    assert "| protocol | component | model | `cpu` | `cpu_large` |" in lines
+    rows = [line for line in lines if line.startswith("| waveform |") or line.startswith("| paper |")]
+    assert len(rows) == 2 * 1 * 3  # protocols x components x variants, a row even where a budget has no run yet
+    assert "| waveform | heart | CASS | 0.1204 ± 0.0181 (3) | 0.0915 ± 0.0025 (2) |" in rows
+    assert "| waveform | heart | Baseline AE |  | 0.0915 (1) |" in rows  # one seed: no spread
+    assert "| paper | heart | CASS with Cross Training |  |  |" in rows
+    # nothing for the cpu page itself, nor before summary.json holds the cpu budget's entry
+    assert pages.budgets_side_by_side(summary, "ppg", "cpu", ["heart"]) == []
+    assert pages.budgets_side_by_side({"ppg-cpu_large": summary["ppg-cpu_large"]}, "ppg", "cpu_large", ["heart"]) == []
+
+
 @pytest.mark.slow  # trains or runs a real model for tens of seconds
 def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     out_dir, results = tmp_path / "runs", tmp_path / "results"
     argv = ["--config", str(REPO / "configs" / "paper" / "ppg.json"), "--budget", "tiny", "--seeds", "3", "--out_dir",
             str(out_dir), "--results", str(results)]
+    # the cpu budget's entry already published: the tiny page shows it beside its own
+    results.mkdir()
+    cpu = {"l2_mean": 0.987654, "l2_std": 0.012345, "l1_mean": 0.5, "linf_mean": 0.9, "seeds": 3}
+    (results / "summary.json").write_text(json.dumps({"ppg": {"waveform": {"cass": {"heart": cpu}}}}))
     started = time.time()
     assert reproduce.main(argv) == 0, capsys.readouterr().err
     elapsed = time.time() - started
@@ -99,6 +124,8 @@ def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     assert "`model.width=2`" in report
     for heading in ("## Waveform protocol", "## Paper protocol", "## Does the paper's ordering hold?"):
         assert heading in report
+    side = report[report.index("## Budgets side by side"):report.index("<!-- /figures -->")]
+    assert re.search(r"^\| waveform \| heart \| CASS \| 0\.9877 ± 0\.0123 \(3\) \| 0\.\d{4} \(1\) \|$", side, flags=re.M)
     # one seed: the orderings cannot be tested, and the page says so
     assert "untested (fewer than 2 seeds)" in report
     # a best mean L2 above the paper's says what stands in the way: the budget (paper protocol), the floor (waveform)
