@@ -15,6 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+from scipy import linalg
+from scipy import signal as sps
+
+from cass_tf.filters import bandpass
 
 _INF = float("inf")
 
@@ -121,35 +125,14 @@ RATE_WINDOW_SECONDS = 32.0
 RATE_RESOLUTION_HZ = 0.002
 BREATHING_BAND = (0.1, 0.7)  # Hz
 PULSE_BAND = (0.6, 3.5)  # Hz
-FILTER_ORDER = 2  # Butterworth order per band edge, applied forwards and backwards (sosfiltfilt)
 RATE_HOP_SECONDS = 16.0  # window step of overlapping rate windows (32-s windows every 16 s, the issue's protocol)
 AR_ORDER = 10  # "ar" model order: the lowest summed MAE of orders 4-20 on synthetic PPG (bench/ar_order.py)
 AR_OVERSAMPLING = 4  # "ar" resamples each window to >= this times band[1] (Nyquist at twice the band's top)
 
 
-def bandpass(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
-    """Zero-phase Butterworth band-pass (scipy.signal.butter + sosfiltfilt) of a signal along its last axis, float64.
-
-    A band edge at or above Nyquist is dropped (high-pass only); raises ValueError for an empty band.
-    """
-    from scipy import signal as sps
-
-    low, high = band
-    if not 0 < low < high:
-        raise ValueError(f"band must be 0 < low < high (Hz), got {band}")
-    x = np.asarray(signal, dtype=np.float64)
-    if high < rate / 2:
-        sos = sps.butter(FILTER_ORDER, [low, high], btype="bandpass", fs=rate, output="sos")
-    else:
-        sos = sps.butter(FILTER_ORDER, low, btype="highpass", fs=rate, output="sos")
-    return sps.sosfiltfilt(sos, x)
-
-
 def detect_qrs(signal: np.ndarray, rate: float, max_bpm: float, min_bpm: float = 40.0,
                band: tuple[float, float] = QRS_BAND, threshold: float = QRS_THRESHOLD) -> np.ndarray:
     """R-peak sample indices (int64, sorted) in a 1-D ECG of either polarity; see the rules above."""
-    from scipy import signal as sps
-
     envelope = np.abs(bandpass(signal, rate, band))
     candidates, properties = sps.find_peaks(envelope, height=0.0, distance=max(1, int(rate * 60 / max_bpm)))
     if candidates.size == 0:
@@ -208,8 +191,6 @@ def ar_rate(signal: np.ndarray, rate: float, band: tuple[float, float], order: i
     (scipy.signal.resample_poly, anti-aliased), then AR(order) from the biased autocorrelation; the spectrum
     sigma^2 / |1 - sum_k a_k exp(-2 pi i f k / rate)|^2 is read on a RATE_RESOLUTION_HZ grid. NaN for a silent
     window or one shorter than 2 (order + 1) resampled samples."""
-    from scipy import signal as sps
-
     factor = max(1, int(rate // (AR_OVERSAMPLING * band[1])))
     x = sps.resample_poly(sps.detrend(np.asarray(signal, dtype=np.float64)), 1, factor)
     coefficients = yule_walker(x, order)
@@ -224,8 +205,6 @@ def ar_rate(signal: np.ndarray, rate: float, band: tuple[float, float], order: i
 def yule_walker(x: np.ndarray, order: int) -> np.ndarray | None:
     """AR coefficients a_1..a_order of x[n] = sum_k a_k x[n-k] + e[n] from the biased autocorrelation of the
     mean-removed x (Levinson, scipy.linalg.solve_toeplitz); None for a silent x or fewer than 2 (order + 1) samples."""
-    from scipy import linalg
-
     x = np.asarray(x, dtype=np.float64)
     x = x - x.mean()
     if x.size < 2 * (order + 1) or not np.any(x):
@@ -236,8 +215,6 @@ def yule_walker(x: np.ndarray, order: int) -> np.ndarray | None:
 
 def spectral_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> float:
     """Rate (per minute) of the largest periodogram peak of a 1-D signal inside band (Hz)."""
-    from scipy import signal as sps
-
     x = np.asarray(signal, dtype=np.float64)
     nfft = max(x.size, int(np.ceil(rate / RATE_RESOLUTION_HZ)))
     frequencies, power = sps.periodogram(x, fs=rate, window="hann", nfft=nfft, detrend="linear")
@@ -254,8 +231,6 @@ def peak_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> flo
 
 
 def _band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
-    from scipy import signal as sps
-
     filtered = bandpass(signal, rate, band)
     peaks, _ = sps.find_peaks(filtered, distance=max(1, int(rate / band[1])), prominence=0.25 * np.std(filtered))
     return peaks

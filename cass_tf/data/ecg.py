@@ -16,6 +16,7 @@ import sys
 from typing import Iterable
 
 import numpy as np
+from scipy.signal import find_peaks
 from signalz.generators.ecgsyn import rrprocess
 
 from cass_tf.atomic import writing
@@ -322,8 +323,6 @@ def mains(rng: np.random.Generator, params: ECGConfig, rate: int, t: np.ndarray)
 
 def _r_peaks(upright: np.ndarray, rate: int, max_bpm: float) -> np.ndarray:
     """R-peak indices of a clean ECG with its R waves positive (see the model notes at the top)."""
-    from scipy.signal import find_peaks
-
     peaks, _ = find_peaks(upright, height=PEAK_FRACTION * np.max(upright), distance=max(1, int(30 * rate / max_bpm)))
     return peaks.astype(np.int64)
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from cass_tf.config import ECGConfig
 from cass_tf.data import ecg
+from cass_tf.filters import bandpass
 
 # Model (data.ecg.leads > 1; one lead keeps cass_tf.data.ecg's ECGSYN generator). After the FECGSYN simulator
 # (Sameni, Clifford, Jutten, Shamsollahi, "Multichannel ECG and noise modeling: application to maternal and fetal
@@ -225,8 +226,6 @@ def _noise(rng: np.random.Generator, params: ECGConfig, rate: int, breath: np.nd
 def _muscle(rng: np.random.Generator, rate: int, t: np.ndarray, electrodes: np.ndarray,
             reference: np.ndarray) -> np.ndarray:
     """Abdominal EMG: a band-limited 3-D dipole in the abdominal wall, louder during a contraction."""
-    from cass_tf.metrics import bandpass
-
     band = (EMG_HZ[0], min(EMG_HZ[1], 0.9 * rate / 2))
     courses = bandpass(rng.standard_normal((3, t.size)), rate, band).T
     width, centre = rng.uniform(*CONTRACTION_SECONDS), rng.uniform(0, t[-1] if t.size else 0)
@@ -239,8 +238,6 @@ def _muscle(rng: np.random.Generator, rate: int, t: np.ndarray, electrodes: np.n
 
 def _electrode_motion(rng: np.random.Generator, rate: int, samples: int, leads: int) -> np.ndarray:
     """Per electrode (reference last) low-passed noise in bursts; lead c gets electrode c's minus the reference's."""
-    from cass_tf.metrics import bandpass
-
     shape = (leads + 1, samples)
     bursts = (rng.uniform(size=shape) < 1 / rate) * rng.standard_normal(shape)
     traces = bandpass(np.cumsum(bursts, axis=1) + 0.1 * rng.standard_normal(shape), rate,

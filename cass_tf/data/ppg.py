@@ -77,6 +77,7 @@ import numpy as np
 
 from cass_tf.config import Config, PPGConfig
 from cass_tf.data import Recording
+from cass_tf.filters import bandpass
 
 SYSTOLIC = (1.0, -1.5161, 0.6303)  # (height a, phase centre theta in rad, width b in rad)
 DIASTOLIC = (0.1999, 0.8186, 1.0225)
@@ -208,8 +209,6 @@ def _sighs(rng: np.random.Generator, per_minute: float, breathing: float, second
 def _motion(rng: np.random.Generator, per_minute: float, rate: int, samples: int) -> np.ndarray:
     """Motion artefacts (float64, `samples`): for each event, white noise band-passed to MOTION_BAND, brought to RMS
     1, Hann-windowed over MOTION_SECONDS and scaled by MOTION_AMPLITUDE (relative to the pulse amplitude)."""
-    from cass_tf.metrics import bandpass
-
     artefacts = np.zeros(samples)
     longest = MOTION_SECONDS[1]
     for start in _event_times(rng, per_minute, -longest, samples / rate):
