@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from cass_tf import metrics, realdata
+from cass_tf.separator import Separator, separate
 
 BANDPASS = "band-pass"
 CANDIDATE = "candidate"  # the label of the model `check` decides on
@@ -40,8 +41,6 @@ def separated(separator: Any, record: realdata.PPGRecord) -> dict[str, np.ndarra
     """A model's components of the record's PLETH as recorded, its DC offset included: what `cass_tf.separate` gets
     from a user, and how issue 21's table was made (with the median removed first, ppg/1 reads breathing at 3.26
     instead of 1.62 per minute: its input level normalisation then sees a different signal)."""
-    from cass_tf import separate
-
     return {name: np.asarray(value, dtype=np.float64) for name, value in
             separate(record.pleth.astype(np.float32), separator, sample_rate=record.rate).items()}
 
@@ -67,8 +66,6 @@ def score_record(record: realdata.PPGRecord, outputs: Mapping[str, Mapping[str, 
 def score(root: str, separators: Mapping[str, Any], records: Sequence[str] = realdata.BIDMC_RECORDS,
           progress: Any = None) -> list[dict[str, Any]]:
     """score_record for each BIDMC record under `root` with each {label: model or Separator}'s outputs."""
-    from cass_tf.separation import Separator
-
     models = {label: s if isinstance(s, Separator) else Separator(s) for label, s in separators.items()}
     result = []
     for name in records:

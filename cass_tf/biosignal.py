@@ -1,5 +1,5 @@
-"""Owns separating biosignal records (cass_tf.records): the model's input from a record, the components as a record in
-the input's format, and `cass-tf separate` on EDF/BDF, WFDB, CSV and NPY files (with --events and --plot).
+"""Owns separating biosignal records (cass_tf.records): the components as a record in the input's format, and
+`cass-tf separate` on EDF/BDF, WFDB, CSV and NPY files (with --events and --plot).
 
     cass-tf separate r01.edf --model saved_models/ecg --out_dir out --events --plot
         -> out/r01/r01.edf          EDF+: one signal per component and lead (fetal/Abdomen_1, matern/Abdomen_1, ...),
@@ -13,30 +13,25 @@ the input's format, and `cass-tf separate` on EDF/BDF, WFDB, CSV and NPY files (
     out/<stem>/<stem>.npy; a PPG model's --events gives rates.csv (pulse and breathing rate per window, per
     estimator).
 
-Model input: the chosen channels (records.select: --channels, else the model's default leads), each minus its median
-(the electrode's DC offset), at the record's rate; exactly what pipelines/validate_real.py feeds the model, so the
-.fqrs peaks score as its "own blind" column does.
+Model input: cass_tf.frontend.record_mixture (the chosen channels, each minus its median, at the record's rate).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from cass_tf import events as events_module
 from cass_tf import records
+from cass_tf.files import plot_separation
+from cass_tf.frontend import record_mixture
 from cass_tf.records import Annotation, Record
+from cass_tf.separator import Separator, separate
 
 OUTPUT_EXTENSIONS = {"edf": ".edf", "bdf": ".bdf", "wfdb": "", "csv": ".csv", "npy": ".npy"}
-
-
-def mixture(record: Record, separator: Any, channels: Optional[Sequence[Union[str, int]]] = None
-            ) -> tuple[tuple[str, ...], np.ndarray, int]:
-    """(channel names, float32 (channels, samples) minus each channel's median, rate): the model's input."""
-    names, x, rate = records.select(record, separator.config.data.source, channels)
-    return names, x - np.median(x, axis=1, keepdims=True), rate
 
 
 def components_record(record: Record, names: Sequence[str], parts: dict[str, np.ndarray], rate: int,
@@ -90,8 +85,6 @@ def prepare(paths: Sequence[str], model: Any, channels: Optional[Sequence[str]],
     """(Separator, prepared inputs): reads and checks every record (before the model loads), then chooses its
     channels (and with `events` checks the model has events), all before anything is written; `taken`: output
     folder names other inputs already use. `model`: a Separator or anything it accepts."""
-    from cass_tf.separation import Separator
-
     stems = {os.path.basename(t): t for t in taken}
     read = []
     for path in paths:
@@ -103,19 +96,14 @@ def prepare(paths: Sequence[str], model: Any, channels: Optional[Sequence[str]],
         read.append(record)
     separator = model if isinstance(model, Separator) else Separator(model)
     if events:
-        from cass_tf.events import require
-
-        require(separator.components)
-    return separator, [Prepared(record, *mixture(record, separator, channels)) for record in read]
+        events_module.require(separator.components)
+    return separator, [Prepared(record, *record_mixture(record, separator, channels)) for record in read]
 
 
 def run(prepared: Sequence[Prepared], separator: Any, out_dir: str, block_seconds: Optional[float],
         events: bool = False, plot: bool = False, progress: Any = None) -> list[str]:
     """Separates each prepared record and writes its components, events and figure (module doc); returns the paths.
     `progress(index, fraction, name)` is called as each record advances."""
-    from cass_tf import events as events_module  # (and metrics) import TensorFlow
-    from cass_tf.separation import plot_separation, separate
-
     written = []
     for index, item in enumerate(prepared):
         name = os.path.basename(item.record.path)

@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from cass_tf import atomic, metrics
+from cass_tf.records import write_annotations
 
 HEART_RATE_SECONDS = 5.0  # heart-rate trace window: a few beats even at 40 BPM, and fetal decelerations still show
 ANNOTATION_EXTENSIONS = {"fetal": "fqrs", "maternal": "mqrs"}  # WFDB annotation files of the chosen channel's peaks
@@ -135,8 +136,6 @@ def write(found: Events, folder: str, base: str) -> list[str]:
                                                                      "rr_bpm", "chosen"], _beat_rows(found)))
         written.append(_write_csv(os.path.join(folder, HEART_RATE_CSV), ["channel", "start_s", "end_s"]
                                   + [f"{c}_bpm" for c, _ in found.rates], _window_rows(found, None)))
-        from cass_tf.records import write_annotations
-
         for component, per in found.peaks.items():
             written.append(write_annotations(base, ANNOTATION_EXTENSIONS[component], per[found.chosen[component]],
                                              found.rate, channel=found.chosen[component]))

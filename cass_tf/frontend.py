@@ -1,15 +1,15 @@
 """Owns the mixture front end that `cass_tf.separate` and the serving clients share: after the inputs are decoded and
 checked (cass_tf.checks.load_mixtures), average their channels if asked, bring them to the model's rate, hand them
 all to a backend (a Separator, or a model server), then bring each result back to its input's rate and length and
-check it. No TensorFlow here."""
+check it; and the model's input from a biosignal record (`record_mixture`). No TensorFlow here."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from cass_tf import audio
+from cass_tf import audio, records
 from cass_tf.checks import check_outputs
 
 # Signals at the model's rate, (samples,) or (channels, samples) -> one {component: array of that shape} per signal.
@@ -39,3 +39,13 @@ def separate_mixtures(mixtures: Sequence[tuple[np.ndarray, Optional[int]]], many
             parts = {n: audio.resample(v, model_rate, rate) for n, v in parts.items()}
         results.append(check_outputs({n: audio.fit_length(v, x.shape[-1]) for n, v in parts.items()}, x, what))
     return results if many else results[0]
+
+
+def record_mixture(record: records.Record, separator: Any, channels: Optional[Sequence[Union[str, int]]] = None
+                   ) -> tuple[tuple[str, ...], np.ndarray, int]:
+    """(channel names, float32 (channels, samples) minus each channel's median, rate): the model's input from a
+    biosignal record. The chosen channels (records.select: `channels`, else the model's default leads), each minus
+    its median (the electrode's DC offset), at the record's rate; exactly what pipelines/validate_real.py feeds the
+    model, so the .fqrs peaks of `cass-tf separate --events` score as its "own blind" column does."""
+    names, x, rate = records.select(record, separator.config.data.source, channels)
+    return names, x - np.median(x, axis=1, keepdims=True), rate

@@ -37,10 +37,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from cass_tf import biosignal
 from cass_tf.checks import (PathLike, check_array, check_block_seconds, check_outputs, check_progress, check_rate,
                             load_mixtures)
-from cass_tf.frontend import Backend, separate_mixtures
+from cass_tf.frontend import Backend, record_mixture, separate_mixtures
 from cass_tf.loading import load
 from cass_tf.records import Record
 from cass_tf.spectral import level
@@ -203,7 +202,7 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     mono: average the channels of a 2-D input or file first (outputs (samples,)), as cass_tf did before channels.
     channels: for biosignal files (EDF/BDF, WFDB .hea, CSV, NPY; cass_tf.records), the channels to separate (names
         or 0-based indices; default: the model's default leads, records.DEFAULT_CHANNELS), each minus its median
-        (cass_tf.biosignal.mixture); outputs (channels, samples) at the file's rate. NPY files and CSVs without a
+        (cass_tf.frontend.record_mixture); outputs (channels, samples) at the file's rate. NPY files and CSVs without a
         time column need `sample_rate`.
     Raises ValueError (or FileNotFoundError for a missing file or model) naming the problem, before any work.
     """
@@ -213,7 +212,7 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     check_progress(progress)
     mixtures, many = load_mixtures(mixture, sample_rate)
     separator = model if isinstance(model, Separator) else Separator(model)
-    mixtures = [biosignal.mixture(x, separator, channels)[1:] if isinstance(x, Record) else (x, rate)
+    mixtures = [record_mixture(x, separator, channels)[1:] if isinstance(x, Record) else (x, rate)
                 for x, rate in mixtures]
     run = in_blocks(separator, block_seconds, progress, [x.shape[-1] for x, _ in mixtures])
     return separate_mixtures(mixtures, many, separator.sample_rate, run, mono)
