@@ -10,7 +10,7 @@ import signalz.misc
 from scipy.signal import find_peaks
 
 from cass_tf.config import ConfigError, load_config
-from cass_tf.data import ecg, ppg
+from cass_tf.data import ecg, ecg_model, ppg
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ECG_SMALL = ["data.ecg.train_recordings=2", "data.ecg.test_recordings=1", "data.ecg.seconds=12", "data.cache_dir=null"]
@@ -191,7 +191,7 @@ def classical_rk4(f, x, t, dt, *args):
 
 def test_ecg_batched_integration_is_bit_identical_to_signalz_with_a_classical_rk4(monkeypatch):
     # hearts of different rates, variabilities, morphologies and lengths, integrated together as one batch
-    default = {name: list(values) for name, values in ecg.ECGSYN_WAVES.items()}
+    default = {name: list(values) for name, values in ecg_model.ECGSYN_WAVES.items()}
     runs = [dict(seed=1, n=5, hrmean=63.7, hrstd=1.0, **default),
             dict(seed=2, n=9, hrmean=151.3, hrstd=5.0, ti=[-60, -17, 0, 13, 110], ai=[1.0, -4, 33, -8, 0.9],
                  bi=[0.3, 0.11, 0.09, 0.1, 0.35]),

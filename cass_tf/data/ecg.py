@@ -17,13 +17,14 @@ from typing import Iterable
 
 import numpy as np
 from scipy.signal import find_peaks
-from signalz.generators.ecgsyn import rrprocess
 
 from cass_tf.atomic import writing
 from cass_tf.config import Config, ECGConfig
-from cass_tf.data import Recording
+from cass_tf.data import Recording, leads
+from cass_tf.data.ecg_model import ECGSYN_HR_STD, jittered_waves, mains, respiration, rr_series, wander_tones
 
-# Model (after the CASS paper's ECG experiment):
+# Model (after the CASS paper's ECG experiment; the pieces shared with the multi-lead generator, and their constants,
+# live in cass_tf.data.ecg_model):
 #   mixture = maternal + fetal + respiration, with maternal and fetal the targets.
 #   maternal, fetal: ECGSYN (McSharry et al., "A dynamical model for generating synthetic electrocardiogram
 #     signals", IEEE TBME 50(3), 2003) via signalz.ecgsyn with its integrator fixed (see _ode, _rk4); mean heart
@@ -57,21 +58,12 @@ from cass_tf.data import Recording
 #   power line: mains at 50 or 60 Hz (one each way), fundamental amplitude uniform in powerline_amplitude, each
 #     harmonic k below Nyquist at U(0, 1/k) of it, random phases.
 #   broadband noise: white Gaussian scaled to an SNR uniform in noise_snr_db against the maternal + fetal power.
-KNOT_SECONDS = 5.0
-FREQUENCY_WANDER = 0.1
-AMPLITUDE_WANDER = 0.2
 SKIP_SECONDS = 1.0  # never crop from ECGSYN's first second (its ODE starts from a fixed state)
 ATTEMPTS = 5  # ECGSYN raises IndexError for ~0.2% of heart rates; a failed draw is redrawn
 CHUNK = 64  # most recordings integrated as one batch (one pool task, one progress line)
 WORKERS_ENV = "CASS_TF_DATA_WORKERS"
 CACHE_VERSION = 2  # bump when the generator changes, so old cache files are not reused
 PEAK_FRACTION = 0.5
-WANDER_HZ = (0.05, 0.5)
-WANDER_TONES = 4
-MAINS_HZ = (50.0, 60.0)
-ECGSYN_WAVES = {"ti": (-70.0, -15.0, 0.0, 15.0, 100.0), "ai": (1.2, -5.0, 30.0, -7.5, 0.75),
-                "bi": (0.25, 0.1, 0.1, 0.1, 0.4)}  # signalz.ecgsyn's defaults (P, Q, R, S, T)
-ECGSYN_HR_STD = 1.0  # signalz.ecgsyn's default hrstd (BPM)
 HEARTS = ("maternal", "fetal")
 
 _memory: dict[str, dict[str, list[Recording]]] = {}
@@ -185,8 +177,6 @@ def _signals(seeds: list[np.random.SeedSequence], params: ECGConfig, rate: int,
     worker or one chunk suffices): the same arrays either way, since each recording depends on its seed alone."""
     chunks = _chunks(seeds, workers())
     if params.leads > 1:
-        from cass_tf.data import leads
-
         work = functools.partial(leads.chunk, params=params, rate=rate, samples=samples)
     else:
         work = functools.partial(_chunk, params=params, rate=rate, samples=samples)
@@ -279,14 +269,6 @@ def _finish(plan: _Plan, maternal: np.ndarray, fetal: np.ndarray, params: ECGCon
     }
 
 
-def jittered_waves(rng: np.random.Generator, jitter: float) -> dict[str, list[float]]:
-    """ECGSYN's ti/ai/bi, each value scaled by 1 + U(-jitter, jitter) (no draws when jitter is 0)."""
-    if jitter == 0:
-        return {name: list(values) for name, values in ECGSYN_WAVES.items()}
-    return {name: list(np.asarray(values) * (1 + rng.uniform(-jitter, jitter, len(values))))
-            for name, values in ECGSYN_WAVES.items()}
-
-
 def _nuisances(rng: np.random.Generator, params: ECGConfig, rate: int, clean: np.ndarray) -> np.ndarray:
     """Baseline wander + power line + white noise as configured (zeros when all are off)."""
     t = np.arange(clean.size) / rate
@@ -300,25 +282,6 @@ def _nuisances(rng: np.random.Generator, params: ECGConfig, rate: int, clean: np
         snr, white = rng.uniform(*params.noise_snr_db), rng.standard_normal(clean.size)
         total += white * np.sqrt(np.mean(clean ** 2) / np.mean(white ** 2) / 10 ** (snr / 10))
     return total
-
-
-def wander_tones(rng: np.random.Generator, params: ECGConfig, t: np.ndarray) -> np.ndarray:
-    """Baseline wander at times `t`: WANDER_TONES sinusoids in WANDER_HZ, peak amplitude U(wander_amplitude)."""
-    tones = sum(np.sin(2 * np.pi * rng.uniform(*WANDER_HZ) * t + rng.uniform(0, 2 * np.pi))
-                for _ in range(WANDER_TONES))
-    return rng.uniform(*params.wander_amplitude) * tones / np.max(np.abs(tones))
-
-
-def mains(rng: np.random.Generator, params: ECGConfig, rate: int, t: np.ndarray) -> list[np.ndarray]:
-    """Power line at times `t`, one array per harmonic: 50 or 60 Hz at U(powerline_amplitude), each harmonic k below
-    Nyquist at U(0, 1/k) of it."""
-    frequency, amplitude = rng.choice(MAINS_HZ), rng.uniform(*params.powerline_amplitude)
-    harmonics = []
-    for k in range(1, int((rate / 2) // frequency) + 1):
-        if k * frequency < rate / 2:
-            gain = 1.0 if k == 1 else rng.uniform(0, 1 / k)
-            harmonics.append(amplitude * gain * np.sin(2 * np.pi * k * frequency * t + rng.uniform(0, 2 * np.pi)))
-    return harmonics
 
 
 def _r_peaks(upright: np.ndarray, rate: int, max_bpm: float) -> np.ndarray:
@@ -396,17 +359,6 @@ def _ode(seed: int, sfecg: int, n: int, hrmean: float, hrstd: float, sfint: int,
     return _ODE(hrmean, rrn, steps, sfint, sfint // sfecg, ti, bi, np.array(ai))
 
 
-def rr_series(seed: int, hrmean: float, hrstd: float, seconds: float) -> np.ndarray:
-    """ECGSYN's RR process (s, one value a second, at least `seconds` of them: a power of 2) drawn from np.random
-    seeded with `seed`, the global state restored afterwards."""
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        return rrprocess(0.1, 0.25, 0.01, 0.01, 0.5, hrmean, hrstd, 1, 2**(np.ceil(np.log2(seconds / 1.0))))
-    finally:
-        np.random.set_state(state)
-
-
 def _integrate(odes: list[_ODE]) -> list[np.ndarray]:
     """ECGSYN's output (scaled to -0.4..1.2 mV) for each ODE, integrated together, each a row of one NumPy batch:
     the project's RK4 step (see _rk4) over signalz.ecgsyn's derivative (see _slope), sample times and step sizes
@@ -467,17 +419,3 @@ def _normalise(signal: np.ndarray) -> np.ndarray:
     return (signal - np.median(signal)) / np.ptp(signal)
 
 
-def respiration(rng: np.random.Generator, params: ECGConfig, rate: int, samples: int) -> np.ndarray:
-    """A sinusoid whose frequency and amplitude wander slowly within noise_hz and noise_amplitude."""
-    knots = np.arange(math.ceil(samples / rate / KNOT_SECONDS) + 1) * KNOT_SECONDS
-    frequency = _wander(rng, params.noise_hz, FREQUENCY_WANDER, len(knots))
-    amplitude = _wander(rng, params.noise_amplitude, AMPLITUDE_WANDER, len(knots))
-    t = np.arange(samples) / rate
-    phase = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.cumsum(np.interp(t, knots, frequency)) / rate
-    return np.interp(t, knots, amplitude) * np.sin(phase)
-
-
-def _wander(rng: np.random.Generator, bounds: tuple[float, float], relative: float, count: int) -> np.ndarray:
-    """`count` knot values within +-relative of one value drawn uniform in bounds, clipped to bounds."""
-    centre = rng.uniform(*bounds)
-    return np.clip(centre * (1 + relative * rng.uniform(-1, 1, count)), *bounds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cass_tf.config import ECGConfig
-from cass_tf.data import ecg
+from cass_tf.data import ecg_model
 from cass_tf.filters import bandpass
 
 # Model (data.ecg.leads > 1; one lead keeps cass_tf.data.ecg's ECGSYN generator). After the FECGSYN simulator
@@ -15,13 +15,14 @@ from cass_tf.filters import bandpass
 # 2014; Andreotti et al., "An open-source framework for stress-testing non-invasive foetal ECG extraction
 # algorithms", Physiol. Meas. 37(5), 2016). Ranges below are from memory of those papers, not a re-reading.
 #   heart: a current dipole d(t) in 3-D (the VCG). Sameni's dynamic model puts each VCG axis as a sum of Gaussians
-#     in the cardiac phase theta; here each of ECGSYN's five waves (P, Q, R, S, T: angles, widths as ecg.ECGSYN_WAVES,
-#     scaled for the heart rate as ECGSYN does) has its own 3-D direction, so d(theta) = sum_i u_i h_i
-#     exp(-dtheta_i^2 / 2 b_i^2): the R wave along the heart's electrical axis, Q and S turned QRS_TURN_DEG from it
-#     (the QRS loop), P and T within PT_TURN_DEG of it. Heights WAVE_HEIGHTS; morphology_jitter scales angles,
-#     widths and heights per heart as in ecg. Beats follow ECGSYN's RR process (ecg.rr_series; fetal hrstd from
-#     fetal_hr_std); theta runs linearly from 0 at one beat to 2 pi at the next, so R peaks (theta = 0) are the
-#     beat times exactly: those are Recording.events (the same on every lead).
+#     in the cardiac phase theta; here each of ECGSYN's five waves (P, Q, R, S, T: angles, widths as
+#     ecg_model.ECGSYN_WAVES, scaled for the heart rate as ECGSYN does) has its own 3-D direction, so d(theta) =
+#     sum_i u_i h_i exp(-dtheta_i^2 / 2 b_i^2): the R wave along the heart's electrical axis, Q and S turned
+#     QRS_TURN_DEG from it (the QRS loop), P and T within PT_TURN_DEG of it. Heights WAVE_HEIGHTS;
+#     morphology_jitter scales angles, widths and heights per heart as in the one-lead generator. Beats follow
+#     ECGSYN's RR process (ecg_model.rr_series; fetal hrstd from fetal_hr_std); theta runs linearly from 0 at one
+#     beat to 2 pi at the next, so R peaks (theta = 0) are the beat times exactly: those are Recording.events (the
+#     same on every lead).
 #   volume conductor: infinite homogeneous (Behar 2014's default): an electrode at r sees p . (r - r0) / |r - r0|^3
 #     from a dipole p at r0 (the 1 / 4 pi sigma is absorbed by the amplitude normalisation). Coordinates in metres,
 #     origin at the uterus centre, z towards the head, y anterior. Electrodes on the anterior abdominal surface (a
@@ -84,13 +85,13 @@ def recording(seed: np.random.SeedSequence, params: ECGConfig, rate: int, sample
     rng = np.random.default_rng(seed)
     t = np.arange(samples) / rate
     electrodes, reference = _electrodes(rng, params.leads)
-    breath = ecg.respiration(rng, params, rate, samples)  # amplitude noise_amplitude; its phase drives the motion
+    breath = ecg_model.respiration(rng, params, rate, samples)  # amplitude noise_amplitude; its phase drives the motion
     breath_phase = breath / max(float(np.max(np.abs(breath))), 1e-12)
     parts, events = {}, {}
-    for heart, field, hr_std in (("maternal", "maternal_bpm", ecg.ECGSYN_HR_STD),
+    for heart, field, hr_std in (("maternal", "maternal_bpm", ecg_model.ECGSYN_HR_STD),
                                  ("fetal", "fetal_bpm", None)):
         if hr_std is None:
-            hr_std = rng.uniform(*params.fetal_hr_std) if params.fetal_hr_std is not None else ecg.ECGSYN_HR_STD
+            hr_std = rng.uniform(*params.fetal_hr_std) if params.fetal_hr_std is not None else ecg_model.ECGSYN_HR_STD
         bpm = rng.uniform(*getattr(params, field))
         beats = _beats(rng, bpm, hr_std, samples / rate)
         dipole = _dipole(rng, _phase(t, beats), bpm, params.morphology_jitter)
@@ -130,7 +131,7 @@ def _electrodes(rng: np.random.Generator, leads: int) -> tuple[np.ndarray, np.nd
 
 def _beats(rng: np.random.Generator, bpm: float, hr_std: float, seconds: float) -> np.ndarray:
     """Beat times (s) from before 0 to past `seconds`: ECGSYN's RR process (1 Hz), one beat per RR in force."""
-    rr = ecg.rr_series(int(rng.integers(2**32)), bpm, hr_std, seconds + 4 * 60 / bpm)
+    rr = ecg_model.rr_series(int(rng.integers(2**32)), bpm, hr_std, seconds + 4 * 60 / bpm)
     times = [-rng.uniform(0, rr[0]) - rr[0]]
     while times[-1] <= seconds + rr[0]:
         times.append(times[-1] + float(np.interp(times[-1] + rr[0], np.arange(rr.size), rr)))
@@ -146,7 +147,7 @@ def _phase(t: np.ndarray, beats: np.ndarray) -> np.ndarray:
 
 def _dipole(rng: np.random.Generator, theta: np.ndarray, bpm: float, jitter: float) -> np.ndarray:
     """(samples, 3) dipole moment of one heart at cardiac phase `theta` (see the model notes)."""
-    waves = ecg.jittered_waves(rng, jitter)
+    waves = ecg_model.jittered_waves(rng, jitter)
     heights = np.asarray(WAVE_HEIGHTS) * (1 + rng.uniform(-jitter, jitter, 5)) if jitter else np.asarray(WAVE_HEIGHTS)
     hrfact = np.sqrt(bpm / 60.0)
     angles = np.radians(waves["ti"]) * np.array([np.sqrt(hrfact), hrfact, 1, hrfact, np.sqrt(hrfact)])
@@ -207,10 +208,10 @@ def _noise(rng: np.random.Generator, params: ECGConfig, rate: int, breath: np.nd
     """(leads, samples) baseline + mains + muscle/motion/white noise, each with its own projection (model notes)."""
     leads, samples = clean.shape
     t = np.arange(samples) / rate
-    baseline = breath + (ecg.wander_tones(rng, params, t) if params.wander_amplitude is not None else 0.0)
+    baseline = breath + (ecg_model.wander_tones(rng, params, t) if params.wander_amplitude is not None else 0.0)
     total = rng.uniform(-1, 1, (leads, 1)) * baseline
     if params.powerline_amplitude is not None:
-        total += rng.uniform(0, 1, (leads, 1)) * sum(ecg.mains(rng, params, rate, t))
+        total += rng.uniform(0, 1, (leads, 1)) * sum(ecg_model.mains(rng, params, rate, t))
     if params.noise_snr_db is None:
         return total
     power = float(np.mean(clean ** 2)) / 10 ** (rng.uniform(*params.noise_snr_db) / 10)
