@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 import tempfile
@@ -28,7 +29,10 @@ import traceback
 import warnings
 from typing import Callable, Sequence
 
-from cass_tf import __version__
+from absl import logging as absl_logging  # TensorFlow's logger (one of its dependencies); loads without it
+
+from cass_tf import __version__, records
+from cass_tf.config import load_config
 
 DEVICE_PREFIX = "device:"
 
@@ -86,7 +90,7 @@ def execute(command: Command, args: argparse.Namespace) -> int:
     try:
         status = command.run(args)
     except Exception as e:  # noqa: BLE001 (the contract: whatever fails, one error line)
-        from cass_tf.training import Interrupted
+        from cass_tf.training import Interrupted  # loads TensorFlow: only after quiet_logs()
 
         if isinstance(e, Interrupted):  # stopped on a signal after checkpointing: one line saying how to resume
             print(str(e), file=sys.stderr, flush=True)
@@ -129,10 +133,6 @@ def _add_arguments(parser: argparse.ArgumentParser, command: Command) -> None:
 def quiet_logs() -> None:
     """Silences TensorFlow's C++ logs, its Python logger, absl and Python warnings from TensorFlow and Keras; the
     package's own warnings print as one `warning: ...` line. Call before TensorFlow is imported."""
-    import logging
-
-    from absl import logging as absl_logging  # a TensorFlow dependency; loads without it
-
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -169,9 +169,9 @@ def _import_silently(module: str) -> None:
 def device_line(precision: str | None = None) -> str:
     """`device: CPU` or `device: 2 GPUs (GPU:0 NVIDIA H100 ..., GPU:1 ...)`: what TensorFlow will run on; for
     training, with the `train.precision` setting resolved on it and why (`; precision mixed_bfloat16 (auto: ...)`)."""
-    import tensorflow as tf
+    import tensorflow as tf  # loads TensorFlow: only after quiet_logs()
 
-    from cass_tf.precision import resolve
+    from cass_tf.precision import resolve  # loads TensorFlow: only after quiet_logs()
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
@@ -221,8 +221,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from cass_tf import training
-    from cass_tf.config import load_config
+    from cass_tf import training  # loads TensorFlow: only after quiet_logs()
 
     overrides = args.set + ([f"output.model_dir={args.model_dir}"] if args.model_dir else [])
     config = load_config(args.config, overrides)
@@ -243,7 +242,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from cass_tf import evaluation
+    from cass_tf import evaluation  # loads TensorFlow: only after quiet_logs()
 
     show_device()
     done = evaluation.evaluate_runs(args.model_dir, args.config, args.set, args.out, not args.no_signals,
@@ -261,7 +260,7 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     show_device()
-    from cass_tf import exporting
+    from cass_tf import exporting  # loads TensorFlow: only after quiet_logs()
 
     print(exporting.summary(exporting.export(args.model_dir, args.export_dir, args.version)))
 
@@ -291,8 +290,7 @@ def _separate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _separate(args: argparse.Namespace) -> None:
-    from cass_tf import records
-    from cass_tf.files import DEFAULT_BLOCK_SECONDS, run_files
+    from cass_tf.files import DEFAULT_BLOCK_SECONDS, run_files  # loads TensorFlow: only after quiet_logs()
 
     biosignals = [p for p in args.inputs if records.is_record(p)]
     sounds = [p for p in args.inputs if not records.is_record(p)]
@@ -303,7 +301,7 @@ def _separate(args: argparse.Namespace) -> None:
     block_seconds = DEFAULT_BLOCK_SECONDS if args.block_seconds is None else args.block_seconds or None
     written = []
     if biosignals:
-        from cass_tf import biosignal
+        from cass_tf import biosignal  # loads TensorFlow: only after quiet_logs()
 
         stems = [os.path.splitext(p)[0] for p in sounds]
         args.model, prepared = biosignal.prepare(biosignals, args.model, records.parse_channels(args.channels),

@@ -63,8 +63,8 @@ class PPGRecord:
 def read_adfecgdb(record: str, root: str) -> AbdominalRecord:
     """Reads `<root>/ADFECGDB/<record>.edf` (pyedflib) and its `.qrs` fetal R peaks (wfdb.rdann)."""
     try:
-        import pyedflib
-        import wfdb
+        import pyedflib  # optional extra [biosignal]
+        import wfdb  # optional extra [biosignal]
     except ImportError as e:
         raise ImportError(f"reading ADFECGDB needs pyedflib and wfdb: pip install '.[biosignal]' ({e})") from None
     path = os.path.join(root, "ADFECGDB", f"{record}.edf")

@@ -317,7 +317,7 @@ class GrpcClient(_Client):
     def metadata(self) -> dict[str, Any]:
         """GetModelMetadata (signature_def) as the REST API's JSON: {"model_spec": {...}, "metadata":
         {"signature_def": {"signature_def": {name: {"inputs": ..., "outputs": ..., "method_name": ...}}}}}."""
-        from google.protobuf import json_format
+        from google.protobuf import json_format  # optional extra [serving] (GrpcClient only)
 
         api = self._api
         request = api["get_model_metadata_pb2"].GetModelMetadataRequest()
@@ -404,12 +404,12 @@ def _error_message(body: bytes) -> str:
 def _serving_api() -> dict[str, Any]:
     """grpc, TensorFlow and the tensorflow_serving.apis modules, or an ImportError saying what to install."""
     try:
-        import grpc
-        from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+        import grpc  # optional extra [serving]
+        from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # ditto
     except ImportError as e:
         raise ImportError(f"cass_tf.serving.GrpcClient needs grpcio and tensorflow-serving-api ({e}); install them "
                           "with `pip install cass_tf[serving]` (or use RestClient, which needs neither)") from e
-    import tensorflow as tf
+    import tensorflow as tf  # optional extra [serving]'s path: RestClient users never load TensorFlow
 
     return {"grpc": grpc, "tf": tf, "predict_pb2": predict_pb2, "get_model_metadata_pb2": get_model_metadata_pb2,
             "prediction_service_pb2_grpc": prediction_service_pb2_grpc}
