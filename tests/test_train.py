@@ -268,7 +268,7 @@ WORKER = textwrap.dedent("""
             super().__init__(*args, **kwargs)
             models.append(self)
 
-    cass.CASSModel = Recording
+    training.CASSModel = Recording  # the class training builds (imported there by name)
     real_train, real_strategy, strategies = training.train, training._strategy, []
 
     def strategy():
