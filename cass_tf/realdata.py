@@ -133,14 +133,6 @@ def monitor_rates(values: np.ndarray, samples: int, rate: float, seconds: float 
     return np.array(result)
 
 
-def breathing_reference(record: PPGRecord, seconds: float = metrics.RATE_WINDOW_SECONDS) -> np.ndarray:
-    """Per-window breathing rate (breaths/min): the mean over annotators of metrics.windowed_event_rates."""
-    rates = np.stack([metrics.windowed_event_rates(b, record.pleth.size, record.rate, seconds) for b in record.breaths])
-    finite = np.isfinite(rates)
-    counts = finite.sum(axis=0)
-    return np.where(counts > 0, np.where(finite, rates, 0.0).sum(axis=0) / np.maximum(counts, 1), np.nan)
-
-
 def template_subtraction(channel: np.ndarray, rate: float,
                          peaks: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """(residual, maternal R peaks): the high-passed channel minus a scaled local mean maternal beat at each peak;
