@@ -23,9 +23,9 @@ CHANNELS_LAYOUT = "(samples,) or (channels, samples)"
 MAX_SAMPLE_RATE = 1_000_000  # Hz; resampling between coprime rates costs filters of ~20 * rate taps
 
 
-def check_array(x: Any, what: str, layout: str = CHANNELS_LAYOUT) -> np.ndarray:
-    """`x` as float32 if it is a 1-D or 2-D, non-empty, finite floating array within float32's range, else a
-    ValueError starting with `what`; `layout` says what the two shapes mean."""
+def check_array(x: Any, what: str, layout: str = CHANNELS_LAYOUT, ranks: tuple[int, ...] = (1, 2)) -> np.ndarray:
+    """`x` as float32 if it is a non-empty, finite floating array of one of `ranks` within float32's range, else a
+    ValueError starting with `what`; `layout` says what the shapes mean."""
     try:
         x = np.asarray(x)
     except (ValueError, TypeError) as e:  # ragged nested sequences
@@ -34,7 +34,7 @@ def check_array(x: Any, what: str, layout: str = CHANNELS_LAYOUT) -> np.ndarray:
         hint = (" (integer PCM: convert it to float first, e.g. x.astype(np.float32) / 32768 for 16-bit)"
                 if np.issubdtype(x.dtype, np.integer) else "")
         raise ValueError(f"{what}: expected a floating-point array, got dtype {x.dtype}{hint}")
-    if x.ndim not in (1, 2):
+    if x.ndim not in ranks:
         raise ValueError(f"{what}: expected {layout}, got a {x.ndim}-D array of shape {x.shape}")
     if x.size == 0:
         raise ValueError(f"{what}: empty (shape {x.shape}); at least one sample is needed")

@@ -25,6 +25,11 @@ Format 2 (current) signatures, as cass_tf.exporting writes them:
 `assets/cass_config.json` holds the format version, sample rate, STFT, patch, scaling, components, the signatures'
 description and the full training config under "config". Format 1 named the features signature `spectrogram` and
 its input `mixture_magnitude` (though it took scaled features too); such models still load (`FEATURES_SIGNATURES`).
+
+Multi-lead models (`config.model.multilead`, e.g. ecg/3) add a leads axis after batch everywhere: `waveform` float32
+[batch, leads, samples] (any leads >= 1: the leads of one recording, separated together) -> each component float32
+[batch, leads, samples]; `level` is one per recording, the RMS over all its leads; `mixture_features`
+[batch, leads, F, T, 2]. The asset's `config.model.multilead` says which kind a model is.
 """
 
 from __future__ import annotations
@@ -79,12 +84,13 @@ def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version
     """
     plain = config.to_dict()
     channels = 2 if config.model.complex else 1
-    patch = f"float32 [batch, {config.patch.frequency_bins}, {config.patch.frames}, {channels}]"
+    leads = "leads, " if config.model.multilead else ""  # a multi-lead model takes a recording's leads together
+    patch = f"float32 [batch, {leads}{config.patch.frequency_bins}, {config.patch.frames}, {channels}]"
     features_signature, features_input = FEATURES_SIGNATURES[format_version]
     if config.model.complex:
         features_text = ("real and imaginary parts (linear, channels 0 and 1) of the STFT of the lowest "
                          "patch.frequency_bins bins, frequency-major, of the input brought to RMS model.input_rms")
-        outputs_text = "float32 [batch, F, T, 2], the component's complex spectrum, same layout"
+        outputs_text = f"float32 [batch, {leads}F, T, 2], the component's complex spectrum, same layout"
     else:
         features_text = (f"scaled STFT magnitude ({config.scaling.formula()}) of the lowest patch.frequency_bins "
                          "bins, frequency-major")
@@ -100,8 +106,8 @@ def asset(config: Config, max_patches: int = DEFAULT_MAX_PATCHES, format_version
         "max_patches": max_patches,
         "signatures": {
             SERVING_SIGNATURE: {
-                "inputs": {WAVEFORM_INPUT: "float32 [batch, samples], samples >= 1, at sample_rate"},
-                "outputs": {n: "float32 [batch, samples]" for n in config.components},
+                "inputs": {WAVEFORM_INPUT: f"float32 [batch, {leads}samples], samples >= 1, at sample_rate"},
+                "outputs": {n: f"float32 [batch, {leads}samples]" for n in config.components},
             },
             features_signature: {
                 "inputs": {features_input: f"{patch}: {features_text}"},

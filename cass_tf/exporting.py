@@ -179,11 +179,12 @@ class _ServingModule(tf.Module):
         self._consistency = config.model.consistency
         self._models = _Untracked(autoencoders=[model.autoencoders[n] for n in self._names])
         self.autoencoder_variables = {n: [v.value for v in model.autoencoders[n].variables] for n in self._names}
-        patch = (None, config.patch.frequency_bins, config.patch.frames, self._spectral.channels)
+        leads = (None,) if config.model.multilead else ()  # multi-lead: [batch, leads, ...]
+        patch = (None, *leads, config.patch.frequency_bins, config.patch.frames, self._spectral.channels)
         # serve: each row at its own level; serve_at_level: at the given level (a block of a longer signal: the whole
         # signal's); both ignore the level without model.input_rms (cass_tf.windows.separate_at_level)
         self.serve, self.serve_at_level = traced(self._spectral, self.networks, self._names, config.model.input_rms,
-                                                 max_patches)
+                                                 max_patches, config.model.multilead)
         self.features = tf.function(self.networks, input_signature=[
             tf.TensorSpec(patch, tf.float32, name=features_input)])
 

@@ -15,6 +15,9 @@ outputs back by the row's level, so separate(c * x) == c * separate(x); blocks o
 level (the export's `separate_at_level` signature), so blocking does not change that.
 Channels: a (channels, samples) input is separated channel by channel (channels go through the model as batch rows)
 and every component comes back as (channels, samples); `mono=True` averages the channels first instead.
+Multi-lead models (`model.multilead`, e.g. ecg/3) take a (leads, samples) input as ONE recording: all its leads go
+through the networks together and every component comes back on every lead, (leads, samples); any number of leads
+(a 1-D input is one lead). The level is one per recording, over all its leads.
 
 Long inputs are processed in blocks (`block_seconds`, default 60 s at the model's rate) so memory stays bounded. Block
 starts lie on the model's patch grid (multiples of patch.frames/2 STFT hops) and neighbouring blocks overlap by
@@ -42,7 +45,7 @@ from cass_tf.checks import (PathLike, check_array, check_block_seconds, check_ou
 from cass_tf.frontend import Backend, record_mixture, separate_mixtures
 from cass_tf.loading import load
 from cass_tf.records import Record
-from cass_tf.spectral import level
+from cass_tf.windows import recording_level
 
 Progress = Callable[[float], None]
 
@@ -90,6 +93,11 @@ class Separator:
         return self._loaded.config
 
     @property
+    def multilead(self) -> bool:
+        """Whether the model takes all leads of a recording together ((leads, samples) is one recording)."""
+        return self._loaded.config.model.multilead
+
+    @property
     def components(self) -> tuple[str, ...]:
         """Component names, in output order."""
         return self._loaded.config.components
@@ -101,7 +109,8 @@ class Separator:
     # ---- separation ----
 
     def __call__(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
-        """One-shot separation of [samples] or [batch, samples] float audio at `sample_rate`; same shapes out."""
+        """One-shot separation of [samples] or [batch, samples] float audio at `sample_rate` (a multi-lead model:
+        [leads, samples] or [batch, leads, samples]); same shapes out."""
         return self.process(waveform, block_seconds=None)
 
     def process(self, waveform: np.ndarray, block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS,
@@ -112,7 +121,10 @@ class Separator:
         Raises ValueError naming `waveform` for bad input, or when the outputs would not be finite (an input so
         large that the model's float32 arithmetic overflows).
         """
-        x = check_array(waveform, "waveform", layout="(samples,) or (batch, samples)")
+        if self.multilead:
+            x = check_array(waveform, "waveform", "(samples,), (leads, samples) or (batch, leads, samples)", (1, 2, 3))
+        else:
+            x = check_array(waveform, "waveform", layout="(samples,) or (batch, samples)")
         check_progress(progress)
         return check_outputs(self._process(x, block_seconds, progress), x, "waveform")
 
@@ -120,8 +132,9 @@ class Separator:
                  ) -> dict[str, np.ndarray]:
         """`process` on a checked float32 array, its outputs unchecked. Every block of a row is separated at the
         whole row's level (when the model has a level signature), so blocks equal the one-shot result."""
-        batch = x if x.ndim == 2 else x[np.newaxis]
-        samples = batch.shape[1]
+        rank = 3 if self.multilead else 2  # [batch, (leads,) samples]
+        batch = x.reshape((1,) * (rank - x.ndim) + x.shape)
+        samples = batch.shape[-1]
         done = _scaled(progress, 0.0, 1.0)
         blocks = self.blocks(samples, block_seconds)
         level = self._level(batch)
@@ -131,11 +144,11 @@ class Separator:
         else:
             outputs = {n: np.zeros(batch.shape, np.float32) for n in self.components}
             for k, (start, end, weight) in enumerate(blocks):
-                part = self._run(batch[:, start:end], level)
+                part = self._run(batch[..., start:end], level)
                 for n in self.components:
-                    outputs[n][:, start:end] += weight * part[n]
+                    outputs[n][..., start:end] += weight * part[n]
                 done(end / samples if k + 1 < len(blocks) else 1.0)
-        return {n: (v if x.ndim == 2 else v[0]) for n, v in outputs.items()}
+        return {n: v.reshape(x.shape) for n, v in outputs.items()}
 
     def blocks(self, samples: int, block_seconds: Optional[float] = DEFAULT_BLOCK_SECONDS
                ) -> list[tuple[int, int, np.ndarray]]:
@@ -170,10 +183,10 @@ class Separator:
         return result
 
     def _level(self, batch: np.ndarray) -> Optional[np.ndarray]:
-        """Each row's level (cass_tf.spectral.level) if the model separates at a given level, else None."""
+        """Each recording's level (windows.recording_level) if the model separates at a given level, else None."""
         if self._loaded.at_level is None:
             return None
-        return level(batch).numpy()
+        return recording_level(batch, self.multilead).numpy()
 
     def _run(self, batch: np.ndarray, level: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
         waveform = tf.constant(batch, tf.float32)

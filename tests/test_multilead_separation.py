@@ -1,0 +1,150 @@
+"""Tests for separating (leads, samples) recordings with a multi-lead model: the whole-signal windows against the
+one-lead path (networks that act per lead, and networks that mix the leads), the level over all leads, blocks
+against one shot, `separate()` with resampling, the export's signatures and contract, and the input checks."""
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cass_tf import contract, separate
+from cass_tf.config import load_config
+from cass_tf.exporting import export
+from cass_tf.models.cass import CASSModel
+from cass_tf.separator import Separator
+from cass_tf.spectral import Spectral
+from cass_tf.windows import separate_at_level, separate_waveform
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["data.ecg.train_recordings=3", "data.ecg.test_recordings=1", "data.ecg.seconds=4", "data.cache_dir=null",
+        "data.validation_recordings=0", "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
+        "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.batch_size=4", "train.leads_kept=null"]
+NAMES = ("maternal", "fetal")
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(REPO / "configs/ecg_leads.json", TINY)
+
+
+@pytest.fixture(scope="module")
+def model(config):
+    keras.utils.set_random_seed(3)
+    model = CASSModel(config)
+    rng = np.random.default_rng(0)
+    for ae in model.autoencoders.values():  # untrained but not trivial: random BatchNorm statistics too
+        for v in ae.variables:
+            if "moving_variance" in v.path:
+                v.assign(rng.uniform(0.5, 2.0, v.shape).astype(np.float32))
+            elif "moving_mean" in v.path:
+                v.assign(rng.normal(0, 0.1, v.shape).astype(np.float32))
+    return model
+
+
+def leads(count=4, samples=700, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / 256
+    gains = rng.uniform(0.2, 3.0, (count, 1))
+    return (gains * np.sin(2 * np.pi * 1.3 * t) + 0.3 * rng.normal(size=(count, samples))).astype(np.float32)
+
+
+def per_lead(features):  # the networks applied to each lead alone: the identity
+    return {n: features for n in NAMES}
+
+
+def lead_mean(features):  # every lead's output is the mean over the recording's leads
+    mean = tf.reduce_mean(features, axis=1, keepdims=True)
+    return {n: tf.broadcast_to(mean, tf.shape(features)) for n in NAMES}
+
+
+def test_leads_go_through_the_networks_together_at_the_same_patch(config):
+    """Networks acting per lead give the one-lead path's result on every lead; networks that average the leads give
+    the one-lead separation of the leads' mean on every lead: patches of the same frames of one recording are
+    grouped, and no lead or patch position is mixed up."""
+    spectral = Spectral.from_config(config)
+    x = np.stack([leads(4, 700, 1), leads(4, 700, 2)])  # [2 recordings, 4 leads, 700]
+    one_lead = separate_waveform(spectral, lambda f: {n: f for n in NAMES}, NAMES, x.reshape(8, 700))
+    together = separate_waveform(spectral, per_lead, NAMES, x, max_patches=3, leads=True)
+    assert together["fetal"].shape == (2, 4, 700)
+    np.testing.assert_allclose(together["fetal"].numpy(), one_lead["fetal"].numpy().reshape(2, 4, 700), atol=1e-5)
+    mixed = separate_waveform(spectral, lead_mean, NAMES, x, max_patches=2, leads=True)["maternal"].numpy()
+    of_mean = separate_waveform(spectral, lambda f: {n: f for n in NAMES}, NAMES, x.mean(axis=1))["maternal"].numpy()
+    np.testing.assert_allclose(mixed, np.repeat(of_mean[:, np.newaxis], 4, axis=1), atol=1e-5)
+    assert np.abs(mixed[0] - mixed[1]).max() > 0.1  # the two recordings were not averaged together
+
+
+def test_one_level_per_recording_over_all_its_leads(config, model):
+    """The model sees the leads scaled by one gain, reference / RMS over all leads (NumPy), and the outputs are
+    scaled back: the same as separating the hand-scaled leads at no level; and c x gives c times the outputs."""
+    spectral = Spectral.from_config(config)
+    x = leads(3, 600)
+    networks = lambda f: model(f, training=False)  # noqa: E731
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    reference = config.model.input_rms
+    by_hand = separate_waveform(spectral, networks, NAMES, (x * reference / rms)[np.newaxis], leads=True)
+    at_level = separate_at_level(spectral, networks, NAMES, x[np.newaxis], reference, leads=True)
+    for n in NAMES:
+        np.testing.assert_allclose(at_level[n].numpy(), by_hand[n].numpy() * rms / reference, rtol=1e-4,
+                                   atol=1e-5 * rms)
+    separator = Separator(model)
+    base, scaled = separator(x), separator(7.0 * x)
+    np.testing.assert_allclose(scaled["fetal"], 7.0 * base["fetal"], rtol=1e-4, atol=1e-5 * np.abs(7 * x).max())
+
+
+def test_separator_blocks_equal_one_shot_and_permutations_carry_through(model):
+    separator = Separator(model)
+    x = leads(4, 5000, 5)
+    one_shot = separator(x)
+    blocked = separator.process(x, block_seconds=4.0)
+    assert len(separator.blocks(5000, 4.0)) > 2
+    for n in NAMES:
+        assert one_shot[n].shape == (4, 5000)
+        np.testing.assert_allclose(blocked[n], one_shot[n], rtol=0, atol=1e-5 * np.abs(one_shot[n]).max())
+    order = [3, 1, 0, 2]
+    permuted = separator(x[order])["fetal"]
+    np.testing.assert_allclose(permuted, one_shot["fetal"][order], rtol=0, atol=1e-5 * np.abs(permuted).max())
+    batch = separator(np.stack([x, x[order]]))["maternal"]  # [batch, leads, samples]
+    np.testing.assert_allclose(batch[0], one_shot["maternal"], rtol=0, atol=1e-5 * np.abs(batch).max())
+    three = separator(x[:3])["fetal"]  # any lead count: three leads are one recording of three leads
+    assert three.shape == (3, 5000) and np.abs(three - one_shot["fetal"][:3]).max() > 0
+
+
+def test_separate_resamples_every_lead_and_keeps_the_shape(model):
+    x = leads(4, 3000, 7)  # at 1000 Hz; the model runs at 256 Hz
+    parts = separate(x, Separator(model), sample_rate=1000)
+    assert set(parts) == set(NAMES) and parts["fetal"].shape == (4, 3000)
+    from cass_tf import audio
+    at_model = Separator(model)(audio.resample(x, 1000, 256))
+    back = audio.fit_length(audio.resample(at_model["fetal"], 256, 1000), 3000)
+    np.testing.assert_allclose(parts["fetal"], back, rtol=0, atol=1e-5 * np.abs(back).max())
+
+
+def test_export_serves_leads_together(model, tmp_path):
+    """The SavedModel's signatures take [batch, leads, samples] (and [batch, leads, F, T, 2] features), give what the
+    in-memory model gives, and its asset says so."""
+    version = export(model, tmp_path / "ecg", version=3)
+    asset = json.loads((pathlib.Path(version) / "assets" / contract.CONFIG_ASSET).read_text())
+    assert asset["signatures"]["serving_default"]["inputs"]["waveform"].startswith("float32 [batch, leads, samples]")
+    assert asset["config"]["model"]["multilead"] is True
+    x = leads(4, 900, 9)
+    served, direct = Separator(version), Separator(model)
+    assert served.multilead and served.kind == "savedmodel"
+    for n in NAMES:
+        np.testing.assert_allclose(served(x)[n], direct(x)[n], rtol=0, atol=1e-5 * np.abs(direct(x)[n]).max())
+    loaded = tf.saved_model.load(version)
+    features = np.random.default_rng(1).normal(size=(2, 5, 16, 16, 2)).astype(np.float32)
+    out = loaded.signatures[contract.FEATURES_SIGNATURE](**{contract.FEATURES_INPUT: tf.constant(features)})
+    expected = model(features, training=False)["fetal"].numpy()
+    np.testing.assert_allclose(out["fetal"].numpy(), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_bad_shapes_are_refused_with_the_argument_named(model, config):
+    separator = Separator(model)
+    with pytest.raises(ValueError, match=r"^waveform: expected \(samples,\), \(leads, samples\) or \(batch, leads"):
+        separator(np.zeros((1, 2, 3, 400), np.float32))
+    one_lead = Separator(CASSModel(load_config(REPO / "configs/ecg.json", TINY[:-1] + ["model.multilead=false"])))
+    with pytest.raises(ValueError, match=r"^waveform: expected \(samples,\) or \(batch, samples\), got a 3-D"):
+        one_lead(np.zeros((1, 2, 400), np.float32))
