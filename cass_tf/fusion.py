@@ -21,7 +21,7 @@ go to the first candidate (leads before components). Nothing here is fitted to r
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
@@ -82,12 +82,22 @@ def _admissible(peaks: np.ndarray, samples: int, rate: float, component: str,
     return metrics.match_events(peaks, maternal_peaks, tolerance)["tp"] <= MATERNAL_OVERLAP * peaks.size
 
 
+def fuse_outputs(parts: Mapping[str, np.ndarray], rate: float) -> dict[str, Fused]:
+    """A separator's (leads, samples) ECG outputs fused: {"maternal": the maternal rule of `maternal_peaks` over the
+    maternal outputs, "fetal": `fuse` of the fetal outputs, maternal remnants told apart by those maternal peaks}."""
+    maternal = fuse(_high_passed(parts["maternal"], rate), rate, "maternal")
+    return {"maternal": maternal, "fetal": fuse(parts["fetal"], rate, "fetal", maternal_peaks=maternal.peaks)}
+
+
 def maternal_peaks(leads: np.ndarray, rate: float) -> np.ndarray:
     """Maternal R peaks of (leads, samples) abdominal leads by the same rule: `fuse(..., "maternal")` of the leads
     high-passed at BASELINE_HZ (metrics.bandpass), i.e. the most regular maternal RR series among the leads and
     their independent components."""
-    return fuse(metrics.bandpass(np.asarray(leads, dtype=np.float64), rate, (BASELINE_HZ, rate / 2)), rate,
-                "maternal").peaks
+    return fuse(_high_passed(leads, rate), rate, "maternal").peaks
+
+
+def _high_passed(leads: np.ndarray, rate: float) -> np.ndarray:
+    return metrics.bandpass(np.asarray(leads, dtype=np.float64), rate, (BASELINE_HZ, rate / 2))
 
 
 def fastica(x: np.ndarray, seed: int = FASTICA_SEED) -> tuple[np.ndarray, np.ndarray]:

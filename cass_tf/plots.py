@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cass_tf import atomic  # noqa: E402
-from cass_tf.rundir import MAGNITUDE_L2, WAVEFORM_L2  # noqa: E402
+from cass_tf.rundir import MAGNITUDE_L2, SIGNAL_L2, WAVEFORM_L2  # noqa: E402
 from cass_tf.spectral import spectrogram_db  # noqa: E402
 
 MAX_FRAMES = 2000  # separation(): spectrogram columns drawn at most (the hop grows for longer signals)
@@ -21,14 +21,16 @@ DYNAMIC_RANGE_DB = 80.0  # separation(): spectrogram colours span this far below
 
 
 def training_curves(history: list[dict[str, float]], path: str) -> str:
-    """Per-epoch test errors per component (left: waveform L2 solid, magnitude L2 dashed) and training losses
-    (right), log scale -> PNG at `path`."""
+    """Per-epoch test errors per component (left: waveform L2 of crops solid, of whole recordings dotted, magnitude
+    L2 dashed) and training losses (right), log scale -> PNG at `path`."""
     epochs = [row["epoch"] for row in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for key in history[-1]:
         series = [row[key] for row in history]
         if key.startswith(WAVEFORM_L2):
             left.semilogy(epochs, series, label=f"{key.split('/', 1)[1]} (waveform)")
+        elif key.startswith(SIGNAL_L2):
+            left.semilogy(epochs, series, ":", label=f"{key.split('/', 1)[1]} (whole recordings)")
         elif key.startswith(MAGNITUDE_L2):
             left.semilogy(epochs, series, "--", label=f"{key.split('/', 1)[1]} (magnitude)")
         elif key.startswith(("ae_loss/", "d_loss/")):

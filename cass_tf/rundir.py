@@ -53,6 +53,9 @@ PRECISION_SCORES = "precision_scores.json"
 # history.csv test-error columns, one per component: relative L2 of waveforms (eq. 6) and of linear magnitudes.
 WAVEFORM_L2 = "test_l2_waveform/"
 MAGNITUDE_L2 = "test_l2_magnitude/"
+# multi-lead runs (model.multilead) score whole test recordings instead of crops: relative L2 of waveforms, the mean
+# over each recording's leads (cass_tf.scoring.signal_scores).
+SIGNAL_L2 = "test_l2_signal/"
 # history.csv event-level columns, f"{EVENT_SCORES}{score}/{component}" (cass_tf.scoring.event_scores), e.g.
 # test_events_qrs_f1/fetal, test_events_rate_error/respiratory.
 EVENT_SCORES = "test_events_"

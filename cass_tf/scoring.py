@@ -44,7 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cass_tf import metrics
+from cass_tf import fusion, metrics
 from cass_tf.config import Config
 from cass_tf.data.pipeline import test_dataset
 from cass_tf.metrics import component_event_scores, relative_error, summarize
@@ -53,7 +53,7 @@ from cass_tf.windows import separate_at_level
 
 __all__ = ["METRICS", "NOTES", "PROTOCOLS", "CROP_NOTE", "SIGNAL_NOTE", "COMPONENT_PHASE_NOTE", "PAPER_NOTE", "Errors",
            "Oracle", "as_networks", "crop_estimates", "crop_errors", "paper_errors", "signal_errors", "waveform_l2",
-           "event_scores", "recording_scores", "discriminator_outputs", "score", "crop_names", "oracle_errors",
+           "event_scores", "signal_scores", "recording_scores", "discriminator_outputs", "score", "crop_names", "oracle_errors",
            "ideal_complex_mask_errors"]
 
 METRICS = ("l1", "l2", "linf", "si_sdr", "sdr")
@@ -266,33 +266,45 @@ def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dic
     ECG, rate error per minute for PPG) on the whole test recordings, each separated as in `signal_errors`, against
     the generator's true events (`Recording.events`); {} when the test recordings carry no events (e.g. Bach10).
     A score undefined on every test recording is left out (the training history holds finite numbers only)."""
-    recordings = [r for r in data.recordings["test"] if r.events]
-    spectral, names = Spectral.from_config(config), config.components
+    scores = signal_scores(model, [r for r in data.recordings["test"] if r.events], config, max_patches)
+    events = {n: {k: v for k, v in per.items() if k != "l2" and math.isfinite(v)} for n, per in scores.items()}
+    return {n: per for n, per in events.items() if per}  # components with defined event scores only
+
+
+def signal_scores(model: Any, recordings: Sequence[Any], config: Config, max_patches: int = 64
+                  ) -> dict[str, dict[str, float]]:
+    """`recording_scores` of whole `recordings`, each separated in one piece by `model`'s networks
+    (`windows.separate_at_level`; a multi-lead model takes each recording's leads together)."""
+    spectral, names, leads = Spectral.from_config(config), config.components, config.model.multilead
 
     def separate(mixture: np.ndarray) -> dict[str, Any]:
         return separate_at_level(spectral, as_networks(model), names, mixture[np.newaxis], config.model.input_rms,
-                                 max_patches=max_patches)
+                                 max_patches=max_patches, leads=leads)
 
-    scores = recording_scores(separate, recordings, names, config.data.sample_rate)
-    events = {n: {k: v for k, v in per.items() if k != "l2" and math.isfinite(v)} for n, per in scores.items()}
-    return {n: per for n, per in events.items() if per}  # components with defined event scores only
+    return recording_scores(separate, recordings, names, config.data.sample_rate)
 
 
 def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], recordings: Sequence[Any],
                      names: Sequence[str], rate: float) -> dict[str, dict[str, float]]:
     """{component: {score: mean over `recordings`}}: the whole-recording relative L2 error ("l2") and, where a
-    recording carries true events, `metrics.component_event_scores`. `separate` maps a 1-D mixture to
-    {component: estimate of its length}. A score undefined in a recording (NaN: too few events in every window)
+    recording carries true events, `metrics.component_event_scores`. `separate` maps a mixture, 1-D or
+    (leads, samples), to {component: estimate of its shape}. Multi-lead recordings: "l2" is the mean over the leads
+    of each lead's error, and the events are scored on the fused output (`fusion.fuse_outputs`, chosen without
+    references). A score undefined in a recording (NaN: too few events in every window)
     is left out of that score's mean; undefined in every recording, its mean is NaN (kept, so that blessing, which
     fails closed on a non-finite bounded score, refuses it)."""
     values: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     for recording in recordings:
-        separated = separate(recording.mixture)
+        leads = recording.mixture.ndim == 2
+        separated = {n: np.reshape(np.asarray(v, np.float64), recording.mixture.shape)
+                     for n, v in separate(recording.mixture).items()}
+        fused = fusion.fuse_outputs(separated, rate) if leads and recording.events else {}
         for name in names:
-            estimate = np.reshape(np.asarray(separated[name]), [-1])
-            scores = {"l2": float(relative_error(estimate, recording.components[name], 2))}
+            estimate = separated[name]
+            scores = {"l2": float(np.mean(relative_error(estimate, recording.components[name], 2)))}
             if recording.events:
-                scores.update(component_event_scores(name, estimate, recording.events[name], rate))
+                signal = fused[name].signal if leads else estimate
+                scores.update(component_event_scores(name, signal, recording.events[name], rate))
             for key, value in scores.items():
                 values[name].setdefault(key, []).append(value)
     return {n: {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in per.items()}

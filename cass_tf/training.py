@@ -42,8 +42,8 @@ from cass_tf.config import Config, completed, flatten, upgrade
 from cass_tf.data import pipeline
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
 from cass_tf.precision import CHOICES, policy_scope, resolve
-from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, WAVEFORM_L2, RunDir
-from cass_tf.scoring import event_scores, waveform_l2
+from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, SIGNAL_L2, WAVEFORM_L2, RunDir
+from cass_tf.scoring import event_scores, signal_scores, waveform_l2
 from cass_tf.spectral import Spectral
 from cass_tf.windows import traced
 
@@ -301,7 +301,12 @@ def _step(run: _Run, asked) -> dict[str, float]:
 def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
     row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
-    if not run.config.model.multilead:  # whole-signal scores need separate() of (leads, samples), not there yet
+    if run.config.model.multilead:  # crops of several leads have no waveform protocol: whole test recordings
+        scores = signal_scores(run.model, run.data.recordings["test"], run.config)
+        row.update({f"{SIGNAL_L2}{c}": per.pop("l2") for c, per in scores.items()})
+        row.update({f"{EVENT_SCORES}{k}/{c}": v for c, per in scores.items() for k, v in per.items()
+                    if math.isfinite(v)})
+    else:
         row.update({f"{WAVEFORM_L2}{c}": v for c, v in waveform_l2(run.model, run.data, run.config).items()})
         row.update({f"{EVENT_SCORES}{k}/{c}": v for c, scores in event_scores(run.model, run.data, run.config).items()
                     for k, v in scores.items()})
@@ -312,15 +317,15 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
         _write_epoch(run, row)
     _save(run)
     if run.verbose and run.chief:
-        print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith((WAVEFORM_L2, MAGNITUDE_L2))))
+        print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith((WAVEFORM_L2, SIGNAL_L2, MAGNITUDE_L2))))
     return row
 
 
 def _finish(run: _Run) -> TrainResult:
-    """Draws the first test recording's separation (example.png; one-lead models) and the training curves; removes a
+    """Draws the first test recording's separation (example.png) and the training curves; removes a
     worker's scratch checkpoints. Every worker runs the example's model calls (under MultiWorkerMirroredStrategy they take part
     in cross-worker collectives: the chief alone hung in the two-worker test); a worker draws into its scratch dir."""
-    if run.history and not run.config.model.multilead:  # example.png separates one lead (windows.traced)
+    if run.history:
         scratch = os.path.join(run.checkpoint_dir, os.path.basename(run.run_dir.example))
         draw_example(run.model, run.data.recordings["test"][0], run.run_dir.example if run.chief else scratch)
     if not run.chief:
@@ -347,19 +352,22 @@ def train_to_the_end(config: Config, log: Callable[[str], None] = print, **kwarg
 
 def draw_example(model: CASSModel, recording: Any, path: str) -> dict[str, np.ndarray]:
     """The start of a test `recording` (a cass_tf.data.Recording: EXAMPLE_SECONDS, or one patch if that is longer)
-    separated by `model` as its export would separate it (`windows.traced`), drawn beside the truth -> PNG at `path`
-    (cass_tf.plots.separation); returns the estimates."""
+    separated by `model` as its export would separate it (`windows.traced`; a multi-lead recording with all its
+    leads, its first lead drawn), drawn beside the truth -> PNG at `path` (cass_tf.plots.separation); returns the
+    estimates (of every lead)."""
     config = model.config
     samples = min(len(recording), max(round(EXAMPLE_SECONDS * config.data.sample_rate),
                                       config.stft.samples_for(config.patch.frames)))
-    mixture = recording.mixture[:samples]
+    mixture = recording.mixture[..., :samples]
     own_level, _ = traced(Spectral.from_config(config), lambda f: model(f, training=False), config.components,
-                          config.model.input_rms)
+                          config.model.input_rms, leads=config.model.multilead)
     outputs = own_level(tf.constant(mixture[np.newaxis], tf.float32))
     estimates = {n: outputs[n].numpy()[0] for n in config.components}
-    truth = {n: recording.components[n][:samples] for n in config.components}
-    plots.separation(path, mixture, estimates, config.data.sample_rate, config.stft.window, config.stft.hop, truth,
-                     recording.name)
+    truth = {n: recording.components[n][..., :samples] for n in config.components}
+    lead = (0,) if mixture.ndim == 2 else ()  # the first lead of a multi-lead recording, else all of it
+    title = recording.name + (f" (lead 1 of {mixture.shape[0]})" if lead else "")
+    plots.separation(path, mixture[lead], {n: v[lead] for n, v in estimates.items()}, config.data.sample_rate,
+                     config.stft.window, config.stft.hop, {n: v[lead] for n, v in truth.items()}, title)
     return estimates
 
 
@@ -469,7 +477,9 @@ def summary(result: TrainResult) -> str:
     lines += [f"  {path}" for path in RunDir(result.model_dir).outputs()]
     if result.history:
         last = result.history[-1]
-        for prefix, what in ((WAVEFORM_L2, "waveform, eq. 6"), (MAGNITUDE_L2, "magnitude")):
-            lines.append(f"final test relative L2 ({what}): " + ", ".join(
-                f"{k[len(prefix):]}={v:.4f}" for k, v in last.items() if k.startswith(prefix)))
+        for prefix, what in ((WAVEFORM_L2, "waveform, eq. 6"), (SIGNAL_L2, "whole recordings, mean over leads"),
+                             (MAGNITUDE_L2, "magnitude")):
+            if any(k.startswith(prefix) for k in last):
+                lines.append(f"final test relative L2 ({what}): " + ", ".join(
+                    f"{k[len(prefix):]}={v:.4f}" for k, v in last.items() if k.startswith(prefix)))
     return "\n".join(lines)

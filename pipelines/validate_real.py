@@ -91,10 +91,8 @@ def score_ecg(record: realdata.AbdominalRecord, separator: Any) -> dict[str, Any
 def all_leads(outputs: list[dict[str, np.ndarray]], abdomen: np.ndarray, rate: float) -> dict[str, fusion.Fused]:
     """The fused fetal outputs of all leads together: the model's (fusion.fuse of its per-lead fetal outputs, the
     maternal peaks from its maternal outputs) and the classical multi-lead reference's."""
-    fetal = np.stack([out["fetal"] for out in outputs])
-    maternal = fusion.maternal_peaks(np.stack([out["maternal"] for out in outputs]), rate)
-    return {"model_fused": fusion.fuse(fetal, rate, "fetal", maternal_peaks=maternal),
-            "multilead": realdata.multilead_fetal(abdomen, rate)}
+    fused = fusion.fuse_outputs({n: np.stack([out[n] for out in outputs]) for n in ("maternal", "fetal")}, rate)
+    return {"model_fused": fused["fetal"], "multilead": realdata.multilead_fetal(abdomen, rate)}
 
 
 def score_synthetic(separator: Any) -> list[dict[str, Any]]:

@@ -13,9 +13,10 @@ import tensorflow as tf
 
 from cass_tf import losses
 from cass_tf.config import ConfigError, completed, load_config
-from cass_tf.data import pipeline
+from cass_tf.data import load_recordings, pipeline
 from cass_tf.models.cass import CASSModel, restore
 from cass_tf.models.resnet9 import build_multilead_autoencoder
+from cass_tf.separator import Separator
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 F = T = 16
@@ -163,6 +164,14 @@ def test_tiny_four_lead_training_runs_and_restores(tmp_path):
     assert result.step == 2 and len(result.history) == 1
     row = result.history[0]
     assert all(math.isfinite(row[f"test_l2_magnitude/{n}"]) for n in config.components)
+    recording = load_recordings(config)["test"][0]  # whole-recording L2, mean over its leads, by hand
+    parts = Separator(str(tmp_path / "run"))(recording.mixture)
+    for n in config.components:
+        by_lead = np.linalg.norm(parts[n] - recording.components[n], axis=1) / np.linalg.norm(recording.components[n],
+                                                                                            axis=1)
+        assert row[f"test_l2_signal/{n}"] == pytest.approx(by_lead.mean(), rel=1e-3)
+    assert "test_events_qrs_f1/fetal" in row or "test_events_qrs_f1/maternal" in row
+    assert (tmp_path / "run" / "example.png").stat().st_size > 1000
     model = restore(str(tmp_path / "run"))
     mixture, _ = next(iter(pipeline.make_datasets(config, train=False).test))
     estimates = model(mixture[:, :3])  # three of the four leads

@@ -148,3 +148,19 @@ def test_bad_shapes_are_refused_with_the_argument_named(model, config):
     one_lead = Separator(CASSModel(load_config(REPO / "configs/ecg.json", TINY[:-1] + ["model.multilead=false"])))
     with pytest.raises(ValueError, match=r"^waveform: expected \(samples,\) or \(batch, samples\), got a 3-D"):
         one_lead(np.zeros((1, 2, 400), np.float32))
+
+
+def test_recording_scores_of_leads_average_the_leads_and_score_the_fused_beats(config):
+    """On a synthetic 4-lead recording: the truth scores L2 0 and fetal F1 1 (its fused output's beats are the true
+    ones); one lead's fetal estimate doubled gives that lead's error (1) over 4 leads, by hand."""
+    from cass_tf.data import load_recordings
+    from cass_tf.scoring import recording_scores
+
+    recording = load_recordings(config.replace(["data.ecg.seconds=20"]))["test"][0]
+    truth = dict(recording.components)
+    scores = recording_scores(lambda x: truth, [recording], NAMES, config.data.sample_rate)
+    assert scores["fetal"]["l2"] == 0.0 and scores["maternal"]["l2"] == 0.0
+    assert scores["fetal"]["qrs_f1"] == 1.0 and scores["maternal"]["qrs_f1"] == 1.0
+    doubled = {**truth, "fetal": truth["fetal"] * np.array([[2.0], [1.0], [1.0], [1.0]])}
+    scores = recording_scores(lambda x: doubled, [recording], NAMES, config.data.sample_rate)
+    assert scores["fetal"]["l2"] == pytest.approx(0.25, abs=1e-6)
