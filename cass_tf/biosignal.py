@@ -7,7 +7,9 @@
                                     --events, the chosen channels' R peaks); r01.edf.qrs etc.: the input's WFDB
                                     annotation files, carried along
            out/r01/r01.edf.fqrs     --events: WFDB annotations of the fetal (.mqrs: maternal) R peaks of the channel
-                                    with the most regular RR; beats.csv (every channel's peaks), heart_rate.csv
+                                    with the most regular RR; beats.csv (every channel's peaks), heart_rate.csv;
+                                    a multi-lead model (ecg/3): of the fused output of all leads (cass_tf.fusion,
+                                    channel "fused" in the CSVs), its signal in fused.csv, its weights in fused.json
            out/r01/separation.png   --plot: waveforms, spectrograms and the heart-rate traces under them
     A WFDB record gives out/<name>/<name>.hea + .dat (+ .fqrs/.mqrs); a CSV gives out/<stem>/<stem>.csv; an NPY
     out/<stem>/<stem>.npy; a PPG model's --events gives rates.csv (pulse and breathing rate per window, per
@@ -25,7 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from cass_tf import events as events_module
-from cass_tf import records
+from cass_tf import fusion, records
 from cass_tf.files import plot_separation
 from cass_tf.frontend import record_mixture
 from cass_tf.records import Annotation, Record
@@ -100,6 +102,26 @@ def prepare(paths: Sequence[str], model: Any, channels: Optional[Sequence[str]],
     return separator, [Prepared(record, *record_mixture(record, separator, channels)) for record in read]
 
 
+def fused_outputs(separator: Any, parts: dict[str, np.ndarray], rate: int) -> dict[str, Any]:
+    """A multi-lead ECG model's outputs of two or more leads fused (fusion.fuse_outputs), else {} (a one-lead model's
+    events stay per channel: the most regular channel, as validate_real's "own blind" column scores it)."""
+    leads = next(iter(parts.values()))
+    if not separator.multilead or leads.ndim != 2 or leads.shape[0] < 2 or not {"maternal", "fetal"} <= set(parts):
+        return {}
+    return fusion.fuse_outputs(parts, rate)
+
+
+def shown_channel(found: Any) -> int:
+    """The channel the figure draws: the fetal (else first) chosen channel; for a fused output, the channel with the
+    largest weight in it."""
+    if not found:
+        return 0
+    component = "fetal" if "fetal" in found.chosen else next(iter(found.chosen), None)
+    if component in found.fused:
+        return int(np.argmax(np.abs(found.fused[component].weights)))
+    return found.chosen[component] if component else 0
+
+
 def run(prepared: Sequence[Prepared], separator: Any, out_dir: str, block_seconds: Optional[float],
         events: bool = False, plot: bool = False, progress: Any = None) -> list[str]:
     """Separates each prepared record and writes its components, events and figure (module doc); returns the paths.
@@ -109,14 +131,15 @@ def run(prepared: Sequence[Prepared], separator: Any, out_dir: str, block_second
         name = os.path.basename(item.record.path)
         report = (lambda f, i=index, n=name: progress(i, f, n)) if progress else None
         parts = separate(item.x, separator, sample_rate=item.rate, block_seconds=block_seconds, progress=report)
-        found = events_module.detect(parts, item.names, item.rate) if events else None
+        found = events_module.detect(parts, item.names, item.rate, fused=fused_outputs(separator, parts, item.rate)) \
+            if events else None
         target = output_path(item.record, out_dir)
         extra = events_module.annotations(found) if found and item.record.format in ("edf", "bdf") else ()
         written += records.write_record(components_record(item.record, item.names, parts, item.rate, extra), target)
         if found:
             written += events_module.write(found, os.path.dirname(target), annotation_base(item.record, target))
         if plot:
-            shown = found.chosen.get("fetal", next(iter(found.chosen.values()), 0)) if found else 0
+            shown = shown_channel(found)
             written.append(plot_separation(
                 separator, os.path.join(os.path.dirname(target), "separation.png"), item.x[shown],
                 {n: v[shown] for n, v in parts.items()}, item.rate, title=f"{name}: {item.names[shown]}",

@@ -11,6 +11,10 @@ ECG components (metrics.HEART_RATE_LIMITS: maternal, fetal): R peaks by metrics.
 heart-rate limits (`r_peaks`, the detector pipelines/validate_real.py scores); heart rate per HEART_RATE_SECONDS
 window from the peaks inside it (metrics.windowed_event_rates). The channel written to the WFDB annotation file is the
 one whose detected RR series is most regular (`rr_irregularity`: validate_real's "own blind" rule).
+Given fused outputs (`fused`: cass_tf.fusion.fuse_outputs of the same parts, e.g. of a multi-lead model's leads: the
+most regular admissible lead or independent component, no references), each fused signal is one more channel named FUSED (after the real ones, index len(channels)), and it is the chosen
+one, so the annotation files, the beats' `chosen` column and the heart-rate traces are the fused output's;
+`Events.fused` keeps the signals and their weights over the channels (written to fused.csv / fused.json).
 PPG components (heart, respiratory): pulse and breathing rate traces, per metrics.RATE_WINDOW_SECONDS window every
 metrics.RATE_HOP_SECONDS (32 s every 16 s; one window of the whole signal when shorter), by every estimator in
 metrics.RATE_ESTIMATORS ("spectral", "peaks", "ar"), each row naming its estimator: the protocol cass_tf.bidmc
@@ -21,8 +25,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -33,6 +38,7 @@ HEART_RATE_SECONDS = 5.0  # heart-rate trace window: a few beats even at 40 BPM,
 ANNOTATION_EXTENSIONS = {"fetal": "fqrs", "maternal": "mqrs"}  # WFDB annotation files of the chosen channel's peaks
 RATE_QUANTITIES = {"heart": ("pulse", metrics.PULSE_BAND), "respiratory": ("breathing", metrics.BREATHING_BAND)}
 BEATS_CSV, HEART_RATE_CSV, RATES_CSV = "beats.csv", "heart_rate.csv", "rates.csv"
+FUSED, FUSED_CSV, FUSED_JSON = "fused", "fused.csv", "fused.json"  # the fused output's channel name and files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +54,7 @@ class Events:
     chosen: dict[str, int]
     windows: list[tuple[int, int]]
     rates: dict[tuple[str, str], np.ndarray]
+    fused: dict[str, Any] = dataclasses.field(default_factory=dict)  # {component: fusion.Fused} given to `detect`
 
 
 def require(components: Sequence[str]) -> None:
@@ -83,10 +90,11 @@ def fetal_share(outputs: dict[str, np.ndarray]) -> float:
 
 
 def detect(parts: dict[str, np.ndarray], channels: Sequence[str], rate: int,
-           estimators: Optional[Sequence[str]] = None) -> Events:
+           estimators: Optional[Sequence[str]] = None, fused: Optional[Mapping[str, Any]] = None) -> Events:
     """Events of separated components {component: (channels, samples) or (samples,)} at `rate`; see the module doc.
 
-    `estimators`: the metrics.RATE_ESTIMATORS used for PPG rates (default: all). Raises ValueError when no
+    `estimators`: the metrics.RATE_ESTIMATORS used for PPG rates (default: all). `fused`: {component:
+    fusion.Fused} of these parts, each the FUSED channel and the chosen one (module doc). Raises ValueError when no
     component carries events (an audio model).
     """
     require(list(parts))
@@ -94,10 +102,16 @@ def detect(parts: dict[str, np.ndarray], channels: Sequence[str], rate: int,
     samples = next(iter(parts.values())).shape[1]
     peaks = {c: [r_peaks(row, rate, c) for row in v] for c, v in parts.items() if c in metrics.HEART_RATE_LIMITS}
     chosen = {c: regular_channel(p) for c, p in peaks.items()}
+    fused = dict(fused or {})
+    if fused:
+        channels = (*channels, FUSED)
+        for c, f in fused.items():
+            peaks[c].append(f.peaks)
+            chosen[c] = len(channels) - 1
     rates: dict[tuple[str, str], np.ndarray] = {}
     if peaks:
         seconds = min(HEART_RATE_SECONDS, samples / rate)
-        for c, per in peaks.items():
+        for c, per in peaks.items():  # (a fused channel included: its beats are in `per`)
             rates[(c, "detector")] = np.stack([metrics.windowed_event_rates(p, samples, rate, seconds) for p in per])
         windows = metrics.rate_windows(samples, rate, seconds)
     else:
@@ -108,7 +122,7 @@ def detect(parts: dict[str, np.ndarray], channels: Sequence[str], rate: int,
             for estimator in (estimators or tuple(metrics.RATE_ESTIMATORS)) if c in parts else ():
                 rates[(quantity, estimator)] = np.stack([
                     metrics.windowed_rates(row, rate, band, estimator, seconds, hop) for row in parts[c]])
-    return Events(tuple(channels), rate, samples, peaks, chosen, windows, rates)
+    return Events(tuple(channels), rate, samples, peaks, chosen, windows, rates, fused)
 
 
 def ppg_rates(parts: dict[str, np.ndarray], rate: int, estimator: str = "spectral"
@@ -129,8 +143,19 @@ def ppg_rates(parts: dict[str, np.ndarray], rate: int, estimator: str = "spectra
 def write(found: Events, folder: str, base: str) -> list[str]:
     """Writes the events into `folder`: ECG: beats.csv (every channel's peaks, with the instantaneous rate and whether
     the channel is the chosen one), heart_rate.csv (per window and channel) and WFDB annotation files
-    `<base>.fqrs`/`.mqrs` of the chosen channels' peaks (needs wfdb); PPG: rates.csv. Returns the paths written."""
+    `<base>.fqrs`/`.mqrs` of the chosen channels' peaks (needs wfdb), and for fused events fused.csv (time and each
+    fused signal) and fused.json (each one's candidate and weights over the channels); PPG: rates.csv. Returns the
+    paths written."""
     written = []
+    if found.fused:
+        names = list(found.fused)
+        signals = np.stack([found.fused[n].signal for n in names], axis=1)
+        written.append(_write_csv(os.path.join(folder, FUSED_CSV), ["time_s"] + names,
+                                  [[_seconds(k / found.rate)] + [f"{v:.9g}" for v in row]
+                                   for k, row in enumerate(signals)]))
+        choice = {n: {"candidate": f.candidate, "channels": list(found.channels[:-1]),
+                      "weights": [float(w) for w in f.weights]} for n, f in found.fused.items()}
+        written.append(atomic.write_text(os.path.join(folder, FUSED_JSON), json.dumps(choice, indent=2) + "\n"))
     if found.peaks:
         written.append(_write_csv(os.path.join(folder, BEATS_CSV), ["component", "channel", "sample", "time_s",
                                                                      "rr_bpm", "chosen"], _beat_rows(found)))

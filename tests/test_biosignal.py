@@ -15,7 +15,7 @@ pyedflib = pytest.importorskip("pyedflib")
 wfdb = pytest.importorskip("wfdb")
 
 import cass_tf  # noqa: E402
-from cass_tf import biosignal, cli, events, metrics, realdata, records  # noqa: E402
+from cass_tf import biosignal, cli, events, fusion, metrics, realdata, records  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 START = datetime.datetime(2021, 3, 4, 5, 6, 7)
@@ -161,6 +161,32 @@ def test_ecg_events_find_known_beats_and_pick_the_regular_channel(tmp_path):
     assert sum(1 for b in beats[1:] if b.startswith("fetal,B,") and b.endswith(",1")) == truth.size
     assert sorted(os.path.basename(p) for p in written) == ["beats.csv", "heart_rate.csv", "rec.edf.fqrs",
                                                            "rec.edf.mqrs"]
+
+
+def test_fused_events_are_one_more_channel_and_the_chosen_one(tmp_path):
+    """With fused outputs (a multi-lead model's), the annotation files hold the fused beats, the CSVs name the fused
+    channel, and fused.csv / fused.json hold the fused signals and their weights over the leads (checked by hand)."""
+    rate, samples = 500, 500 * 30
+    fetal_regular, truth = spikes(140, samples, rate)
+    fetal_jittered, _ = spikes(140, samples, rate, jitter=0.3, seed=1)
+    maternal, _ = spikes(80, samples, rate)
+    parts = {"maternal": np.stack([maternal, 0.5 * maternal]), "fetal": np.stack([fetal_jittered, fetal_regular])}
+    fused = fusion.fuse_outputs(parts, rate)
+    found = events.detect(parts, ["A", "B"], rate, fused=fused)
+    assert found.channels == ("A", "B", "fused") and found.chosen == {"maternal": 2, "fetal": 2}
+    assert metrics.match_events(found.peaks["fetal"][2], truth, 5)["f1"] == 1.0
+    assert found.rates[("fetal", "detector")].shape[0] == 3
+    written = events.write(found, str(tmp_path), str(tmp_path / "rec.edf"))
+    fqrs = wfdb.rdann(str(tmp_path / "rec.edf"), "fqrs")
+    np.testing.assert_array_equal(fqrs.sample, fused["fetal"].peaks)
+    table = np.genfromtxt(tmp_path / "fused.csv", delimiter=",", names=True)
+    np.testing.assert_allclose(table["fetal"], fused["fetal"].weights @ parts["fetal"], atol=1e-6)
+    np.testing.assert_allclose(table["time_s"], np.arange(samples) / rate, atol=1e-6)
+    choice = json.loads((tmp_path / "fused.json").read_text())
+    assert choice["fetal"]["channels"] == ["A", "B"] and choice["fetal"]["candidate"] == fused["fetal"].candidate
+    assert {os.path.basename(p) for p in written} >= {"fused.csv", "fused.json", "rec.edf.fqrs"}
+    assert sum(1 for b in (tmp_path / "beats.csv").read_text().splitlines() if b.startswith("fetal,fused,")) \
+        == fused["fetal"].peaks.size
 
 
 def test_edf_labels_fit_sixteen_characters():

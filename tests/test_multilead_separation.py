@@ -164,3 +164,26 @@ def test_recording_scores_of_leads_average_the_leads_and_score_the_fused_beats(c
     doubled = {**truth, "fetal": truth["fetal"] * np.array([[2.0], [1.0], [1.0], [1.0]])}
     scores = recording_scores(lambda x: doubled, [recording], NAMES, config.data.sample_rate)
     assert scores["fetal"]["l2"] == pytest.approx(0.25, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_command_line_writes_the_fused_output_of_a_multilead_model(model, tmp_path):
+    """`cass-tf separate rec.npy --events` with a multi-lead export: every lead's components (rows = component x
+    lead), and the fused fetal output: fused.csv equals its weights times the written fetal leads."""
+    from conftest import run_cli
+
+    version = export(model, tmp_path / "ecg")
+    x = leads(4, 256 * 30, 11)
+    np.save(tmp_path / "rec.npy", x)
+    done = run_cli("separate", tmp_path / "rec.npy", "--model", version, "--out_dir", tmp_path / "out",
+                   "--sample_rate", "256", "--channels", "0,1,2,3", "--events")
+    assert done.returncode == 0, done.stderr
+    rows = np.load(tmp_path / "out" / "rec" / "rec.npy")
+    assert rows.shape == (8, x.shape[1])
+    expected = Separator(version)(x - np.median(x, axis=1, keepdims=True))
+    np.testing.assert_allclose(rows[4:], expected["fetal"], rtol=0, atol=1e-4 * np.abs(expected["fetal"]).max())
+    choice = json.loads((tmp_path / "out" / "rec" / "fused.json").read_text())
+    table = np.genfromtxt(tmp_path / "out" / "rec" / "fused.csv", delimiter=",", names=True)
+    scale = np.abs(table["fetal"]).max()
+    np.testing.assert_allclose(table["fetal"], np.asarray(choice["fetal"]["weights"]) @ rows[4:], rtol=0,
+                               atol=1e-5 * scale)
