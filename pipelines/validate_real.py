@@ -1,12 +1,17 @@
 """Scores the shipped ECG and PPG models on real recordings (ADFECGDB, BIDMC) beside classical references.
 
-    python pipelines/validate_real.py [--data ../shared/data] [--ecg_model saved_models/ecg]
+    python pipelines/validate_real.py [--data ../shared/data] [--ecg_model [LABEL=]MODEL ...]
                                       [--ppg_model [LABEL=]MODEL ...] [--out docs/results/real.md]
 
 Writes <out> (per-record tables, the commands), <out stem>.json (every number) and two figures beside it. Validation
 only: nothing here trains or tunes; detector thresholds are cass_tf.metrics' fixed rules (chosen on synthetic data).
 
-ADFECGDB (5 records x 4 abdominal channels, 1 kHz): each channel is separated on its own, and fetal R peaks
+ECG models: every version in saved_models/ecg by default (or each --ecg_model); the detailed ADFECGDB tables and
+figures are the last one's (the newest: the one served), and a side-by-side section gives every model's own-blind
+and fused F1 per record, its time for a 4-lead 5-min record, and its scores on the synthetic multi-lead test split
+(MULTILEAD_CONFIG: whole-signal L2 per lead, QRS F1 of the fused outputs, cass_tf.scoring.recording_scores).
+ADFECGDB (5 records x 4 abdominal channels, 1 kHz): each channel is separated on its own (a multi-lead model, e.g.
+ecg/3, takes the 4 leads together and gives each lead's outputs), and fetal R peaks
 (cass_tf.realdata.fetal_peaks) are picked on the model's fetal output, on the raw channel, and on the residual of
 maternal template subtraction (realdata.template_subtraction); each is matched to the reference peaks at 50 ms.
 Blind channel (the issue's rule): the one whose fetal output carries the largest share of the channel's output
@@ -38,8 +43,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, REPO)
 
 from cass_tf import bidmc, contract, fusion, metrics, realdata  # noqa: E402
 from cass_tf.events import fetal_share, rr_irregularity  # noqa: E402  (the channel rules `cass-tf separate --events` uses)
@@ -53,6 +59,7 @@ SYNTHETIC_CONFIG = "configs/ecg.json"
 SYNTHETIC_OVERRIDES = ("data.ecg.leads=4", "data.ecg.seconds=60", "data.ecg.train_recordings=1",
                        "data.ecg.test_recordings=8", "data.cache_dir=null")
 SYNTHETIC_RECORDINGS = 8
+MULTILEAD_CONFIG = "configs/ecg_leads.json"  # its test split: the synthetic multi-lead scores of every ECG model
 
 
 def separate_channels(separator: Any, channels: np.ndarray, rate: int) -> list[dict[str, np.ndarray]]:
@@ -100,8 +107,7 @@ def score_synthetic(separator: Any) -> list[dict[str, Any]]:
     from cass_tf.config import load_config
     from cass_tf.data import ecg
 
-    config = load_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), SYNTHETIC_CONFIG),
-                         overrides=list(SYNTHETIC_OVERRIDES))
+    config = load_config(os.path.join(REPO, SYNTHETIC_CONFIG), overrides=list(SYNTHETIC_OVERRIDES))
     rate, results = config.data.sample_rate, []
     for recording in ecg.load(config)["test"][:SYNTHETIC_RECORDINGS]:
         truth, tolerance = recording.events["fetal"], round(metrics.MATCH_SECONDS * rate)
@@ -132,16 +138,51 @@ def channel_choices(channels: list[dict[str, Any]]) -> dict[str, Any]:
 def ppg_models(specs: Sequence[str], default_dir: str = "saved_models/ppg") -> dict[str, str]:
     """{label: model} from "[LABEL=]MODEL" specs (label default: the last two path parts, e.g. "ppg/2"); with no
     specs every version in `default_dir`, oldest first."""
+    return labelled_models(specs, default_dir, "--ppg_model", (bidmc.BANDPASS,))
+
+
+def labelled_models(specs: Sequence[str], default_dir: str, option: str, reserved: Sequence[str] = ()
+                    ) -> dict[str, str]:
+    """`ppg_models` for any option: {label: model}, every version in `default_dir` without specs."""
     if not specs:
         specs = [os.path.join(default_dir, str(v)) for v in contract.versions(default_dir)]
     models = {}
     for spec in specs:
         label, _, path = spec.rpartition("=")
         label = label or "/".join(os.path.normpath(path).split(os.sep)[-2:])
-        if label in models or label == bidmc.BANDPASS:
-            raise ValueError(f"--ppg_model: label {label!r} given twice or reserved; name it LABEL=MODEL")
+        if label in models or label in reserved:
+            raise ValueError(f"{option}: label {label!r} given twice or reserved; name it LABEL=MODEL")
         models[label] = path
     return models
+
+
+def compare_ecg(separator: Any, records: Sequence[realdata.AbdominalRecord]) -> dict[str, Any]:
+    """One ECG model beside the others: per ADFECGDB record its own-blind channel's and its fused fetal F1 (no
+    reference in any choice), its time for all leads of the first record, and its synthetic multi-lead scores."""
+    from cass_tf import separate
+    from cass_tf.config import load_config
+    from cass_tf.data import load_recordings
+    from cass_tf.scoring import recording_scores
+
+    adfecgdb = []
+    for record in records:
+        tolerance = round(metrics.MATCH_SECONDS * record.rate)
+        outputs = separate_channels(separator, record.abdomen, record.rate)
+        peaks = [realdata.fetal_peaks(out["fetal"], record.rate) for out in outputs]
+        own = int(np.argmin([rr_irregularity(p) for p in peaks]))
+        fused = all_leads(outputs, record.abdomen, record.rate)["model_fused"]
+        adfecgdb.append({"record": record.name, "own_blind_channel": own,
+                         "own_blind": metrics.match_events(peaks[own], record.fetal_peaks, tolerance)["f1"],
+                         "fused": metrics.match_events(fused.peaks, record.fetal_peaks, tolerance)["f1"],
+                         "candidate": fused.candidate})
+    config = load_config(os.path.join(REPO, MULTILEAD_CONFIG), ["data.cache_dir=null"])
+    recordings = load_recordings(config)["test"]
+    synthetic = recording_scores(lambda x: separate(x, separator, config.data.sample_rate), recordings,
+                                 ("maternal", "fetal"), config.data.sample_rate)
+    return {"source": separator.source, "multilead": separator.multilead, "adfecgdb": adfecgdb,
+            "separate_seconds": time_separation(separator, records[0]),
+            "synthetic_leads": {"recordings": len(recordings), "seconds": len(recordings[0]) / config.data.sample_rate,
+                                "scores": synthetic}}
 
 
 def ecg_figure(record: realdata.AbdominalRecord, separator: Any, channel: int, path: str) -> str:
@@ -230,8 +271,8 @@ def _f(value: float) -> str:
 
 
 def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[str, Any],
-             synthetic: list[dict[str, Any]]) -> str:
-    """The results page."""
+             synthetic: list[dict[str, Any]], models: dict[str, Any] | None = None) -> str:
+    """The results page (`models`: `compare_ecg` of each ECG model by label, the side-by-side section)."""
     lines = [
         "# Real-data validation: shipped models on ADFECGDB and BIDMC",
         "",
@@ -283,6 +324,7 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
                          f"{_f(c['model']['f1'])} | {_f(c['raw']['f1'])} | {_f(c['classical']['f1'])} |")
     lines += ["", f"![ADFECGDB]({os.path.basename(meta['ecg_figure'])})", ""]
     lines += leads_markdown(ecg, synthetic, meta)
+    lines += models_markdown(ecg, models or {})
     lines += ppg_markdown(ppg)
     lines += ["", f"![BIDMC]({os.path.basename(meta['ppg_figure'])})", "",
               "## Speed", "",
@@ -326,6 +368,48 @@ def leads_markdown(ecg: list[dict[str, Any]], synthetic: list[dict[str, Any]], m
     return lines + [""]
 
 
+def models_markdown(ecg: list[dict[str, Any]], models: dict[str, Any]) -> list[str]:
+    """ECG models side by side: ADFECGDB own-blind and fused F1 per record beside the classical references, the
+    time for a 4-lead record, and the synthetic multi-lead test split."""
+    if not models:
+        return []
+    lines = ["## ECG models side by side", "",
+             "ADFECGDB fetal QRS F1 (50 ms), no reference in any choice: each model's *own blind* channel (most "
+             "regular fetal RR; 1-based channel in brackets) and its *fused* output of all 4 leads (candidate in "
+             "brackets), beside single-lead template subtraction (own blind) and the multi-lead classical reference. "
+             "A multi-lead model (ml) separates the 4 leads together; a one-lead model each lead on its own.", "",
+             "| record | " + " | ".join(f"{label}{' (ml)' if m['multilead'] else ''} own blind | {label} fused"
+                                       for label, m in models.items())
+             + " | classical own blind | multi-lead classical |",
+             "|---|" + "---|---|" * len(models) + "---|---|"]
+    for k, r in enumerate(ecg):
+        cells = []
+        for m in models.values():
+            row = m["adfecgdb"][k]
+            cells += [f"{_f(row['own_blind'])} ({row['own_blind_channel'] + 1})",
+                      f"{_f(row['fused'])} ({row['candidate']})"]
+        lines.append(f"| {r['record']} | " + " | ".join(cells) + f" | {_f(r['own_blind']['classical'])} | "
+                     f"{_f(r['leads']['multilead']['f1'])} |")
+    means = []
+    for m in models.values():
+        means += [_f(float(np.mean([row[key] for row in m["adfecgdb"]]))) for key in ("own_blind", "fused")]
+    means += [_f(float(np.mean([r["own_blind"]["classical"] for r in ecg]))),
+              _f(float(np.mean([r["leads"]["multilead"]["f1"] for r in ecg])))]
+    lines += ["| **mean** | " + " | ".join(f"**{v}**" for v in means) + " |", ""]
+    first = next(iter(models.values()))["synthetic_leads"]
+    lines += [f"Synthetic multi-lead test split (`{MULTILEAD_CONFIG}`: {first['recordings']} recordings of "
+              f"{first['seconds']:.0f} s, 4 leads, noise 0-30 dB), whole signals: relative L2 error per lead (mean "
+              "over leads and recordings) and QRS F1 of the fused outputs (`cass_tf.fusion.fuse_outputs`) against the "
+              "true R peaks; and the time to separate ADFECGDB r01 (4 leads x 5 min at 1 kHz, best of 3):", "",
+              "| model | maternal L2 | fetal L2 | maternal F1 (fused) | fetal F1 (fused) | separate 4 x 5 min (s) |",
+              "|---|---|---|---|---|---|"]
+    for label, m in models.items():
+        s = m["synthetic_leads"]["scores"]
+        lines.append(f"| {label} | {_f(s['maternal']['l2'])} | {_f(s['fetal']['l2'])} | "
+                     f"{_f(s['maternal']['qrs_f1'])} | {_f(s['fetal']['qrs_f1'])} | {m['separate_seconds']:.2f} |")
+    return lines + [""]
+
+
 def ppg_markdown(ppg: list[dict[str, Any]]) -> list[str]:
     """The BIDMC section: every source under every estimator (summary), then per record, breathing and pulse."""
     summary = bidmc.summary(ppg)
@@ -366,14 +450,20 @@ def ppg_markdown(ppg: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def run(data: str, ecg_model: str, ppg_models: dict[str, str], out: str, command: str) -> dict[str, Any]:
+def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: str, command: str) -> dict[str, Any]:
     """Scores everything, writes <out>, its JSON and figures; returns the JSON content."""
     from cass_tf import Separator
 
-    ecg_sep = Separator(ecg_model)
+    ecg_seps = {label: Separator(path) for label, path in ecg_models.items()}
+    ecg_sep = list(ecg_seps.values())[-1]  # the newest: the detailed tables and figures
     ppg_seps = {label: Separator(path) for label, path in ppg_models.items()}
     stem = os.path.splitext(out)[0]
     ecg_records = [realdata.read_adfecgdb(r, data) for r in realdata.ADFECGDB_RECORDS]
+    compared = {}
+    for label, separator in ecg_seps.items():
+        compared[label] = compare_ecg(separator, ecg_records)
+        print(f"{label}: ADFECGDB fused fetal F1 " + ", ".join(f"{r['fused']:.3f}" for r in compared[label]["adfecgdb"])
+              + f"; synthetic multi-lead {compared[label]['synthetic_leads']['scores']}", flush=True)
     ecg = [score_ecg(r, ecg_sep) for r in ecg_records]
     for r in ecg:
         print(f"{r['record']}: blind ch {r['blind_channel'] + 1} F1 {r['blind']}, all leads "
@@ -394,16 +484,18 @@ def run(data: str, ecg_model: str, ppg_models: dict[str, str], out: str, command
         "load": "1-min load average {:.1f} while timing".format(os.getloadavg()[0]),
     }
     synthetic = score_synthetic(ecg_sep)
-    result = {"meta": meta, "adfecgdb": ecg, "bidmc": ppg, "synthetic": synthetic}
+    result = {"meta": meta, "adfecgdb": ecg, "bidmc": ppg, "synthetic": synthetic, "ecg_models": compared}
     write_text(f"{stem}.json", json.dumps(result, indent=1, default=float) + "\n")
-    write_text(out, markdown(ecg, ppg, meta, synthetic))
+    write_text(out, markdown(ecg, ppg, meta, synthetic, compared))
     return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="folder holding ADFECGDB/ and BIDMC/")
-    parser.add_argument("--ecg_model", default="saved_models/ecg", help="ECG model (highest version of a base dir)")
+    parser.add_argument("--ecg_model", action="append", default=[], metavar="[LABEL=]MODEL",
+                        help="ECG model to score (repeatable; default: every version in saved_models/ecg; the last "
+                             "one gets the detailed tables)")
     parser.add_argument("--ppg_model", action="append", default=[], metavar="[LABEL=]MODEL",
                         help="PPG model to score (repeatable; default: every version in saved_models/ppg)")
     parser.add_argument("--out", default="docs/results/real.md", help="results page; JSON and PNGs go beside it")
@@ -413,10 +505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--data: no {sub}/ folder in {args.data!r}")
     command = "python pipelines/validate_real.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
+        ecg = labelled_models(args.ecg_model, "saved_models/ecg", "--ecg_model")
         models = ppg_models(args.ppg_model)
     except ValueError as e:
         parser.error(str(e))
-    run(args.data, args.ecg_model, models, args.out, command.strip())
+    if not ecg:
+        parser.error("--ecg_model: no ECG model given and none in saved_models/ecg")
+    run(args.data, ecg, models, args.out, command.strip())
     return 0
 
 

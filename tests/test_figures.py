@@ -146,7 +146,7 @@ def render_real(raw):
     sys.path.insert(0, os.path.join(REPO, "pipelines"))
     import validate_real
 
-    return validate_real.markdown(raw["adfecgdb"], raw["bidmc"], raw["meta"], raw["synthetic"])
+    return validate_real.markdown(raw["adfecgdb"], raw["bidmc"], raw["meta"], raw["synthetic"], raw.get("ecg_models"))
 
 
 # generated pages: {page: renderer of its raw file}; the page must equal the rendering, byte for byte
