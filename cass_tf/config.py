@@ -374,6 +374,10 @@ class TrainConfig:
     # and in random order, k uniform in [low, high] and the same for the whole batch (cass_tf.data.pipeline), so the
     # model learns to work with fewer leads; None: every lead, in the generator's order
     leads_kept: Optional[tuple[int, int]] = None
+    # a one-lead complex-mask export (SavedModel version directory) of the same STFT, patch, components, network input
+    # and width whose autoencoders start a fresh run (a multi-lead model: on every lead, its lead context starting as
+    # the identity; cass_tf.models.resnet9.copy_autoencoder); the discriminators start fresh; a resume ignores it
+    init_from: Optional[str] = None
 
     def check(self, path: str) -> None:
         for name in ("ae_learning_rate", "d_learning_rate"):

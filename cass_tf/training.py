@@ -38,9 +38,11 @@ import numpy as np
 import tensorflow as tf
 
 from cass_tf import atomic, plots
-from cass_tf.config import Config, completed, flatten, upgrade
+from cass_tf.config import Config, ConfigError, completed, flatten, upgrade
 from cass_tf.data import pipeline
+from cass_tf.exporting import load_model
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
+from cass_tf.models.resnet9 import copy_autoencoder
 from cass_tf.precision import CHOICES, policy_scope, resolve
 from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, SIGNAL_L2, WAVEFORM_L2, RunDir
 from cass_tf.scoring import event_scores, signal_scores, waveform_l2
@@ -179,6 +181,10 @@ def _setup(config: Config, verbose: bool, stack: contextlib.ExitStack) -> _Run:
     restored = _restore(checkpoint, manager, checkpoint_dir)
     if restored and verbose and chief:
         print(f"resuming from {restored} (epoch {int(epoch)}, step {int(step)})")
+    if not restored and config.train.init_from:
+        start_from(model, config.train.init_from)
+        if verbose and chief:
+            print(f"autoencoders initialised from {config.train.init_from}")
 
     data = pipeline.make_datasets(config, train=False)
     recordings, global_batch, start = data.recordings["train"], config.train.batch_size, int(step)
@@ -388,6 +394,29 @@ def _progress_mode(show: bool) -> int:
     if not show:
         return 0
     return 1 if sys.stdout.isatty() else 2
+
+
+def start_from(model: CASSModel, version_dir: str) -> None:
+    """Sets the autoencoders of a fresh `model` from a one-lead export's (`train.init_from`,
+    cass_tf.models.resnet9.copy_autoencoder); a ConfigError naming train.init_from when it cannot."""
+    what = f"train.init_from {version_dir!r}"
+    try:
+        source = load_model(version_dir)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{what}: not a loadable cass_tf export ({e})") from None
+    mine, theirs = model.config, source.config
+    fields = {"stft": (mine.stft, theirs.stft), "patch": (mine.patch, theirs.patch),
+              "components": (mine.components, theirs.components), "model.input": (mine.model.input, theirs.model.input),
+              "model.output": (mine.model.output, theirs.model.output),
+              "model.multilead": (False, theirs.model.multilead), "scaling": (mine.scaling, theirs.scaling)}
+    for name, (want, got) in fields.items():
+        if want != got:
+            raise ConfigError(f"{what}: its {name} is {got!r}, this run needs {want!r}")
+    for name in mine.components:
+        try:
+            copy_autoencoder(source.autoencoders[name], model.autoencoders[name])
+        except ValueError as e:
+            raise ConfigError(f"{what}: {e}") from None
 
 
 def build_model(config: Config):

@@ -22,7 +22,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 F = T = 16
 TINY = ["data.ecg.train_recordings=3", "data.ecg.test_recordings=1", "data.ecg.seconds=4", "data.cache_dir=null",
         "data.validation_recordings=0", "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
-        "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.batch_size=4", "train.leads_kept=null"]
+        "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.batch_size=4", "train.leads_kept=null",
+        "train.init_from=null"]
 
 
 def tiny(*overrides):

@@ -21,7 +21,8 @@ from cass_tf.windows import separate_at_level, separate_waveform
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["data.ecg.train_recordings=3", "data.ecg.test_recordings=1", "data.ecg.seconds=4", "data.cache_dir=null",
         "data.validation_recordings=0", "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
-        "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.batch_size=4", "train.leads_kept=null"]
+        "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.batch_size=4", "train.leads_kept=null",
+        "train.init_from=null"]
 NAMES = ("maternal", "fetal")
 
 
@@ -145,7 +146,7 @@ def test_bad_shapes_are_refused_with_the_argument_named(model, config):
     separator = Separator(model)
     with pytest.raises(ValueError, match=r"^waveform: expected \(samples,\), \(leads, samples\) or \(batch, leads"):
         separator(np.zeros((1, 2, 3, 400), np.float32))
-    one_lead = Separator(CASSModel(load_config(REPO / "configs/ecg.json", TINY[:-1] + ["model.multilead=false"])))
+    one_lead = Separator(CASSModel(load_config(REPO / "configs/ecg.json", TINY + ["model.multilead=false"])))
     with pytest.raises(ValueError, match=r"^waveform: expected \(samples,\) or \(batch, samples\), got a 3-D"):
         one_lead(np.zeros((1, 2, 400), np.float32))
 
@@ -187,3 +188,29 @@ def test_command_line_writes_the_fused_output_of_a_multilead_model(model, tmp_pa
     scale = np.abs(table["fetal"]).max()
     np.testing.assert_allclose(table["fetal"], np.asarray(choice["fetal"]["weights"]) @ rows[4:], rtol=0,
                                atol=1e-5 * scale)
+
+
+def test_a_multilead_model_started_from_a_one_lead_export_computes_it_on_every_lead(config, tmp_path):
+    """train.init_from: after `training.start_from`, the multi-lead autoencoders give, on each lead of a recording,
+    exactly the one-lead export's output for that lead alone; another width is refused naming the field."""
+    from cass_tf.config import ConfigError
+    from cass_tf.training import start_from
+
+    keras.utils.set_random_seed(5)
+    one_lead = CASSModel(load_config(REPO / "configs/ecg.json", TINY))
+    for ae in one_lead.autoencoders.values():  # non-trivial BatchNorm statistics, as a trained model has
+        for v in ae.variables:
+            if "moving_mean" in v.path:
+                v.assign(np.random.default_rng(1).normal(0, 0.1, v.shape).astype(np.float32))
+    version = export(one_lead, tmp_path / "one", version=1)
+    many = CASSModel(config)
+    features = np.random.default_rng(2).normal(size=(2, 3, 16, 16, 2)).astype(np.float32)
+    before = many(features, training=False)["fetal"].numpy()
+    start_from(many, version)
+    after = many(features, training=False)["fetal"].numpy()
+    alone = one_lead(features.reshape(6, 16, 16, 2), training=False)["fetal"].numpy().reshape(after.shape)
+    np.testing.assert_allclose(after, alone, rtol=0, atol=1e-5 * np.abs(alone).max())
+    assert np.abs(before - alone).max() > 1e-2 * np.abs(alone).max()  # it was a different network before
+    wider = CASSModel(config.replace(["model.width=4"]))
+    with pytest.raises(ConfigError, match=r"^train.init_from .*: .*does not fit"):
+        start_from(wider, version)

@@ -13,6 +13,7 @@ network what `model.input` says of it (`NetworkInput`), and multiply it by a bou
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -243,6 +244,29 @@ def build_multilead_autoencoder(shape: tuple[int, int], width: int, name: str, n
     z = build_decoder(shape, width, "complex_mask", f"{name}_decoder")(code)
     z = UnfoldLeads(name=f"{name}_unfold")((z, inputs))
     return keras.Model(inputs, ComplexMask(name=f"{name}_masked")((z, inputs)), name=name)
+
+
+def copy_autoencoder(source: keras.Model, target: keras.Model) -> None:
+    """Sets `target`'s weights from `source`, a one-lead complex autoencoder (`build_autoencoder`) of the same shape and
+    width; `target` is another one, or a multi-lead one (`build_multilead_autoencoder`), which then computes exactly
+    what `source` computes on each lead alone: the first convolution's inputs for the leads' mean get zero weights and
+    the bottleneck's lead context adds zero (its BatchNorm gamma is 0). Training then starts from the one-lead model
+    and learns what the other leads add. ValueError when the networks do not fit."""
+    for part in ("encoder", "decoder"):
+        old, new = source.get_layer(f"{source.name}_{part}").weights, target.get_layer(f"{target.name}_{part}").weights
+        if len(old) != len(new):
+            raise ValueError(f"the {part}s differ ({len(old)} and {len(new)} weights): not the same architecture")
+        for o, n in zip(old, new):
+            value = np.asarray(o.numpy())
+            if value.ndim == 4 and tuple(n.shape) == (*value.shape[:2], 2 * value.shape[2], value.shape[3]):  # [own, mean]
+                value = np.concatenate([value, np.zeros_like(value)], axis=2)
+            if tuple(n.shape) != value.shape:
+                raise ValueError(f"{n.path}: shape {tuple(n.shape)} does not fit {o.path} {value.shape} (same width, "
+                                 "patch and network input needed)")
+            n.assign(value)
+    if any(layer.name == f"{target.name}_context_bn" for layer in target.layers):
+        gamma = target.get_layer(f"{target.name}_context_bn").gamma
+        gamma.assign(tf.zeros_like(gamma))
 
 
 def build_discriminator(shape: tuple[int, int], width: int, name: str, channels: int = 1,
