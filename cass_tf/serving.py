@@ -22,9 +22,18 @@ or a file's own rate) are resampled to the model's rate with `cass_tf.audio.resa
 `cass_tf.separate` does. A client without `sample_rate` treats arrays as already at the model's rate and refuses an
 input rate it cannot check (ValueError). `components=` (the config's "components") fixes the dict order and is
 checked against what the server returns; without it the served names are returned in sorted order.
+For the same reason pass `multilead=True` for a multi-lead model (e.g. ecg/3): the asset's config.model.multilead,
+`read_asset(version_dir).config.model.multilead`. Its export serves `waveform` [batch, leads, samples], and the
+client then does what `cass_tf.separate` does with such a model: a (leads, samples) array is ONE recording, sent as
+one [1, leads, samples] request row and returned as (leads, samples) per component; a 1-D array is one lead
+([1, 1, samples]).
+
+    client = RestClient("http://localhost:8501", model="ecg", sample_rate=256, multilead=True)
+    parts = client.separate(abdominal, sample_rate=1000)    # (4, n) in: {"fetal": (4, n), "maternal": (4, n)}
 
 Each signal goes whole into one request: the served graph computes one STFT over it (no blocks). Signals of equal
-length (after resampling) go together, up to `max_batch` rows per request. Outputs equal `cass_tf.separate` to float32
+shape (after resampling; a multi-lead client's rows are whole recordings: equal leads and samples) go together, up
+to `max_batch` rows per request. Outputs equal `cass_tf.separate` to float32
 round-off (its blocks agree with the one-shot result to 1e-5 of the output scale).
 
 Sizes and limits. REST sends the columnar JSON format, samples written with 9 significant digits (exact for float32),
@@ -32,7 +41,8 @@ about 12 bytes per sample each way, and tensorflow_model_server cuts REST reques
 `--rest_api_timeout_in_ms` (30 s by default): prefer gRPC for long audio. gRPC sends raw float32, 4 bytes per sample
 in and 4 per sample and component out; both this client and tensorflow_model_server accept messages up to
 MAX_MESSAGE_BYTES = 2**31 - 1 bytes (gRPC's and protobuf's ceiling), so one request holds at most about 5e8 samples
-(hours of audio at 44.1 kHz; the server's memory for the whole-signal STFT is usually the tighter bound).
+over all its leads (hours of audio at 44.1 kHz; the server's memory for the whole-signal STFT is usually the
+tighter bound).
 
 Errors from the server (HTTP 4xx/5xx with TF Serving's `{"error": "..."}` body, gRPC status codes), timeouts and
 unreachable servers raise `ServingError` (a RuntimeError) naming the URL or target and carrying the server's message.
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import abc
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -71,7 +82,7 @@ class _Client(abc.ABC):
     """What both clients share: argument checks, input loading, resampling, batching, output checks."""
 
     def __init__(self, model: str, version: Optional[int], signature: str, timeout: float,
-                 sample_rate: Optional[int], components: Optional[Sequence[str]], max_batch: int):
+                 sample_rate: Optional[int], components: Optional[Sequence[str]], max_batch: int, multilead: bool):
         if not isinstance(model, str) or not model or "/" in model or ":" in model:
             raise ValueError(f"model must be a non-empty model name without '/' or ':', got {model!r}")
         if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))
@@ -83,6 +94,9 @@ class _Client(abc.ABC):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
             raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+        if not isinstance(multilead, (bool, np.bool_)):
+            raise ValueError(f"multilead must be True or False (the export's config.model.multilead), "
+                             f"got {multilead!r}")
         if components is not None:
             if isinstance(components, str) or not components or not all(isinstance(c, str) for c in components) \
                     or len(set(components)) != len(components):
@@ -93,6 +107,7 @@ class _Client(abc.ABC):
         self.sample_rate = None if sample_rate is None else check_rate(sample_rate)
         self.components = components
         self.max_batch = int(max_batch)
+        self.multilead = bool(multilead)
 
     def __enter__(self):
         return self
@@ -115,7 +130,11 @@ class _Client(abc.ABC):
         return separate_mixtures(mixtures, many, self.sample_rate, self._separate_channels, mono)
 
     def _separate_channels(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """The front end's backend: every channel of every signal is a row of its own (`_separate_signals`)."""
+        """The front end's backend (`_separate_signals` sends the rows): for a one-lead model every channel of every
+        signal is a row of its own; for a multi-lead model every signal is one row of its leads (1-D: one lead)."""
+        if self.multilead:
+            separated = self._separate_signals([np.atleast_2d(x) for x in signals])
+            return [{n: v.reshape(x.shape) for n, v in parts.items()} for x, parts in zip(signals, separated)]
         rows = [(i, row) for i, x in enumerate(signals) for row in (x if x.ndim == 2 else x[np.newaxis])]
         separated = self._separate_signals([row for _, row in rows])
         results = []
@@ -125,13 +144,15 @@ class _Client(abc.ABC):
         return results
 
     def _separate_signals(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """One dict per signal (at the model's rate); equal-length signals share requests of <= rows_per_request."""
-        groups: dict[int, list[int]] = {}
+        """One dict per signal (a request row: (samples,), or (leads, samples) for a multi-lead model, at the model's
+        rate); signals of equal shape share requests of <= rows_per_request."""
+        groups: dict[tuple[int, ...], list[int]] = {}
         for index, x in enumerate(signals):
-            groups.setdefault(x.shape[0], []).append(index)
+            groups.setdefault(x.shape, []).append(index)
+        steps = {shape: self._rows_per_request(shape) for shape in groups}  # size errors before any request
         results: list[Optional[dict[str, np.ndarray]]] = [None] * len(signals)
-        for samples, indices in groups.items():
-            step = self._rows_per_request(samples)
+        for shape, indices in groups.items():
+            step = steps[shape]
             for start in range(0, len(indices), step):
                 chunk = indices[start:start + step]
                 batch = np.stack([signals[i] for i in chunk]).astype(np.float32, copy=False)
@@ -140,11 +161,13 @@ class _Client(abc.ABC):
                     results[index] = {n: v[row] for n, v in outputs.items()}
         return results  # type: ignore[return-value]
 
-    def _rows_per_request(self, samples: int) -> int:
+    def _rows_per_request(self, shape: tuple[int, ...]) -> int:
+        """How many rows of this shape ((samples,) or (leads, samples)) one request may carry."""
         return self.max_batch
 
-    def _check_outputs(self, outputs: dict[str, Any], shape: tuple[int, int]) -> dict[str, np.ndarray]:
-        """float32 [batch, samples] arrays named and ordered by `components` (or sorted), or a ServingError."""
+    def _check_outputs(self, outputs: dict[str, Any], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """float32 arrays of the request's shape, [batch, (leads,) samples], named and ordered by `components` (or
+        sorted), or a ServingError."""
         names = set(outputs)
         if self.components is not None and names != set(self.components):
             raise self._error(f"the server returned outputs {sorted(names)}, expected the components "
@@ -163,7 +186,7 @@ class _Client(abc.ABC):
 
     @abc.abstractmethod
     def _predict(self, batch: np.ndarray) -> dict[str, Any]:
-        """{output name: [rows, samples] array} for one request."""
+        """{output name: [rows, (leads,) samples] array} for one request."""
 
     @abc.abstractmethod
     def _error(self, message: str, status: Union[int, str, None] = None, detail: str = "") -> ServingError:
@@ -178,13 +201,15 @@ class RestClient(_Client):
     version: a version number, or None for the server's latest. signature: the signature to call.
     timeout: seconds per socket operation. sample_rate: the model's rate (see the module doc).
     components: the expected output names, in the order wanted. max_batch: signals per request at most.
+    multilead: the model takes a recording's leads together (the asset's config.model.multilead; module doc).
     Uses the standard library only (urllib), including its proxy settings from the environment.
     """
 
     def __init__(self, url: str = "http://localhost:8501", model: str = "ecg", version: Optional[int] = None,
                  signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
-                 components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH):
-        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch)
+                 components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH,
+                 multilead: bool = False):
+        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead)
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"url must be an http(s) address like 'http://localhost:8501', got {url!r}")
@@ -210,10 +235,9 @@ class RestClient(_Client):
         return self._call("GET", self.model_url + "/metadata")
 
     def request_body(self, batch: np.ndarray) -> bytes:
-        """The JSON body of a predict request for a float32 [batch, samples] array (the columnar format)."""
-        rows = ",".join("[" + ",".join(map(_float32_text, row.tolist())) + "]" for row in batch)
+        """The JSON body of a predict request for a float32 [batch, (leads,) samples] array (the columnar format)."""
         return (f'{{"signature_name": {json.dumps(self.signature)}, '
-                f'"inputs": {{{json.dumps(WAVEFORM_INPUT)}: [{rows}]}}}}').encode("ascii")
+                f'"inputs": {{{json.dumps(WAVEFORM_INPUT)}: {_json_array(batch)}}}}}').encode("ascii")
 
     def _predict(self, batch: np.ndarray) -> dict[str, Any]:
         payload = self._call("POST", self.predict_url, self.request_body(batch))
@@ -289,8 +313,8 @@ class GrpcClient(_Client):
     def __init__(self, target: str = "localhost:8500", model: str = "ecg", version: Optional[int] = None,
                  signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
                  components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH,
-                 credentials: Any = None, max_message_bytes: int = MAX_MESSAGE_BYTES):
-        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch)
+                 multilead: bool = False, credentials: Any = None, max_message_bytes: int = MAX_MESSAGE_BYTES):
+        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead)
         if not isinstance(target, str) or not target or "://" in target:
             raise ValueError(f"target must be a gRPC address like 'localhost:8500', got {target!r}")
         if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int) \
@@ -336,7 +360,7 @@ class GrpcClient(_Client):
                                                                         preserving_proto_field_name=True)}}
 
     def predict_request(self, batch: np.ndarray) -> Any:
-        """The PredictRequest for a float32 [batch, samples] array."""
+        """The PredictRequest for a float32 [batch, (leads,) samples] array (its TensorProto has that shape)."""
         tf = self._api["tf"]
         request = self._api["predict_pb2"].PredictRequest()
         self._fill_spec(request.model_spec)
@@ -349,10 +373,11 @@ class GrpcClient(_Client):
         if self.version is not None:
             spec.version.value = self.version
 
-    def _rows_per_request(self, samples: int) -> int:
-        row_bytes = 4 * samples * max(1, len(self.components or ()))
+    def _rows_per_request(self, shape: tuple[int, ...]) -> int:
+        row_bytes = 4 * math.prod(shape) * max(1, len(self.components or ()))  # every lead's samples
         if row_bytes + 4096 > self.max_message_bytes:
-            raise ValueError(f"a signal of {samples} samples needs about {row_bytes} bytes per gRPC message, over "
+            size = f"{shape[0]} leads x {shape[1]} samples" if len(shape) == 2 else f"{shape[0]} samples"
+            raise ValueError(f"a signal of {size} needs about {row_bytes} bytes per gRPC message, over "
                              f"max_message_bytes={self.max_message_bytes}; send it in shorter pieces")
         return max(1, min(self.max_batch, (self.max_message_bytes - 4096) // row_bytes))
 
@@ -382,6 +407,13 @@ class GrpcClient(_Client):
     def _error(self, message: str, status: Union[int, str, None] = None, detail: str = "") -> ServingError:
         return ServingError(f"gRPC {self.target} (model {self.model!r}): {message}", self.target, status,
                             detail or message)
+
+
+def _json_array(values: np.ndarray) -> str:
+    """A float array as nested JSON lists of `_float32_text` numbers (row after row, any rank >= 1)."""
+    if values.ndim == 1:
+        return "[" + ",".join(map(_float32_text, values.tolist())) + "]"
+    return "[" + ",".join(_json_array(row) for row in values) + "]"
 
 
 def _float32_text(value: float) -> str:
