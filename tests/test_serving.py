@@ -1,4 +1,5 @@
-"""Tests for cass_tf.serving: RestClient and GrpcClient against in-process stand-ins for tensorflow_model_server.
+"""Tests for cass_tf.serving: RestClient and GrpcClient against in-process stand-ins for tensorflow_model_server,
+serving the tiny one-lead PPG export and a tiny multi-lead ECG export.
 
 tensorflow_model_server cannot run here, so the two servers below follow TF Serving's own behaviour on the exported
 SavedModel (loaded with tf.saved_model.load): the REST predict (columnar "inputs" -> "outputs", a bare value for a
@@ -16,6 +17,7 @@ import threading
 from concurrent import futures
 
 import grpc
+import keras
 import numpy as np
 import pytest
 import soundfile as sf
@@ -24,15 +26,21 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
+from cass_tf.config import load_config
 from cass_tf.contract import read_asset
+from cass_tf.exporting import export
+from cass_tf.models.cass import CASSModel
 from cass_tf.separation import separate
+from cass_tf.separator import Separator
 from cass_tf.serving import GrpcClient, RestClient, ServingError
 from conftest import NAMES, RATE, signal
+from test_multilead_separation import NAMES as LEAD_NAMES, REPO, TINY as LEADS_TINY, leads
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
 
 
 MODEL = "tiny"
+LEADS = "leads"  # the multi-lead export's served name
 
 
 def assert_same(actual, expected, tol=1e-5):
@@ -240,9 +248,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 # ---- fixtures ----
 
 @pytest.fixture(scope="module")
-def registry(tiny_export):
+def leads_export(tmp_path_factory):
+    """A tiny untrained multi-lead ECG model (configs/ecg_leads.json at width 2, 256 Hz), exported."""
+    keras.utils.set_random_seed(3)
+    model = CASSModel(load_config(REPO / "configs/ecg_leads.json", LEADS_TINY))
+    return export(model, tmp_path_factory.mktemp("leads") / "ecg", version=1)
+
+
+@pytest.fixture(scope="module")
+def leads_separator(leads_export):
+    return Separator(leads_export)
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_export, leads_export):
     return {MODEL: ServedModel(MODEL, 1, str(tiny_export)),
-            "heart_only": ServedModel("heart_only", 1, str(tiny_export), outputs=("heart",))}
+            "heart_only": ServedModel("heart_only", 1, str(tiny_export), outputs=("heart",)),
+            LEADS: ServedModel(LEADS, 1, str(leads_export))}
 
 
 @pytest.fixture(scope="module")
@@ -433,6 +455,81 @@ def test_inputs_are_checked_before_any_request(rest):
         RestClient("localhost:8501")
     with pytest.raises(ValueError, match="version"):
         RestClient(url, version=0)
+    with pytest.raises(ValueError, match=r"^multilead must be True or False .*got 'yes'"):
+        RestClient(url, multilead="yes")
+
+
+# ---- multi-lead models: a (leads, samples) recording is one [1, leads, samples] row ----
+
+def rest_shapes(requests):
+    return [np.asarray(json.loads(r["body"])["inputs"]["waveform"], np.float32).shape for r in requests]
+
+
+def test_rest_multilead_sends_each_recording_whole_and_equals_separate(rest, leads_separator):
+    server, url = rest
+    rate = read_asset(leads_separator.source).sample_rate
+    client = RestClient(url, model=LEADS, sample_rate=rate, components=LEAD_NAMES, multilead=True)
+    x = leads(4, 700, seed=1)
+    got = client.separate(x)
+    expected = separate(x, leads_separator)
+    assert_same(got, expected)
+    assert got["fetal"].shape == (4, 700)
+    [request] = server.requests
+    sent = np.asarray(json.loads(request["body"])["inputs"]["waveform"], np.float32)
+    np.testing.assert_array_equal(sent, x[np.newaxis])  # [1, leads, samples], every float32 exact
+    # the served model mixes the leads: lead 0 of the recording is not lead 0 separated alone
+    alone = separate(x[0], leads_separator)["fetal"]
+    assert alone.shape == (700,) and np.abs(expected["fetal"][0] - alone).max() > 1e-3 * np.abs(alone).max()
+    assert_same(client.separate(x[0]), separate(x[0], leads_separator))
+    assert rest_shapes(server.requests[1:]) == [(1, 1, 700)]  # a 1-D input is one lead
+
+    server.requests.clear()  # recordings of equal (leads, samples) share a request, in order
+    mixtures = [leads(4, 700, seed=2), leads(4, 500, seed=3), leads(4, 700, seed=4), leads(3, 700, seed=5),
+                signal(700, seed=6)]
+    results = client.separate(mixtures)
+    for got, want in zip(results, separate(mixtures, leads_separator)):
+        assert_same(got, want)
+    assert [r["fetal"].shape for r in results] == [(4, 700), (4, 500), (4, 700), (3, 700), (700,)]
+    assert rest_shapes(server.requests) == [(2, 4, 700), (1, 4, 500), (1, 3, 700), (1, 1, 700)]
+
+    server.requests.clear()  # at 1000 Hz: resampled to the model's 256 Hz and back, every lead
+    x1000 = leads(4, 3000, seed=7)
+    got = client.separate(x1000, sample_rate=1000)
+    assert_same(got, separate(x1000, leads_separator, sample_rate=1000))
+    assert got["maternal"].shape == (4, 3000) and rest_shapes(server.requests) == [(1, 4, 768)]
+
+
+def test_multilead_client_of_a_one_lead_model_gets_the_servers_error(rest):
+    server, url = rest
+    with pytest.raises(ServingError) as caught:
+        RestClient(url, model=MODEL, multilead=True).separate(np.stack([signal(300), signal(300, seed=1)]))
+    assert caught.value.status == 400 and rest_shapes(server.requests) == [(1, 2, 300)]
+
+
+def test_grpc_multilead_sends_leads_in_the_tensor_shape_and_counts_them_in_the_size(grpc_server, leads_separator):
+    servicer, target = grpc_server
+    rate = read_asset(leads_separator.source).sample_rate
+    recordings = [leads(4, 700, seed=8), leads(4, 700, seed=9), leads(4, 700, seed=10), leads(2, 640, seed=11)]
+    expected = separate(recordings, leads_separator)
+    row_bytes = 4 * 4 * 700 * len(LEAD_NAMES)  # one 4-lead row: every lead's samples, for each component
+    count = len(servicer.requests)
+    with GrpcClient(target, model=LEADS, sample_rate=rate, components=LEAD_NAMES, multilead=True,
+                    max_message_bytes=2 * row_bytes + 4096) as client:  # two 4-lead rows per message
+        for got, want in zip(client.separate(recordings), expected):
+            assert_same(got, want)
+        sent = servicer.requests[count:]
+        assert [[d.size for d in r.inputs["waveform"].tensor_shape.dim] for r in sent] == \
+            [[2, 4, 700], [1, 4, 700], [1, 2, 640]]
+        np.testing.assert_array_equal(tf.make_ndarray(sent[1].inputs["waveform"]), recordings[2][np.newaxis])
+        x1000 = leads(4, 3000, seed=12)
+        assert_same(client.separate(x1000, sample_rate=1000), separate(x1000, leads_separator, sample_rate=1000))
+    # a message that holds 700 samples of one lead does not hold 4 leads of them: refused before any request
+    count = len(servicer.requests)
+    with GrpcClient(target, model=LEADS, components=LEAD_NAMES, multilead=True,
+                    max_message_bytes=row_bytes // 4 + 4096) as client:
+        with pytest.raises(ValueError, match=r"^a signal of 4 leads x 700 samples needs about 22400 bytes"):
+            client.separate([signal(700), recordings[0]])
+    assert len(servicer.requests) == count
 
 
 # ---- gRPC ----
