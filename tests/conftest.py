@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: a tiny trained PPG model (width 2, 16x16 patches, 64 Hz), trained, restored and
 exported once per test session; a PPG-like test signal; the Keras reference separation and its tolerance; the one
-way tests run the command line (`run_cli`) and build a subprocess's environment (`env`).
+way tests run the command line (`run_cli` in a subprocess, `run_here` in this process) and build a subprocess's
+environment (`env`).
 
 TensorFlow's C++ logs are set to level 2 here, before any test module imports TensorFlow (pytest imports this file
 first), so test modules do not set it again."""
@@ -46,6 +47,23 @@ def run_cli(*args, module: str = "cass_tf", timeout: float = 300,
     TF_CPP_MIN_LOG_LEVEL (the command line must quiet TensorFlow itself); stdout and stderr captured as text."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=REPO,
                           env=env(TF_CPP_MIN_LOG_LEVEL=None, **extra_env), timeout=timeout)
+
+
+def run_here(capsys, *args) -> subprocess.CompletedProcess:
+    """`python -m cass_tf args` in this process (cass_tf.cli.main: the same parsing, output and error contract,
+    without a TensorFlow import to wait for), stdout and stderr from `capsys`. A test whose point is the process
+    (TensorFlow's logs quieted, signals, kills, a second process, the `python -m cass_tf.<module>` entry points) runs
+    `run_cli`; a test that runs several commands runs one of them with `run_cli` and the others here."""
+    from cass_tf import cli
+
+    argv = list(map(str, args))
+    capsys.readouterr()
+    try:
+        status = cli.main(argv)
+    except SystemExit as e:  # a usage error (argparse exits)
+        status = e.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["cass-tf", *argv], status, out, err)
 
 
 def error_lines(stderr: str) -> list[str]:
