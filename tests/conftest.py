@@ -82,14 +82,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> pathlib.Path:
-    """A training model_dir (config.json + checkpoints/) of the tiny PPG model."""
+def tiny_training(tmp_path_factory):
+    """(config, TrainResult) of the tiny PPG model's training, in `<basetemp>/tiny_ppg_run` (read it, never write
+    into it: copy it to a test's tmp_path first)."""
     from cass_tf.config import load_config
     from cass_tf.train import train
 
     model_dir = tmp_path_factory.getbasetemp() / "tiny_ppg_run"
-    train(load_config(REPO / "configs" / "paper" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
-    return model_dir
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"])
+    return config, train(config, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_training) -> pathlib.Path:
+    """A training model_dir (config.json + checkpoints/) of the tiny PPG model."""
+    return pathlib.Path(tiny_training[1].model_dir)
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +158,7 @@ def png_size(path):
 
 
 # The session's trained tiny model: a test that needs it waits for a training and an export.
-TRAINED_FIXTURES = {"tiny_model_dir", "tiny_model", "tiny_export", "tiny_separator"}
+TRAINED_FIXTURES = {"tiny_training", "tiny_model_dir", "tiny_model", "tiny_export", "tiny_separator"}
 
 
 def pytest_configure(config):
