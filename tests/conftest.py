@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: a tiny trained PPG model (width 2, 16x16 patches, 64 Hz), trained, restored and
 exported once per test session; a PPG-like test signal; the Keras reference separation and its tolerance; the one
-way tests run the command line (`run_cli`) and build a subprocess's environment (`env`).
+way tests run the command line (`run_cli` in a subprocess, `run_here` in this process) and build a subprocess's
+environment (`env`).
 
 TensorFlow's C++ logs are set to level 2 here, before any test module imports TensorFlow (pytest imports this file
 first), so test modules do not set it again."""
@@ -48,6 +49,23 @@ def run_cli(*args, module: str = "cass_tf", timeout: float = 300,
                           env=env(TF_CPP_MIN_LOG_LEVEL=None, **extra_env), timeout=timeout)
 
 
+def run_here(capsys, *args) -> subprocess.CompletedProcess:
+    """`python -m cass_tf args` in this process (cass_tf.cli.main: the same parsing, output and error contract,
+    without a TensorFlow import to wait for), stdout and stderr from `capsys`. A test whose point is the process
+    (TensorFlow's logs quieted, signals, kills, a second process, the `python -m cass_tf.<module>` entry points) runs
+    `run_cli`; a test that runs several commands runs one of them with `run_cli` and the others here."""
+    from cass_tf import cli
+
+    argv = list(map(str, args))
+    capsys.readouterr()
+    try:
+        status = cli.main(argv)
+    except SystemExit as e:  # a usage error (argparse exits)
+        status = e.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["cass-tf", *argv], status, out, err)
+
+
 def error_lines(stderr: str) -> list[str]:
     """The `error: ...` lines of a command's stderr."""
     return [line for line in stderr.splitlines() if line.startswith("error:")]
@@ -64,14 +82,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> pathlib.Path:
-    """A training model_dir (config.json + checkpoints/) of the tiny PPG model."""
+def tiny_training(tmp_path_factory):
+    """(config, TrainResult) of the tiny PPG model's training, in `<basetemp>/tiny_ppg_run` (read it, never write
+    into it: copy it to a test's tmp_path first)."""
     from cass_tf.config import load_config
     from cass_tf.train import train
 
     model_dir = tmp_path_factory.getbasetemp() / "tiny_ppg_run"
-    train(load_config(REPO / "configs" / "paper" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"]), verbose=False)
-    return model_dir
+    config = load_config(REPO / "configs" / "paper" / "ppg.json", [*TINY, f"output.model_dir={model_dir}"])
+    return config, train(config, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_training) -> pathlib.Path:
+    """A training model_dir (config.json + checkpoints/) of the tiny PPG model."""
+    return pathlib.Path(tiny_training[1].model_dir)
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +158,7 @@ def png_size(path):
 
 
 # The session's trained tiny model: a test that needs it waits for a training and an export.
-TRAINED_FIXTURES = {"tiny_model_dir", "tiny_model", "tiny_export", "tiny_separator"}
+TRAINED_FIXTURES = {"tiny_training", "tiny_model_dir", "tiny_model", "tiny_export", "tiny_separator"}
 
 
 def pytest_configure(config):

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, TF_LOG, TINY, png_size, run_cli, signal
+from conftest import REPO, TF_LOG, TINY, png_size, run_cli, run_here, signal
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
 
@@ -81,7 +81,9 @@ def test_module_without_config_is_a_usage_error():
     assert "FATAL" not in proc.stderr and "helpshort" not in proc.stderr
 
 
-def test_model_dir_that_is_a_file_exits_1_and_verbose_adds_the_traceback(tmp_path):
+def test_model_dir_that_is_a_file_exits_1_and_verbose_adds_the_traceback(tmp_path, capsys):
+    """Quiet, one error line, exit 1 (a subprocess); with --verbose the traceback before the same line (the same
+    command in this process)."""
     target = tmp_path / "taken"
     target.write_text("a file")
     argv = ["train", "--config", CONFIG, *[a for o in TINY for a in ("--set", o)], "--model_dir", target]
@@ -92,7 +94,7 @@ def test_model_dir_that_is_a_file_exits_1_and_verbose_adds_the_traceback(tmp_pat
     assert_quiet(proc)
     assert target.read_text() == "a file"
 
-    verbose = run_cli(*argv, "--verbose")
+    verbose = run_here(capsys, *argv, "--verbose")
     assert verbose.returncode == 1
     assert "Traceback (most recent call last)" in verbose.stderr
     assert last_line(verbose.stderr) == last_line(proc.stderr)

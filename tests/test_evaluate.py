@@ -14,7 +14,7 @@ from cass_tf import cli, evaluate, metrics
 from cass_tf.config import ConfigError, load_config
 from cass_tf.data.pipeline import make_datasets
 from cass_tf.spectral import Spectral
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_here
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
 
@@ -23,9 +23,6 @@ PPG_SMALL = ["data.sample_rate=64", "stft.n_fft=128", "stft.window=128", "stft.h
 # n_fft 30 has 16 bins: a 16-bin patch covers the whole spectrum, so no lowpass.
 FULL_BAND = ["stft.n_fft=30", "stft.window=30", "stft.hop=8", "patch.frequency_bins=16", "patch.frames=16",
              "train.batch_size=5"]
-TINY_MODEL = ["model.width=2", "patch.frequency_bins=16", "patch.frames=16", "train.epochs=2",
-              "train.steps_per_epoch=3", "train.batch_size=4", "train.ae_learning_rate=1e-3",
-              "train.d_learning_rate=1e-4"]
 METRICS = {"l1", "l2", "linf", "si_sdr", "sdr"}
 
 
@@ -63,13 +60,11 @@ def full_band():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from cass_tf.train import train
-
-    model_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    config = ppg_config(*TINY_MODEL, f"output.model_dir={model_dir}")
-    result = train(config, verbose=False)
-    return config, str(model_dir), result
+def trained(tiny_training):
+    """The session's tiny PPG training (tests/conftest.py: 2 epochs of 3 steps, one 10 s test recording at 64 Hz):
+    (config, model_dir, TrainResult)."""
+    config, result = tiny_training
+    return config, result.model_dir, result
 
 
 @pytest.fixture(scope="module")
@@ -244,17 +239,19 @@ def test_incompatible_config_is_refused(trained):
             evaluate.evaluate_run(model_dir, config.replace([override]))
 
 
-def test_cli_writes_json_and_markdown(trained, tmp_path):
+def test_cli_writes_json_and_markdown(trained, tmp_path, capsys):
+    """The command in this process (test_cli_subprocess_error_has_no_traceback runs `python -m cass_tf.evaluate`)."""
     config, model_dir, _ = trained
     out = tmp_path / "eval"
-    done = run_cli("--model_dir", model_dir, "--out", out, module="cass_tf.evaluate")
+    done = run_here(capsys, "evaluate", "--model_dir", model_dir, "--out", out)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Test crops" in done.stdout and "Whole test signals" in done.stdout
     document = json.loads((out / "evaluation.json").read_text())
     assert document["components"] == list(config.components)
-    run = document["runs"]["tiny"]
+    run = document["runs"]["tiny_ppg_run"]  # the model_dir's name
     assert run["mode"] == "cass_cross" and run["checkpoint"].endswith("ckpt-6")
-    for scope, count in (("crops", 6), ("signals", 2), ("crops_component_phase", 6)):
+    # crops of 32 + 15 * 8 = 152 samples (16 frames), 640 // 152 = 4 of the one 10 s test recording at 64 Hz
+    for scope, count in (("crops", 4), ("signals", 1), ("crops_component_phase", 4)):
         assert len(run[scope]["examples"]) == count
         for name in config.components:
             summary = run[scope]["summary"][name]
@@ -264,7 +261,7 @@ def test_cli_writes_json_and_markdown(trained, tmp_path):
                 assert math.isfinite(summary[metric]["mean"]) and summary[metric]["count"] == count
     markdown = (out / "evaluation.md").read_text()
     assert markdown.count("| model | L1 | L2 | L∞ | SI-SDR (dB) | SDR (dB) |") == 6  # 3 test sets x 2 components
-    assert markdown.count("| tiny |") == 8  # 3 test sets x 2 components, and one event-level table per component
+    assert markdown.count("| tiny_ppg_run |") == 8  # 3 test sets x 2 components, one event table per component
     assert markdown.count("| model | rate error (/min) |") == 2
     assert set(run["events"]) == set(config.components)
     assert all(math.isfinite(scores["rate_error"]) for scores in run["events"].values())

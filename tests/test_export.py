@@ -185,12 +185,19 @@ def test_contract_imports_no_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
 
 
-def test_format_1_export_still_loads(tiny_model, tmp_path):
+@pytest.fixture(scope="module")
+def format_1(tiny_model, tmp_path_factory):
+    """The tiny model saved in format 1 (what versions published before format 2 hold); read it, never write into it."""
+    path = tmp_path_factory.mktemp("format_1") / "1"
+    export_module.save(tiny_model, str(path), format_version=1)
+    return path
+
+
+def test_format_1_export_still_loads(tiny_model, format_1):
     """A format-1 export (signature `spectrogram`, input `mixture_magnitude`) reads and separates like format 2."""
     from cass_tf.separation import Separator
 
-    old = tmp_path / "old"
-    export_module.save(tiny_model, str(old), format_version=1)
+    old = format_1
     asset = contract.read_asset(old)
     assert (asset.format_version, asset.features_signature, asset.features_input) == (1, "spectrogram",
                                                                                       "mixture_magnitude")
@@ -303,13 +310,15 @@ def test_corrupt_model_dir_is_one_error_naming_the_file(tiny_model_dir, tmp_path
     assert ("not valid JSON" if corrupt == "config" else "checkpoint cannot be read") in message
 
 
-def test_reexport_writes_a_new_version_and_never_touches_the_published_one(tiny_model, tmp_path):
+def test_reexport_writes_a_new_version_and_never_touches_the_published_one(format_1, tmp_path):
     """Published versions are immutable: re-exporting version 1 (format 1) writes version 2 (format 2, same
     weights, same outputs) and leaves every byte of version 1 as it was; asking for version 1 is refused."""
+    import shutil
+
     from cass_tf.separation import Separator
 
     base = tmp_path / "base"
-    export_module.save(tiny_model, str(base / "1"), format_version=1)
+    shutil.copytree(format_1, base / "1")
 
     def snapshot():
         return {p.relative_to(base / "1"): p.read_bytes() for p in sorted((base / "1").rglob("*")) if p.is_file()}

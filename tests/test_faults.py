@@ -21,8 +21,9 @@ import tensorflow as tf
 from cass_tf import atomic
 from cass_tf.config import load_config
 from cass_tf.rundir import RunDir
-from conftest import REPO, env, error_lines
-from test_train import CONFIG, ONE, TINY, cli, read_history
+from conftest import REPO, env, error_lines, run_here
+from test_tfx import train_export  # (pipelines/train_export.py; test_tfx puts pipelines/ on sys.path)
+from test_train import CONFIG, ONE, TINY, cli, read_history, train_args
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
 
@@ -92,9 +93,10 @@ def reference(tmp_path_factory):
 
 # ---- 1. preemption ----
 
-def test_sigterm_mid_epoch_checkpoints_and_resumes_to_identical_weights(tmp_path, reference):
+def test_sigterm_mid_epoch_checkpoints_and_resumes_to_identical_weights(tmp_path, reference, capsys):
     """SIGTERM during step 5 (epoch 2, step 2 of 3): step 5 is finished, ckpt-5 written, one line saying how to
-    resume, exit 143; the same command again ends bit for bit where the uninterrupted run does, history too."""
+    resume, exit 143; the same command again (here, in this process) ends bit for bit where the uninterrupted run
+    does, history too."""
     model_dir = tmp_path / "run"
     argv = cli(model_dir, BASE + ["train.epochs=3"])
     proc = signalled(tmp_path, signal.SIGTERM, 5, argv)
@@ -108,7 +110,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resumes_to_identical_weights(tmp_path
     assert latest.endswith("ckpt-5") and int(checkpoint_tensors(latest)["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 5
     assert [int(r["epoch"]) for r in read_history(model_dir)] == [1]  # epoch 2 is not finished
 
-    resumed = subprocess.run(argv, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240)
+    resumed = run_here(capsys, "train", *train_args(model_dir, BASE + ["train.epochs=3"]))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from {latest} (epoch 1, step 5)" in resumed.stdout
     assert_same_checkpoints(tf.train.latest_checkpoint(str(checkpoints)),
@@ -119,23 +121,24 @@ def test_sigterm_mid_epoch_checkpoints_and_resumes_to_identical_weights(tmp_path
         assert {k: v for k, v in row.items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
 
 
-def test_sigint_during_the_pipeline_stops_at_an_epoch_end_and_resumes(tmp_path, reference):
+def test_sigint_during_the_pipeline_stops_at_an_epoch_end_and_resumes(tmp_path, reference, capsys, monkeypatch):
     """SIGINT during step 3 of pipelines/train_export.py (the last step of epoch 1): the epoch ends, its checkpoint
-    ckpt-3 is the resume point, exit 130; rerunning the same command trains on to the reference's weights, then
-    evaluates, blesses and pushes as usual."""
+    ckpt-3 is the resume point, exit 130; rerunning the same command (its main(), in this process) trains on to the
+    reference's weights, then evaluates, blesses and pushes as usual."""
     work = tmp_path / "work"
-    argv = [sys.executable, os.path.join(REPO, "pipelines", "train_export.py"), "--config", CONFIG,
-            *[a for o in BASE + ["output.bless_threshold=1e9"] for a in ("--set", o)], "--work_dir", str(work),
-            "--push_dir", str(tmp_path / "pushed"), "--train_steps", "9"]
-    proc = signalled(tmp_path, signal.SIGINT, 3, argv)
+    script = os.path.join(REPO, "pipelines", "train_export.py")
+    args = ["--config", CONFIG, *[a for o in BASE + ["output.bless_threshold=1e9"] for a in ("--set", o)],
+            "--work_dir", str(work), "--push_dir", str(tmp_path / "pushed"), "--train_steps", "9"]
+    proc = signalled(tmp_path, signal.SIGINT, 3, [sys.executable, script, *args])
     assert proc.returncode == 130, proc.stderr[-3000:]
     checkpoints = work / "Trainer" / "model_run" / "checkpoints"
     assert f"stopped (SIGINT) after step 3, checkpoint {checkpoints / 'ckpt-3'} written" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "pushed").exists()
 
-    again = subprocess.run(argv, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "[Pusher] pushed" in again.stdout and (tmp_path / "pushed" / "1" / "saved_model.pb").exists()
+    monkeypatch.chdir(REPO)  # where the subprocess ran (the pipeline's default paths are relative)
+    capsys.readouterr()
+    assert train_export.main(args) == 0, capsys.readouterr().err[-3000:]
+    assert "[Pusher] pushed" in capsys.readouterr().out and (tmp_path / "pushed" / "1" / "saved_model.pb").exists()
     assert_same_checkpoints(tf.train.latest_checkpoint(str(checkpoints)),
                             tf.train.latest_checkpoint(str(reference / "checkpoints")))
 
@@ -181,9 +184,10 @@ def test_corrupt_latest_checkpoint_resumes_from_the_newest_intact_one(tmp_path, 
     assert_same_checkpoints(result.checkpoint, tf.train.latest_checkpoint(str(reference / "checkpoints")))
 
 
-def test_corrupt_checkpoints_on_the_command_line(tmp_path, three_checkpoints):
-    """One `warning:` line when the latest is skipped; one `error:` line, no traceback and nothing changed when no
-    checkpoint is intact (never a silent restart from step 0)."""
+def test_corrupt_checkpoints_on_the_command_line(tmp_path, three_checkpoints, capsys):
+    """One `warning:` line when the latest is skipped (a real process: the CLI's warning display); one `error:` line,
+    no traceback and nothing changed when no checkpoint is intact (never a silent restart from step 0): the same
+    command in this process, while the other runs."""
     skip, broken = tmp_path / "skip", tmp_path / "broken"
     for model_dir in (skip, broken):
         shutil.copytree(three_checkpoints, model_dir)
@@ -191,16 +195,21 @@ def test_corrupt_checkpoints_on_the_command_line(tmp_path, three_checkpoints):
     for prefix in ("ckpt-3", "ckpt-6"):
         corrupt(str(broken / "checkpoints" / prefix), "zero-length")
     before = sorted(os.listdir(broken / "checkpoints"))
-    procs = [subprocess.Popen(cli(d, BASE + ["train.epochs=2"]), cwd=REPO, env=env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for d in (skip, broken)]
-    (out, err), (_, broken_err) = [p.communicate(timeout=240) for p in procs]
-    assert procs[0].returncode == 0, err[-3000:]
+    proc = subprocess.Popen(cli(skip, BASE + ["train.epochs=2"]), cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        refused = run_here(capsys, "train", *train_args(broken, BASE + ["train.epochs=2"]))
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err[-3000:]
     (line,) = [x for x in err.splitlines() if x.startswith("warning:")]
     assert f"skipped corrupt checkpoint {skip / 'checkpoints' / 'ckpt-6'}" in line and "ckpt-3" in line
     assert "Traceback" not in err and "trained 2 epochs (6 steps)" in out
 
-    assert procs[1].returncode == 1 and "Traceback" not in broken_err
-    (line,) = error_lines(broken_err)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    (line,) = error_lines(refused.stderr)
     assert f"no intact checkpoint in {broken / 'checkpoints'}" in line and "ckpt-3" in line and "ckpt-6" in line
     assert sorted(os.listdir(broken / "checkpoints")) == before
 
@@ -216,7 +225,10 @@ def test_keep_checkpoints_is_how_many_are_kept(tmp_path):
 
 # ---- 3. two writers ----
 
-def test_second_train_export_evaluate_into_a_training_run_are_refused(tmp_path, three_checkpoints):
+def test_second_train_export_evaluate_into_a_training_run_are_refused(tmp_path, three_checkpoints, capsys):
+    """While a training process holds the run: a second `train` process is refused; so are `export` and `evaluate`
+    (run in this process, another one than the training's: the same command, without a TensorFlow import to wait
+    for). Each: exit 1, one `error:` line naming the holder, no traceback, nothing written."""
     model_dir = tmp_path / "run"
     shutil.copytree(three_checkpoints, model_dir)
     first = subprocess.Popen(cli(model_dir, BASE + ["train.epochs=100000"]), cwd=REPO, env=env(),
@@ -227,17 +239,22 @@ def test_second_train_export_evaluate_into_a_training_run_are_refused(tmp_path, 
             assert first.poll() is None and time.time() < deadline, "the training did not take the lock"
             time.sleep(0.2)
         assert RunDir(model_dir).lock_holder()[0] == first.pid
-        others = {
-            "train": cli(model_dir, BASE + ["train.epochs=100000"]),
-            "export": [sys.executable, "-m", "cass_tf", "export", "--model_dir", str(model_dir), "--export_dir",
-                       str(tmp_path / "export")],
-            "evaluate": [sys.executable, "-m", "cass_tf", "evaluate", "--model_dir", str(model_dir)],
-        }
-        procs = {k: subprocess.Popen(v, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True) for k, v in others.items()}
-        for name, proc in procs.items():
-            _, err = proc.communicate(timeout=180)
-            assert proc.returncode == 1 and "Traceback" not in err, (name, err[-2000:])
+        second = subprocess.Popen(cli(model_dir, BASE + ["train.epochs=100000"]), cwd=REPO, env=env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            here = {"export": ["export", "--model_dir", model_dir, "--export_dir", tmp_path / "export"],
+                    "evaluate": ["evaluate", "--model_dir", model_dir]}
+            results = {}
+            for name, argv in here.items():
+                proc = run_here(capsys, *argv)
+                results[name] = proc.returncode, proc.stderr
+            _, err = second.communicate(timeout=180)
+            results["train"] = second.returncode, err
+        finally:
+            second.kill()
+            second.wait()
+        for name, (status, err) in results.items():
+            assert status == 1 and "Traceback" not in err, (name, err[-2000:])
             (line,) = error_lines(err)
             assert line.startswith(f"error: {model_dir} is in use by process {first.pid} (train"), (name, line)
         assert first.poll() is None  # the first training goes on
@@ -294,9 +311,10 @@ def test_atomic_write_on_a_full_disk(tmp_path, monkeypatch):
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["history.csv"]
 
 
-def test_training_on_a_full_disk(tmp_path, small_disk, three_checkpoints):
+def test_training_on_a_full_disk(tmp_path, small_disk, three_checkpoints, capsys):
     """The next epoch's checkpoint does not fit: one `error:` line naming it and 'no space left', the previous
-    checkpoint intact and still the latest, nothing half-written under a final name; freeing space resumes."""
+    checkpoint intact and still the latest, nothing half-written under a final name; freeing space resumes (the same
+    command, in this process)."""
     model_dir = small_disk / "run"
     shutil.copytree(three_checkpoints, model_dir)
     before = {f: (model_dir / "checkpoints" / f).read_bytes() for f in os.listdir(model_dir / "checkpoints")}
@@ -309,8 +327,7 @@ def test_training_on_a_full_disk(tmp_path, small_disk, three_checkpoints):
     after = {f: (model_dir / "checkpoints" / f).read_bytes() for f in os.listdir(model_dir / "checkpoints")}
     assert after == before and not no_temporaries(model_dir) and not os.path.exists(RunDir(model_dir).lock_file)
     os.remove(small_disk / "filler")
-    proc = subprocess.run(cli(model_dir, BASE + ["train.epochs=3"]), cwd=REPO, env=env(), capture_output=True,
-                          text=True, timeout=240)
+    proc = run_here(capsys, "train", *train_args(model_dir, BASE + ["train.epochs=3"]))
     assert proc.returncode == 0 and "resuming from" in proc.stdout and "ckpt-6" in proc.stdout, proc.stderr[-2000:]
 
 

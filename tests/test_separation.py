@@ -16,7 +16,7 @@ from cass_tf import audio
 from cass_tf.checks import check_audio_files
 from cass_tf.export import export
 from cass_tf.separation import Separator, separate
-from conftest import ENV, NAMES, RATE, assert_close, reference, run_cli, signal
+from conftest import ENV, NAMES, RATE, assert_close, reference, run_cli, run_here, signal
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
 
@@ -328,7 +328,7 @@ def test_bad_models(tmp_path, base_dir):
 
 # ---- command line ----
 
-def test_cli_writes_components(base_dir, separator, tmp_path):
+def test_cli_writes_components(base_dir, separator, tmp_path, capsys):
     first, second = tmp_path / "a.wav", tmp_path / "b.flac"
     audio.write_audio(first, signal(1000, seed=8), RATE)
     sf.write(second, np.stack([signal(700, seed=9, rate=2 * RATE)] * 2).T, 2 * RATE, subtype="PCM_16")
@@ -344,23 +344,25 @@ def test_cli_writes_components(base_dir, separator, tmp_path):
             y, y_rate = audio.read_audio(out / stem / f"{n}.wav")
             assert y_rate == rate and y.shape == shape  # WAVs keep the input's channel count
             assert_close(y, expected[n])
-    mono = run_cli(second, "--model", base_dir, "--out_dir", tmp_path / "mono", "--mono", "--quiet",
-                   module="cass_tf.separation")
+    mono = run_here(capsys, "separate", second, "--model", base_dir, "--out_dir", tmp_path / "mono", "--mono",
+                    "--quiet")
     assert mono.returncode == 0, mono.stderr[-3000:]
     assert audio.read_audio(tmp_path / "mono" / "b" / "heart.wav")[0].shape == (700,)
     assert "100.0%" in result.stderr  # the progress bar reached the end
 
 
-def test_cli_validates_everything_before_writing(base_dir, tmp_path):
-    """A bad second file or a bad model: one error line, no traceback, nothing written (not even out_dir)."""
+def test_cli_validates_everything_before_writing(base_dir, tmp_path, capsys):
+    """A bad second file or a bad model: one error line, no traceback, nothing written (not even out_dir). The first
+    case in a subprocess, the second in this process (the same command)."""
     good = tmp_path / "good.wav"
     audio.write_audio(good, signal(300), RATE)
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
     out = tmp_path / "out"
-    for files, model, message in (([good, bad], base_dir, "bad.wav"),
-                                  ([good], tmp_path / "no_model", "model not found")):
-        result = run_cli(*files, "--model", model, "--out_dir", out, module="cass_tf.separation")
+    runs = ((lambda *args: run_cli(*args, module="cass_tf.separation"), [good, bad], base_dir, "bad.wav"),
+            (lambda *args: run_here(capsys, "separate", *args), [good], tmp_path / "no_model", "model not found"))
+    for run, files, model, message in runs:
+        result = run(*files, "--model", model, "--out_dir", out)
         assert result.returncode != 0
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from cass_tf.config import load_config
-from conftest import REPO, TF_LOG, env, error_lines, png_size, run_cli
+from conftest import REPO, TF_LOG, env, error_lines, png_size, run_cli, run_here
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
 
@@ -106,7 +106,8 @@ def test_cli_writes_every_output(trained):
     assert width > 800 and height > 600  # five rows (mixture, 2 x (true, estimate)), two columns
 
 
-# ---- bad input: one "error: ..." line, no traceback, non-zero exit ----
+# ---- bad input: one "error: ..." line, no traceback, non-zero exit (`python -m cass_tf.train` in a subprocess once,
+# the same command in this process for the others) ----
 
 def test_missing_config_file(tmp_path):
     proc = run_cli(*train_args(tmp_path / "run", TINY, config=str(tmp_path / "nope.json")),
@@ -117,8 +118,8 @@ def test_missing_config_file(tmp_path):
     assert "not found" in line and "nope.json" in line
 
 
-def test_unknown_set_key(tmp_path):
-    proc = run_cli(*train_args(tmp_path / "run", TINY + ["model.depth=9"]), module="cass_tf.train")
+def test_unknown_set_key(tmp_path, capsys):
+    proc = run_here(capsys, "train", *train_args(tmp_path / "run", TINY + ["model.depth=9"]))
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     (line,) = error_lines(proc.stderr)
@@ -126,10 +127,10 @@ def test_unknown_set_key(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_model_dir_of_another_config(trained):
+def test_model_dir_of_another_config(trained, capsys):
     model_dir, overrides, _ = trained
     before = (model_dir / "config.json").read_text()
-    proc = run_cli(*train_args(model_dir, overrides + ["model.width=4"]), module="cass_tf.train")
+    proc = run_here(capsys, "train", *train_args(model_dir, overrides + ["model.width=4"]))
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     (line,) = error_lines(proc.stderr)
@@ -187,7 +188,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 
 # ---- resume after SIGKILL ----
 
-def test_resume_after_sigkill_restores_step_and_optimizers(tmp_path):
+def test_resume_after_sigkill_restores_step_and_optimizers(tmp_path, capsys):
+    """A training process SIGKILLed after its first checkpoint: the checkpoint holds the optimizers' whole state, and
+    the same command again (here, in this process: the kill needs a process, the resume does not) goes on from it."""
     model_dir = tmp_path / "run"
     overrides = TINY + ONE + ["train.epochs=50"]
     checkpoints = str(model_dir / "checkpoints")
@@ -234,8 +237,7 @@ def test_resume_after_sigkill_restores_step_and_optimizers(tmp_path):
             np.testing.assert_array_equal(v.numpy(), stored, err_msg=v.path)
             assert np.any(stored != 0), v.path  # Adam moments start at 0: these were trained
 
-    proc = run_cli(*train_args(model_dir, TINY + ONE + [f"train.epochs={epoch + 1}"]), module="cass_tf.train",
-                   timeout=240)
+    proc = run_here(capsys, "train", *train_args(model_dir, TINY + ONE + [f"train.epochs={epoch + 1}"]))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming from {killed} (epoch {epoch}, step {step})" in proc.stdout, proc.stdout
     final = tf.train.latest_checkpoint(checkpoints)
