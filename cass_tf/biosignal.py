@@ -8,7 +8,7 @@
                                     annotation files, carried along
            out/r01/r01.edf.fqrs     --events: WFDB annotations of the fetal (.mqrs: maternal) R peaks of the channel
                                     with the most regular RR; beats.csv (every channel's peaks), heart_rate.csv;
-                                    a multi-lead model (ecg/3): of the fused output of all leads (cass_tf.fusion,
+                                    a multi-lead model (model.multilead): of the fused output of all leads (cass_tf.fusion,
                                     channel "fused" in the CSVs), its signal in fused.csv, its weights in fused.json
            out/r01/separation.png   --plot: waveforms, spectrograms and the heart-rate traces under them
     A WFDB record gives out/<name>/<name>.hea + .dat (+ .fqrs/.mqrs); a CSV gives out/<stem>/<stem>.csv; an NPY

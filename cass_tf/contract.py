@@ -26,7 +26,7 @@ Format 2 (current) signatures, as cass_tf.exporting writes them:
 description and the full training config under "config". Format 1 named the features signature `spectrogram` and
 its input `mixture_magnitude` (though it took scaled features too); such models still load (`FEATURES_SIGNATURES`).
 
-Multi-lead models (`config.model.multilead`, e.g. ecg/3) add a leads axis after batch everywhere: `waveform` float32
+Multi-lead models (`config.model.multilead`, configs/ecg_leads.json) add a leads axis after batch everywhere: `waveform` float32
 [batch, leads, samples] (any leads >= 1: the leads of one recording, separated together) -> each component float32
 [batch, leads, samples]; `level` is one per recording, the RMS over all its leads; `mixture_features`
 [batch, leads, F, T, 2]. The asset's `config.model.multilead` says which kind a model is.

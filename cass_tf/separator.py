@@ -15,7 +15,7 @@ outputs back by the row's level, so separate(c * x) == c * separate(x); blocks o
 level (the export's `separate_at_level` signature), so blocking does not change that.
 Channels: a (channels, samples) input is separated channel by channel (channels go through the model as batch rows)
 and every component comes back as (channels, samples); `mono=True` averages the channels first instead.
-Multi-lead models (`model.multilead`, e.g. ecg/3) take a (leads, samples) input as ONE recording: all its leads go
+Multi-lead models (`model.multilead`, configs/ecg_leads.json) take a (leads, samples) input as ONE recording: all its leads go
 through the networks together and every component comes back on every lead, (leads, samples); any number of leads
 (a 1-D input is one lead). The level is one per recording, over all its leads.
 

@@ -22,7 +22,7 @@ or a file's own rate) are resampled to the model's rate with `cass_tf.audio.resa
 `cass_tf.separate` does. A client without `sample_rate` treats arrays as already at the model's rate and refuses an
 input rate it cannot check (ValueError). `components=` (the config's "components") fixes the dict order and is
 checked against what the server returns; without it the served names are returned in sorted order.
-For the same reason pass `multilead=True` for a multi-lead model (e.g. ecg/3): the asset's config.model.multilead,
+For the same reason pass `multilead=True` for a multi-lead model (configs/ecg_leads.json): the asset's config.model.multilead,
 `read_asset(version_dir).config.model.multilead`. Its export serves `waveform` [batch, leads, samples], and the
 client then does what `cass_tf.separate` does with such a model: a (leads, samples) array is ONE recording, sent as
 one [1, leads, samples] request row and returned as (leads, samples) per component; a 1-D array is one lead

@@ -182,13 +182,13 @@ def compare_ecg(separator: Any, records: Sequence[realdata.AbdominalRecord]) -> 
     return {"source": separator.source, "multilead": separator.multilead, "adfecgdb": adfecgdb,
             "separate_seconds": time_separation(separator, records[0]),
             "synthetic_leads": {"recordings": len(recordings), "seconds": len(recordings[0]) / config.data.sample_rate,
-                                "scores": synthetic}}
+                                "noise_snr_db": list(config.data.ecg.noise_snr_db), "scores": synthetic}}
 
 
 def ecg_figure(record: realdata.AbdominalRecord, separator: Any, channel: int, path: str) -> str:
     """A real abdominal channel, the model's fetal output and the template-subtraction residual, beats marked."""
     x = record.abdomen[channel]
-    (out,) = separate_channels(separator, x[np.newaxis], record.rate)
+    out = separate_channels(separator, record.abdomen, record.rate)[channel]  # (a multi-lead model sees every lead)
     residual, _ = realdata.template_subtraction(x, record.rate)
     rows = [("raw abdominal channel (uV)", x, realdata.fetal_peaks(x, record.rate)),
             ("model fetal output", out["fetal"], realdata.fetal_peaks(out["fetal"], record.rate)),
@@ -291,9 +291,10 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
         "`cass_tf/realdata.py`): fetal R peaks by `realdata.fetal_peaks` (8-40 Hz band-pass, |x|, 273 ms "
         "refractory, 0.35 of the median height of the tallest candidates at >= 90 BPM), matched one-to-one to "
         "the reference at 50 ms; the threshold 0.35 was picked on synthetic data (`QRS_THRESHOLD`). Each channel "
-        "is separated "
-        "on its own, minus its median, at its own scale (the models normalise their input level, "
-        "`model.input_rms`).",
+        "minus its median, at its own scale (the models normalise their input level, `model.input_rms`); a one-lead "
+        "model separates each channel on its own, a multi-lead model the 4 channels together (each channel's "
+        "outputs are then its lead's). The ADFECGDB tables are `" + meta["ecg_model"] + "`'s; every ECG model is compared in "
+        "*ECG models side by side*.",
         "",
         "## ADFECGDB: fetal QRS F1 (50 ms)",
         "",
@@ -329,7 +330,8 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
     lines += ["", f"![BIDMC]({os.path.basename(meta['ppg_figure'])})", "",
               "## Speed", "",
               f"`cass_tf.separate` on ADFECGDB {meta['timed_record']} (4 channels x 5 min at 1 kHz, one 2-D "
-              f"call, channels separated on their own): {meta['separate_seconds']:.2f} s (best of 3 after a "
+              f"call{', the 4 leads together' if meta.get('multilead') else ', channels separated on their own'}): "
+              f"{meta['separate_seconds']:.2f} s (best of 3 after a "
               f"warm-up, {meta['machine']}; {meta['load']}).", ""]
     return "\n".join(lines)
 
@@ -398,7 +400,8 @@ def models_markdown(ecg: list[dict[str, Any]], models: dict[str, Any]) -> list[s
     lines += ["| **mean** | " + " | ".join(f"**{v}**" for v in means) + " |", ""]
     first = next(iter(models.values()))["synthetic_leads"]
     lines += [f"Synthetic multi-lead test split (`{MULTILEAD_CONFIG}`: {first['recordings']} recordings of "
-              f"{first['seconds']:.0f} s, 4 leads, noise 0-30 dB), whole signals: relative L2 error per lead (mean "
+              f"{first['seconds']:.0f} s, 4 leads, noise {first['noise_snr_db'][0]:g}-{first['noise_snr_db'][1]:g} dB), "
+              "whole signals: relative L2 error per lead (mean "
               "over leads and recordings) and QRS F1 of the fused outputs (`cass_tf.fusion.fuse_outputs`) against the "
               "true R peaks; and the time to separate ADFECGDB r01 (4 leads x 5 min at 1 kHz, best of 3):", "",
               "| model | maternal L2 | fetal L2 | maternal F1 (fused) | fetal F1 (fused) | separate 4 x 5 min (s) |",
@@ -479,7 +482,7 @@ def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: 
         "leads_figure": leads_figure(ecg_records[0], ecg_sep, f"{stem}_leads.png"),
         "ppg_figure": ppg_figure(realdata.read_bidmc(realdata.BIDMC_RECORDS[0], data), list(ppg_seps.values())[-1],
                                  f"{stem}_bidmc.png"),
-        "timed_record": ecg_records[0].name,
+        "timed_record": ecg_records[0].name, "multilead": ecg_sep.multilead,
         "separate_seconds": time_separation(ecg_sep, ecg_records[0]),
         "load": "1-min load average {:.1f} while timing".format(os.getloadavg()[0]),
     }
