@@ -123,6 +123,7 @@ def test_separate_resamples_every_lead_and_keeps_the_shape(model):
     np.testing.assert_allclose(parts["fetal"], back, rtol=0, atol=1e-5 * np.abs(back).max())
 
 
+@pytest.mark.slow
 def test_export_serves_leads_together(model, tmp_path):
     """The SavedModel's signatures take [batch, leads, samples] (and [batch, leads, F, T, 2] features), give what the
     in-memory model gives, and its asset says so."""
@@ -190,6 +191,7 @@ def test_command_line_writes_the_fused_output_of_a_multilead_model(model, tmp_pa
                                atol=1e-5 * scale)
 
 
+@pytest.mark.slow
 def test_a_multilead_model_started_from_a_one_lead_export_computes_it_on_every_lead(config, tmp_path):
     """train.init_from: after `training.start_from`, the multi-lead autoencoders give, on each lead of a recording,
     exactly the one-lead export's output for that lead alone; another width is refused naming the field."""
