@@ -45,7 +45,7 @@ from cass_tf.checks import (PathLike, check_array, check_block_seconds, check_ou
 from cass_tf.frontend import Backend, record_mixture, separate_mixtures
 from cass_tf.loading import load
 from cass_tf.records import Record
-from cass_tf.windows import recording_level
+from cass_tf.spectral import recording_level
 
 Progress = Callable[[float], None]
 
@@ -183,7 +183,7 @@ class Separator:
         return result
 
     def _level(self, batch: np.ndarray) -> Optional[np.ndarray]:
-        """Each recording's level (windows.recording_level) if the model separates at a given level, else None."""
+        """Each recording's level (spectral.recording_level) if the model separates at a given level, else None."""
         if self._loaded.at_level is None:
             return None
         return recording_level(batch, self.multilead).numpy()

@@ -161,6 +161,14 @@ def level(waveform: tf.Tensor) -> tf.Tensor:
     return peak * tf.sqrt(tf.reduce_mean(tf.square(waveform / safe[..., tf.newaxis]), axis=-1))
 
 
+def recording_level(waveform: tf.Tensor, leads: bool = False) -> tf.Tensor:
+    """[B] levels (`spectral.level`) of [B, samples] rows, or with `leads` of [B, leads, samples] recordings over all
+    their leads together: the level a model's input is brought to `model.input_rms` from (in training and in
+    cass_tf.windows.separate_at_level)."""
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    return level(tf.reshape(waveform, [tf.shape(waveform)[0], -1]) if leads else waveform)
+
+
 def to_reference(waveform: tf.Tensor, level_: tf.Tensor, reference: float) -> tf.Tensor:
     """waveform [..., samples] scaled by reference / level_ [...] (0 where the level is 0: silence stays silent)."""
     level_ = tf.cast(level_, tf.float32)

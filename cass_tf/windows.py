@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import tensorflow as tf
 
 from cass_tf.contract import LEVEL_INPUT, WAVEFORM_INPUT
-from cass_tf.spectral import Spectral, from_reference, level, to_reference
+from cass_tf.spectral import Spectral, from_reference, recording_level, to_reference
 
 # features [N, F, T, C] (multi-lead: [N, leads, F, T, C]) -> {component: the same shape}
 Networks = Callable[[tf.Tensor], dict[str, tf.Tensor]]
@@ -77,8 +77,8 @@ def separate_waveform(spectral: Spectral, networks: Networks, names: Sequence[st
 def separate_at_level(spectral: Spectral, networks: Networks, names: Sequence[str], waveform: tf.Tensor,
                       reference: float | None, row_level: tf.Tensor | None = None,
                       max_patches: int = 64, leads: bool = False) -> dict[str, tf.Tensor]:
-    """`separate_waveform` of each row brought from `row_level` [B] (default: the row's own `spectral.level`, with
-    `leads` the recording's over all its leads) to RMS `reference`, outputs scaled back by row_level / reference;
+    """`separate_waveform` of each row brought from `row_level` [B] (default: the row's own `spectral.recording_level`,
+    with `leads` the recording's over all its leads) to RMS `reference`, outputs scaled back by row_level / reference;
     `reference` None: `separate_waveform` as it is."""
     waveform = tf.convert_to_tensor(waveform, tf.float32)
     if reference is None:
@@ -88,13 +88,6 @@ def separate_at_level(spectral: Spectral, networks: Networks, names: Sequence[st
     outputs = separate_waveform(spectral, networks, names, to_reference(waveform, gain_level, reference),
                                 max_patches, leads)
     return {n: from_reference(v, gain_level, reference) for n, v in outputs.items()}
-
-
-def recording_level(waveform: tf.Tensor, leads: bool = False) -> tf.Tensor:
-    """[B] levels (`spectral.level`) of [B, samples] rows, or with `leads` of [B, leads, samples] recordings over all
-    their leads together: the level `separate_at_level` brings to the model's input RMS."""
-    waveform = tf.convert_to_tensor(waveform, tf.float32)
-    return level(tf.reshape(waveform, [tf.shape(waveform)[0], -1]) if leads else waveform)
 
 
 def traced(spectral: Spectral, networks: Networks, names: Sequence[str], reference: float | None,

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from cass_tf.config import Config
 from cass_tf.data import Recording, load_recordings
-from cass_tf.spectral import Spectral, level, to_reference
+from cass_tf.spectral import Spectral, recording_level, to_reference
 
 Element = tuple[tf.Tensor, dict[str, tf.Tensor]]
 
@@ -130,10 +130,9 @@ def _features(spectral: Spectral, waveforms: tf.Tensor, names: tuple[str, ...], 
     the rest of the mix (mixture - sum of components)."""
     if input_rms is not None:
         mixture = waveforms[0]
-        if len(waveforms.shape) == 4:  # leads: the crop's level over all of them, broadcast to [B, 1]
-            crop_level = level(tf.reshape(mixture, [tf.shape(mixture)[0], -1]))[:, tf.newaxis]
-        else:
-            crop_level = level(mixture)
+        leads = len(waveforms.shape) == 4  # leads: the crop's level over all of them, broadcast to [B, 1]
+        crop_level = recording_level(mixture, leads)
+        crop_level = crop_level[:, tf.newaxis] if leads else crop_level
         waveforms = to_reference(waveforms, crop_level, input_rms)
     spectra = spectral.stft(waveforms)  # [1+K, B, (C,) frames, bins]
     features = spectral.features(spectra)  # [1+K, B, (C,) F, T, channels]
