@@ -19,7 +19,7 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         "biosignal": [*BIOSIGNAL, *LIBRARY_CHECKS],
-        "test": ["pytest", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL, *LIBRARY_CHECKS],  # in CI
+        "test": ["pytest", "pytest-xdist", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL, *LIBRARY_CHECKS],  # in CI
     },
     package_data={"cass_tf": ["py.typed"]},
     entry_points={"console_scripts": ["cass-tf = cass_tf.cli:main"]},

@@ -22,16 +22,29 @@ VERSIONS = [f"{name}/{v}" for name in sorted(SHIPPED)
 SMALL = ["model.width=2", "patch.frequency_bins=16", "patch.frames=16", "stft.n_fft=32", "stft.window=32", "stft.hop=8"]
 
 
-@pytest.fixture(scope="module")
-def separators(tmp_path_factory):
+class Separators(dict):
     """Separators of every shipped model version and of untrained tiny models with the settings of
     configs/ppg.json ("complex": complex masks, consistency projection, normalised to RMS 1) and configs/ecg.json
-    ("best_ecg"), exported; each loaded once."""
-    tiny = {"complex": load_config(REPO / "configs" / "ppg.json", TINY),
-            "best_ecg": load_config(REPO / "configs" / "ecg.json", SMALL)}
-    paths = {which: export(CASSModel(config), tmp_path_factory.mktemp(which) / "tiny") for which, config in tiny.items()}
-    paths.update({version: os.path.join(REPO, "saved_models", version) for version in VERSIONS})
-    return {which: cass_tf.Separator(path) for which, path in paths.items()}
+    ("best_ecg"), each exported and loaded on first use (under pytest-xdist a worker builds only the ones its tests
+    use)."""
+
+    def __init__(self, tmp_path_factory):
+        super().__init__()
+        self.tmp_path_factory = tmp_path_factory
+
+    def __missing__(self, which):
+        tiny = {"complex": (REPO / "configs" / "ppg.json", TINY), "best_ecg": (REPO / "configs" / "ecg.json", SMALL)}
+        if which in tiny:
+            path = export(CASSModel(load_config(*tiny[which])), self.tmp_path_factory.mktemp(which) / "tiny")
+        else:
+            path = os.path.join(REPO, "saved_models", which)
+        self[which] = cass_tf.Separator(path)
+        return self[which]
+
+
+@pytest.fixture(scope="module")
+def separators(tmp_path_factory):
+    return Separators(tmp_path_factory)
 
 
 def assert_scaled(actual, expected, scale, tolerance=1e-4):

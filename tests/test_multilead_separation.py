@@ -134,8 +134,9 @@ def test_export_serves_leads_together(model, tmp_path):
     x = leads(4, 900, 9)
     served, direct = Separator(version), Separator(model)
     assert served.multilead and served.kind == "savedmodel"
+    got, expected = served(x), direct(x)
     for n in NAMES:
-        np.testing.assert_allclose(served(x)[n], direct(x)[n], rtol=0, atol=1e-5 * np.abs(direct(x)[n]).max())
+        np.testing.assert_allclose(got[n], expected[n], rtol=0, atol=1e-5 * np.abs(expected[n]).max())
     loaded = tf.saved_model.load(version)
     features = np.random.default_rng(1).normal(size=(2, 5, 16, 16, 2)).astype(np.float32)
     out = loaded.signatures[contract.FEATURES_SIGNATURE](**{contract.FEATURES_INPUT: tf.constant(features)})
