@@ -94,6 +94,7 @@ class PPGConfig:
     pause_rate: float = 0.0  # breathing pauses (the breathing phase stops)
     rate_changes: float = 0.0  # the breathing rate jumps to a new draw from breathing_hz
     motion_rate: float = 0.0  # motion artefacts in the mixture only
+    vasomotion: Optional[Range] = None  # slow non-respiratory baseline (Mayer waves, VLF), RMS range, in `heart`
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("heart_bpm", "breathing_hz"):
@@ -118,6 +119,9 @@ class PPGConfig:
         if self.breath_harmonic is not None and not 0.0 <= self.breath_harmonic[0] <= self.breath_harmonic[1] < 1.0:
             raise ConfigError(f"{path}.breath_harmonic: must be [low, high] with 0 <= low <= high < 1, "
                               f"got {list(self.breath_harmonic)}")
+        if self.vasomotion is not None and not 0.0 <= self.vasomotion[0] <= self.vasomotion[1] <= 10.0:
+            raise ConfigError(f"{path}.vasomotion: must be [low, high] with 0 <= low <= high <= 10 (RMS relative to "
+                              f"the pulse amplitude), got {list(self.vasomotion)}")
         for name in ("sigh_rate", "pause_rate", "rate_changes", "motion_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0.0 <= value <= 10.0):

@@ -541,3 +541,33 @@ def test_ppg_motion_artefacts_are_in_the_mixture_only():
 def test_ppg_irregular_rates_must_be_sane(field):
     with pytest.raises(ConfigError, match=rf"data\.ppg\.{field}"):
         ppg_config(f"data.ppg.{field}=-1")
+
+
+def test_ppg_vasomotion_is_a_slow_wave_in_heart_only():
+    """vasomotion [0.3, 0.3]: the heart component gains a zero-mean wave below 0.15 Hz (two bands, Butterworth skirts aside, at RMS 0.3 each),
+    breathing and its events are untouched, and the mixture is still heart + respiratory."""
+    common = ["data.ppg.seconds=120", "data.ppg.heart_bpm=[60, 90]"]
+    slow, plain = (all_recordings(ppg.load(ppg_config(*common, *extra)))
+                   for extra in (["data.ppg.vasomotion=[0.3, 0.3]"], []))
+    rate = ppg_config().data.sample_rate
+    for s, p in zip(slow, plain):
+        np.testing.assert_array_equal(s.components["respiratory"], p.components["respiratory"])
+        for name in s.events:
+            np.testing.assert_array_equal(s.events[name], p.events[name])
+        np.testing.assert_array_equal(s.mixture, s.components["heart"] + s.components["respiratory"])
+        wave = s.components["heart"].astype(np.float64) - p.components["heart"]
+        assert abs(wave.mean()) < 1e-6
+        # two independent bands at RMS 0.3: sqrt(0.09 + 0.09) = 0.42, give or take their (small) correlation
+        assert 0.3 < np.sqrt(np.mean(wave ** 2)) < 0.55
+        spectrum = np.abs(np.fft.rfft(wave)) ** 2
+        frequencies = np.fft.rfftfreq(wave.size, 1 / rate)
+        assert spectrum[frequencies > 0.3].sum() < 0.01 * spectrum.sum()  # Butterworth skirts above 0.15 Hz
+        assert spectrum[frequencies < 0.04].sum() > 0.2 * spectrum.sum()  # the VLF band is there
+        assert spectrum[(frequencies > 0.05) & (frequencies < 0.14)].sum() > 0.2 * spectrum.sum()  # and the LF one
+    assert data_sha256(ppg.load(ppg_config("data.ppg.vasomotion=null"))) == BEFORE_IRREGULAR["paper"]
+
+
+@pytest.mark.parametrize("value", ["[0.5, 0.2]", "[-0.1, 0.2]", "[0.1, 11]"])
+def test_ppg_vasomotion_must_be_a_sane_range(value):
+    with pytest.raises(ConfigError, match=r"data\.ppg\.vasomotion: must be \[low, high\]"):
+        ppg_config(f"data.ppg.vasomotion={value}")

@@ -66,6 +66,18 @@ spawned from the recording's seed, so the settings without them are unchanged; e
     whole-signal L2 of about 0.21 (heart) and 0.34 (respiratory) on its recordings (measured on 32 test recordings;
     0.04 / 0.06 without them, the sensor noise's share). A model trained with them (ppg/3 candidate A) is in
     saved_models/README.md.
+Vasomotion (PPGConfig.vasomotion, an RMS range relative to the pulse amplitude; None = off; draws from a fourth
+generator spawned from the recording's seed): the PPG baseline also moves slowly for reasons other than breathing,
+sympathetic vasomotor activity (Mayer waves, about 0.1 Hz) and thermoregulation (Allen, "Photoplethysmography and
+its application in clinical physiological measurement", Physiol Meas 28(3):R1, 2007; Nitzan et al., "The
+variability of the photoplethysmographic signal - a potential method for the evaluation of the autonomic nervous
+system", Physiol Meas 19(1):93, 1998; Julien, "The enigma of Mayer waves", Cardiovasc Res 70(1):12, 2006). Two
+band-limited Gaussian processes in the HRV standard's bands (Task Force of the ESC and NASPE, Circulation 93:1043,
+1996): LF VASOMOTION_BANDS[0] and VLF VASOMOTION_BANDS[1], each at an RMS drawn in the range (a design choice, not
+fitted to any recording). Without it, everything slow in a synthetic PPG is breathing, so a model learns that a
+slow wave is breath; with it, a slow wave is breath only where the pulses' breathing modulations agree. It belongs
+to `heart`, which is then the PPG less its breathing (the pulses and the slow non-respiratory baseline; the pulse
+rate is read in metrics.PULSE_BAND, above it), so the components still sum to the clean PPG.
 """
 
 from __future__ import annotations
@@ -99,6 +111,8 @@ PAUSE_RAMP = 1.0  # s
 MOTION_BAND = (0.1, 4.0)  # Hz
 MOTION_SECONDS = (1.0, 6.0)
 MOTION_AMPLITUDE = (0.2, 2.0)  # RMS relative to the pulse amplitude
+VASOMOTION_BANDS = ((0.04, 0.15), (0.01, 0.04))  # Hz: LF (Mayer waves) and VLF, the HRV standard's bands
+VASOMOTION_PAD = 100.0  # s of extra noise filtered away at each end (1 / the lowest band edge)
 
 
 def load(config: Config) -> dict[str, list[Recording]]:
@@ -124,6 +138,7 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     rng = np.random.default_rng(seed)
     realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
     irregular = np.random.default_rng(seed.spawn(1)[0])  # every draw of irregular breathing and motion
+    vasomotor = np.random.default_rng(seed.spawn(1)[0])  # every draw of vasomotion
     breathing = rng.uniform(*params.breathing_hz)
     phase = rng.uniform(0, 2 * np.pi)
     seconds = samples / rate
@@ -136,6 +151,8 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
         "heart": (heart - heart.mean()).astype(np.float32),
         "respiratory": (depth * envelope(t) * _breath_wave(realism, params, breath_phase(t))).astype(np.float32),
     }
+    if params.vasomotion is not None:
+        signals["heart"] = signals["heart"] + _vasomotion(vasomotor, params.vasomotion, rate, samples).astype(np.float32)
     mixture = signals["heart"] + signals["respiratory"]
     if params.noise_snr_db is not None:
         snr, white = realism.uniform(*params.noise_snr_db), realism.standard_normal(samples)
@@ -220,6 +237,17 @@ def _motion(rng: np.random.Generator, per_minute: float, rate: int, samples: int
         if hi > lo:
             artefacts[lo:hi] += burst[lo - first:hi - first]
     return artefacts
+
+
+def _vasomotion(rng: np.random.Generator, rms: tuple[float, float], rate: int, samples: int) -> np.ndarray:
+    """The slow non-respiratory baseline (float64, `samples`, mean 0): for each of VASOMOTION_BANDS, white noise
+    band-passed to it (VASOMOTION_PAD s of filter transient cut at each end), brought to an RMS uniform in `rms`."""
+    pad = round(VASOMOTION_PAD * rate)
+    total = np.zeros(samples)
+    for band in VASOMOTION_BANDS:
+        wave = bandpass(rng.standard_normal(samples + 2 * pad), rate, band)[pad:pad + samples]
+        total += rng.uniform(*rms) * wave / np.sqrt(np.mean(wave ** 2))
+    return total - total.mean()
 
 
 def _breath_wave(rng: np.random.Generator, params: PPGConfig, angle: np.ndarray) -> np.ndarray:
