@@ -19,7 +19,8 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         "biosignal": [*BIOSIGNAL, *LIBRARY_CHECKS],
-        "test": ["pytest", "pytest-xdist", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL, *LIBRARY_CHECKS],  # in CI
+        "test": ["pytest", "pytest-xdist", "hypothesis", "tensorflow-serving-api>=2.21,<2.22", *BIOSIGNAL,
+                 *LIBRARY_CHECKS],  # in CI (pytest-xdist: the README's `-n 2`)
     },
     package_data={"cass_tf": ["py.typed"]},
     entry_points={"console_scripts": ["cass-tf = cass_tf.cli:main"]},
