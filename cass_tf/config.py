@@ -106,22 +106,16 @@ class PPGConfig:
             raise ConfigError(f"{path}.breathing_hz: above the Nyquist rate of data.sample_rate, got {list(self.breathing_hz)}")
         if not 0.0 <= self.morphology_jitter < 0.5:
             raise ConfigError(f"{path}.morphology_jitter: must be in [0, 0.5), got {self.morphology_jitter}")
-        for name in ("amplitude_modulation", "frequency_modulation"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value[0] <= value[1] < 1.0:
-                raise ConfigError(f"{path}.{name}: must be [low, high] with 0 <= low <= high < 1, got {list(value)}")
+        for name, below in (("amplitude_modulation", 1), ("frequency_modulation", 1), ("breath_harmonic", 1),
+                            ("vasomotion", 10)):
+            if getattr(self, name) is not None:
+                _check_range_below(f"{path}.{name}", getattr(self, name), below)
         if self.noise_snr_db is not None:
             _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
         if self.scale is not None:
             _check_range(f"{path}.scale", self.scale, low=1e-12)
         if not 0.0 <= self.breathing_variability < 0.5:
             raise ConfigError(f"{path}.breathing_variability: must be in [0, 0.5), got {self.breathing_variability}")
-        if self.breath_harmonic is not None and not 0.0 <= self.breath_harmonic[0] <= self.breath_harmonic[1] < 1.0:
-            raise ConfigError(f"{path}.breath_harmonic: must be [low, high] with 0 <= low <= high < 1, "
-                              f"got {list(self.breath_harmonic)}")
-        if self.vasomotion is not None and not 0.0 <= self.vasomotion[0] <= self.vasomotion[1] <= 10.0:
-            raise ConfigError(f"{path}.vasomotion: must be [low, high] with 0 <= low <= high <= 10 (RMS relative to "
-                              f"the pulse amplitude), got {list(self.vasomotion)}")
         for name in ("sigh_rate", "pause_rate", "rate_changes", "motion_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0.0 <= value <= 10.0):
@@ -579,6 +573,11 @@ def _check_positive(path: str, value: float) -> None:
 def _check_range(path: str, value: Range, low: float) -> None:
     if not low <= value[0] <= value[1]:
         raise ConfigError(f"{path}: must be [low, high] with {low} <= low <= high, got {list(value)}")
+
+
+def _check_range_below(path: str, value: Range, below: float) -> None:
+    if not 0.0 <= value[0] <= value[1] < below:
+        raise ConfigError(f"{path}: must be [low, high] with 0 <= low <= high < {below}, got {list(value)}")
 
 
 def _check_recordings(section: Any, path: str) -> None:

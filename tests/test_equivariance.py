@@ -20,6 +20,7 @@ SHIPPED = {"ecg": 0.2733, "ppg": 0.5221}  # version 1's model.input_rms: the med
 VERSIONS = [f"{name}/{v}" for name in sorted(SHIPPED)
             for v in contract.versions(os.path.join(REPO, "saved_models", name))]
 SMALL = ["model.width=2", "patch.frequency_bins=16", "patch.frames=16", "stft.n_fft=32", "stft.window=32", "stft.hop=8"]
+TINY_MODELS = {"complex": (REPO / "configs" / "ppg.json", TINY), "best_ecg": (REPO / "configs" / "ecg.json", SMALL)}
 
 
 class Separators(dict):
@@ -33,9 +34,8 @@ class Separators(dict):
         self.tmp_path_factory = tmp_path_factory
 
     def __missing__(self, which):
-        tiny = {"complex": (REPO / "configs" / "ppg.json", TINY), "best_ecg": (REPO / "configs" / "ecg.json", SMALL)}
-        if which in tiny:
-            path = export(CASSModel(load_config(*tiny[which])), self.tmp_path_factory.mktemp(which) / "tiny")
+        if which in TINY_MODELS:
+            path = export(CASSModel(load_config(*TINY_MODELS[which])), self.tmp_path_factory.mktemp(which) / "tiny")
         else:
             path = os.path.join(REPO, "saved_models", which)
         self[which] = cass_tf.Separator(path)

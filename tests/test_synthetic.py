@@ -544,8 +544,8 @@ def test_ppg_irregular_rates_must_be_sane(field):
 
 
 def test_ppg_vasomotion_is_a_slow_wave_in_heart_only():
-    """vasomotion [0.3, 0.3]: the heart component gains a zero-mean wave below 0.15 Hz (two bands, Butterworth skirts aside, at RMS 0.3 each),
-    breathing and its events are untouched, and the mixture is still heart + respiratory."""
+    """vasomotion [0.3, 0.3]: the heart component gains a zero-mean wave below 0.15 Hz (two bands at RMS 0.3 each,
+    Butterworth skirts aside), breathing and its events are untouched, and the mixture is still heart + respiratory."""
     common = ["data.ppg.seconds=120", "data.ppg.heart_bpm=[60, 90]"]
     slow, plain = (all_recordings(ppg.load(ppg_config(*common, *extra)))
                    for extra in (["data.ppg.vasomotion=[0.3, 0.3]"], []))
