@@ -154,7 +154,7 @@ def compare_discriminator_batch(config, steps: int, repeats: int, reference: flo
     variants = {}
     for calls in ("separate", "concatenated"):
         variant = config.replace([f"model.discriminator_batch={calls}"])
-        step = tf.function(build(variant).train_step)
+        step = tf.function(build(variant).train_step, autograph=False)  # as cass_tf.training traces it
         variants[calls] = (step, graph_flops(step.get_concrete_function(batches[0]).graph))
     rates = {calls: [] for calls in variants}
     for _ in range(repeats):
@@ -181,7 +181,7 @@ def bench(config, steps: int, repeats: int, precisions: list[str], modes: list[s
     for precision in precisions:
         model = build(config.replace([f"train.precision={precision}"]))
         for mode in modes:
-            step = tf.function(model.train_step, jit_compile=MODES[mode])
+            step = tf.function(model.train_step, jit_compile=MODES[mode], autograph=False)
             start = time.perf_counter()
             traced = step.get_concrete_function(batches[0])
             if flops is None:  # the float32 graph's count; the arithmetic is the same in every precision and mode

@@ -82,7 +82,7 @@ def kind_of(name: str, op: str) -> str:
 
 def profile(config, steps: int, precision: str, logdir: str) -> dict:
     model = build(config.replace([f"train.precision={precision}"]))
-    times = op_times(trace(tf.function(model.train_step), materialise(config, steps), steps, logdir))
+    times = op_times(trace(tf.function(model.train_step, autograph=False), materialise(config, steps), steps, logdir))
     kinds: collections.Counter = collections.Counter()
     ops: collections.Counter = collections.Counter()
     for (name, op), seconds in times.items():

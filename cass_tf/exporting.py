@@ -186,7 +186,7 @@ class _ServingModule(tf.Module):
         self.serve, self.serve_at_level = traced(self._spectral, self.networks, self._names, config.model.input_rms,
                                                  max_patches, config.model.multilead)
         self.features = tf.function(self.networks, input_signature=[
-            tf.TensorSpec(patch, tf.float32, name=features_input)])
+            tf.TensorSpec(patch, tf.float32, name=features_input)], autograph=False)
 
     def networks(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
         estimates = apply_autoencoders(dict(zip(self._names, self._models.autoencoders)), features, self._consistency)

@@ -143,7 +143,7 @@ def as_networks(model: Any) -> Networks:
     compiled = _COMPILED.get(model)
     if compiled is None:
         ref = weakref.ref(model)  # the cache must not keep the model alive
-        compiled = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+        compiled = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True, autograph=False)
         _COMPILED[model] = compiled
     return compiled
 
@@ -321,7 +321,7 @@ def discriminator_outputs(model: Any, data) -> dict[str, dict[str, np.ndarray]]:
         raise ValueError("a baseline model has no discriminators")
     networks = as_networks(model)
     judge_fns = {n: tf.function(lambda x, d=model.discriminators[n]: tf.sigmoid(d(x, training=False)),
-                                reduce_retracing=True) for n in names}
+                                reduce_retracing=True, autograph=False) for n in names}
     parts: dict[str, dict[str, list[np.ndarray]]] = {j: {s: [] for s in names + ["real"] if s != j} for j in names}
     for mixture_features, targets in data.test:
         outputs = networks(mixture_features)

@@ -194,9 +194,12 @@ def _setup(config: Config, verbose: bool, stack: contextlib.ExitStack) -> _Run:
                                       context.input_pipeline_id, context.num_input_pipelines)
 
     # reduce_retracing: with train.leads_kept the batches' lead count varies, which must not trace a step per count
-    replica_step = tf.function(model.train_step, jit_compile=config.train.jit_compile or None, reduce_retracing=True)
+    # autograph=False: the steps branch on the config, never on a tensor; AutoGraph would rewrite every Keras call's
+    # source (about 2.5 s of a tiny run's first step) and re-read the source files whenever a function is traced
+    replica_step = tf.function(model.train_step, jit_compile=config.train.jit_compile or None, reduce_retracing=True,
+                               autograph=False)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def distributed_step(batch, stop):
         results = strategy.run(replica_step, args=(batch,))  # (not wrapped: a nested tf.function fails under MWMS)
         results[STOP] = strategy.run(tf.identity, args=(stop,))
@@ -207,7 +210,7 @@ def _setup(config: Config, verbose: bool, stack: contextlib.ExitStack) -> _Run:
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     return _Run(config, run_dir, chief, verbose, model, step, epoch, manager, checkpoint_dir, data,
                 iter(strategy.distribute_datasets_from_function(shard)), distributed_step,
-                tf.function(model.test_step), history, writer, signals, multi_worker)
+                tf.function(model.test_step, autograph=False), history, writer, signals, multi_worker)
 
 
 def _restore(checkpoint: Any, manager: Any, directory: str) -> str | None:

@@ -104,8 +104,9 @@ def traced(spectral: Spectral, networks: Networks, names: Sequence[str], referen
     def at_level(waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
         return separate_at_level(spectral, networks, names, waveform, reference, level, max_patches, leads)
 
-    return (tf.function(own_level, input_signature=[waveform_spec]),
-            tf.function(at_level, input_signature=[waveform_spec, tf.TensorSpec([None], tf.float32, name=LEVEL_INPUT)]))
+    return (tf.function(own_level, input_signature=[waveform_spec], autograph=False),
+            tf.function(at_level, input_signature=[waveform_spec, tf.TensorSpec([None], tf.float32, name=LEVEL_INPUT)],
+                        autograph=False))
 
 
 def _pad(waveform: tf.Tensor, spectral: Spectral, samples: tf.Tensor, frames: int, hop: int) -> tf.Tensor:
