@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -372,14 +373,60 @@ def test_non_callable_progress_is_refused_up_front(tiny_separator):
             call()
 
 
-# ---- 1b. preemption under MultiWorkerMirroredStrategy ----
+# ---- 1b. MultiWorkerMirroredStrategy: identical weights, and preemption ----
 
-def test_one_preempted_worker_stops_every_worker_at_the_same_step(tmp_path):
+WORKER = textwrap.dedent("""
+    # The training CLI, plus: after train() returns, this worker's final model weights go to $CASS_WEIGHTS_OUT.
+    import os
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    import cass_tf.models.cass as cass
+    import cass_tf.train as training
+    from cass_tf.cli import main
+
+    models = []
+
+    class Recording(cass.CASSModel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            models.append(self)
+
+    training.CASSModel = Recording  # the class training builds (imported there by name)
+    real_train, real_strategy, strategies = training.train, training._strategy, []
+
+    def strategy():
+        strategies.append(real_strategy())
+        return strategies[-1]
+
+    def train(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        np.savez(os.environ["CASS_WEIGHTS_OUT"], *[np.asarray(w.numpy()) for w in models[-1].weights],
+                 multi_worker=isinstance(strategies[-1], tf.distribute.MultiWorkerMirroredStrategy),
+                 replicas=strategies[-1].num_replicas_in_sync)
+        return result
+
+    training._strategy = strategy
+    training.train = train
+    raise SystemExit(main(["train", *sys.argv[1:]]))
+""")
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_identical_weights_and_stop_together_when_one_is_preempted(tmp_path):
     """Two workers on localhost; worker 1 alone gets SIGTERM (during step 4). Its stop flag travels with step 5's
     all-reduce, so both finish step 5, both checkpoint it, both exit 143; the same two commands again resume both
-    from step 5 and end with identical weights."""
-    from test_train import WORKER, free_ports
-
+    from step 5 and end with identical weights (one replica in each worker), which the chief's checkpoint holds;
+    the other worker's scratch checkpoints are then gone."""
     signaller, worker_script = tmp_path / "signaller.py", tmp_path / "worker.py"
     signaller.write_text(SIGNALLER)
     worker_script.write_text(WORKER)
@@ -424,10 +471,20 @@ def test_one_preempted_worker_stops_every_worker_at_the_same_step(tmp_path):
         assert proc.returncode == 0, log[-3000:]
     assert f"resuming from {chief_ckpt} (epoch 1, step 5)" in logs[0]
     chief, worker = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
-    assert bool(chief["multi_worker"]) and int(chief["replicas"]) == 2
+    for result in (chief, worker):  # really distributed: one replica in each of the 2 workers
+        assert bool(result["multi_worker"]) and int(result["replicas"]) == 2
     weights = [k for k in chief.files if k.startswith("arr_")]
-    assert weights
+    assert len(weights) == len([k for k in worker.files if k.startswith("arr_")]) > 0
     for key in weights:
         np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)
-    assert int(checkpoint_tensors(tf.train.latest_checkpoint(str(dirs[0] / "checkpoints")))[
-        "step/.ATTRIBUTES/VARIABLE_VALUE"]) == 6
+
+    latest = tf.train.latest_checkpoint(str(dirs[0] / "checkpoints"))
+    assert int(checkpoint_tensors(latest)["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 6
+    from cass_tf.models.cass import CASSModel
+
+    model = CASSModel(load_config(CONFIG, overrides))
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
+    for i, w in enumerate(model.weights):
+        np.testing.assert_array_equal(w.numpy(), worker[f"arr_{i}"], err_msg=w.path)
+    assert not (dirs[1] / ".worker_1").exists()
+    assert [int(r["step"]) for r in read_history(dirs[0])] == [3, 6]

@@ -1,5 +1,5 @@
-"""Tests for cass_tf.train: the CLI end to end, bad input, non-finite losses, resume after SIGKILL, and two
-MultiWorkerMirroredStrategy workers on localhost training identical weights.
+"""Tests for cass_tf.train: the CLI end to end, bad input, non-finite losses and resume after SIGKILL (two
+MultiWorkerMirroredStrategy workers on localhost: tests/test_faults.py).
 
 Each CLI run is a real subprocess (`python -m cass_tf.train`) on a tiny PPG config (width 2, 16x16 patches,
 batch 4, two steps per epoch); most of their time is TensorFlow's import and tracing of the train step.
@@ -10,10 +10,8 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -249,104 +247,6 @@ def test_resume_after_sigkill_restores_step_and_optimizers(tmp_path, capsys):
     rows = read_history(model_dir)
     assert [int(r["epoch"]) for r in rows] == list(range(1, epoch + 2))
     assert [int(r["step"]) for r in rows] == [STEPS * e for e in range(1, epoch + 2)]
-
-
-# ---- two MultiWorkerMirroredStrategy workers ----
-
-WORKER = textwrap.dedent("""
-    # The training CLI, plus: after train() returns, this worker's final model weights go to $CASS_WEIGHTS_OUT.
-    import os
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    import cass_tf.models.cass as cass
-    import cass_tf.train as training
-    from cass_tf.cli import main
-
-    models = []
-
-    class Recording(cass.CASSModel):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            models.append(self)
-
-    training.CASSModel = Recording  # the class training builds (imported there by name)
-    real_train, real_strategy, strategies = training.train, training._strategy, []
-
-    def strategy():
-        strategies.append(real_strategy())
-        return strategies[-1]
-
-    def train(*args, **kwargs):
-        result = real_train(*args, **kwargs)
-        np.savez(os.environ["CASS_WEIGHTS_OUT"], *[np.asarray(w.numpy()) for w in models[-1].weights],
-                 multi_worker=isinstance(strategies[-1], tf.distribute.MultiWorkerMirroredStrategy),
-                 replicas=strategies[-1].num_replicas_in_sync)
-        return result
-
-    training._strategy = strategy
-    training.train = train
-    raise SystemExit(main(["train", *sys.argv[1:]]))
-""")
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def test_two_multi_worker_mirrored_workers_train_identical_weights(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    cluster = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    overrides = TINY + ONE + ["train.epochs=1", "train.steps_per_epoch=3"]
-    dirs = [tmp_path / "chief", tmp_path / "worker1"]
-    procs, logs = [], []
-    for i, model_dir in enumerate(dirs):
-        tf_config = json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})
-        log = open(tmp_path / f"worker{i}.log", "w")
-        logs.append(log)
-        procs.append(subprocess.Popen(cli(model_dir, overrides, script=str(script)), cwd=REPO, stdout=log,
-                                      stderr=subprocess.STDOUT,
-                                      env=env(TF_CONFIG=tf_config, CASS_WEIGHTS_OUT=str(tmp_path / f"w{i}.npz"))))
-    try:
-        deadline = time.time() + 180
-        for p in procs:
-            p.wait(timeout=max(1, deadline - time.time()))
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-        for log in logs:
-            log.close()
-    outputs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-3000:]
-    chief, worker = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
-    for result in (chief, worker):  # really distributed: one replica in each of the 2 workers
-        assert bool(result["multi_worker"]) and int(result["replicas"]) == 2
-    weights = [k for k in chief.files if k.startswith("arr_")]
-    assert len(weights) == len([k for k in worker.files if k.startswith("arr_")]) > 0
-    for key in weights:
-        np.testing.assert_allclose(chief[key], worker[key], rtol=0, atol=1e-6, err_msg=key)
-
-    # The chief's checkpoint holds those same weights; the other worker's temporary checkpoints are gone.
-    latest = tf.train.latest_checkpoint(str(dirs[0] / "checkpoints"))
-    assert latest.endswith("ckpt-3") and int(ckpt_value(latest, "step")) == 3
-    assert not (dirs[1] / ".worker_1").exists()
-    from cass_tf.models.cass import CASSModel
-
-    model = CASSModel(load_config(CONFIG, overrides))
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
-    for i, w in enumerate(model.weights):
-        np.testing.assert_allclose(w.numpy(), worker[f"arr_{i}"], rtol=0, atol=1e-6, err_msg=w.path)
-    rows = read_history(dirs[0])
-    assert len(rows) == 1 and int(rows[0]["step"]) == 3 and np.isfinite(float(rows[0]["ae_loss/heart"]))
 
 
 def test_model_dir_that_is_a_file_is_one_clear_error(tmp_path):
