@@ -95,6 +95,10 @@ class PPGConfig:
     rate_changes: float = 0.0  # the breathing rate jumps to a new draw from breathing_hz
     motion_rate: float = 0.0  # motion artefacts in the mixture only
     vasomotion: Optional[Range] = None  # slow non-respiratory baseline (Mayer waves, VLF), RMS range, in `heart`
+    # what `respiratory` is: "wander", the baseline wander the PPG carries additively (heart + respiratory is the
+    # clean PPG); "breathing", the breathing waveform all three modulations follow, at the pulse amplitude (not in
+    # the mixture as such: a model outputs it from model.direct), see data/ppg.py
+    respiratory_target: Literal["wander", "breathing"] = "wander"
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("heart_bpm", "breathing_hz"):
@@ -271,6 +275,10 @@ class ModelConfig:
     # leads, lead-permutation-equivariant (cass_tf.models.resnet9.build_multilead_autoencoder); the discriminators
     # judge each lead with shared weights. false: one lead (channel) at a time, today's networks
     multilead: bool = False
+    # components whose autoencoders output their complex STFT itself instead of a mask of the mixture's ("complex_mask"
+    # one-lead models, consistency "none"): for a component the mixture does not hold additively, such as a breathing
+    # waveform a PPG carries as modulations of its pulses (data.ppg.respiratory_target "breathing")
+    direct: tuple[str, ...] = ()
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.width", self.width)
@@ -278,6 +286,10 @@ class ModelConfig:
             raise ConfigError(f"{path}.multilead: needs model.output \"complex_mask\", got {self.output!r}")
         if self.input_rms is not None:
             _check_positive(f"{path}.input_rms", self.input_rms)
+        if self.direct and (self.output != "complex_mask" or self.multilead or self.consistency != "none"):
+            raise ConfigError(f"{path}.direct: needs a one-lead model.output \"complex_mask\" with consistency \"none\" "
+                              f"(a direct output is not a share of the mixture), got output {self.output!r}, multilead "
+                              f"{self.multilead}, consistency {self.consistency!r}")
         if self.output != "complex_mask":
             for name, default in (("input", "magnitude"), ("consistency", "none")):
                 if getattr(self, name) != default:
@@ -439,6 +451,10 @@ class Config:
         self.stft.check("stft")
         self.scaling.check("scaling")
         self.model.check("model")
+        unknown = [n for n in self.model.direct if n not in self.data.components]
+        if unknown or len(set(self.model.direct)) != len(self.model.direct):
+            raise ConfigError(f"model.direct: must name distinct data.components {list(self.data.components)}, "
+                              f"got {list(self.model.direct)}")
         self.loss.check("loss", len(self.data.components))
         if not self.model.complex:
             if self.loss.reconstruction.waveform > 0:

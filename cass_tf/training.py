@@ -410,7 +410,7 @@ def start_from(model: CASSModel, version_dir: str) -> None:
     mine, theirs = model.config, source.config
     fields = {"stft": (mine.stft, theirs.stft), "patch": (mine.patch, theirs.patch),
               "components": (mine.components, theirs.components), "model.input": (mine.model.input, theirs.model.input),
-              "model.output": (mine.model.output, theirs.model.output),
+              "model.output": (mine.model.output, theirs.model.output), "model.direct": ((), theirs.model.direct),
               "model.multilead": (False, theirs.model.multilead), "scaling": (mine.scaling, theirs.scaling)}
     for name, (want, got) in fields.items():
         if want != got:

@@ -3,6 +3,7 @@ inputs, waveform-domain losses and their gradients, mixture consistency, the com
 the ideal-complex-mask oracle, and the config rules."""
 
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -114,6 +115,27 @@ def test_the_waveform_loss_reaches_the_autoencoders(mode):
         assert model.discriminators["heart"].input_shape[-1] == 1  # judged on the estimate's magnitude
 
 
+def test_a_direct_output_is_the_network_output_the_mask_would_bound():
+    """model.direct: the same weights give the masked autoencoder's z unmasked (ComplexMask applied to it by hand
+    gives the masked output), so a direct output can hold what the mixture does not: it is not zero in bins where
+    the mixture is (a breathing band with no baseline wander)."""
+    keras.utils.set_random_seed(3)
+    direct = build_autoencoder((16, 16), 2, "complex_mask", "ae_direct", "complex", direct=True)
+    masked = build_autoencoder((16, 16), 2, "complex_mask", "ae_masked", "complex")
+    masked.set_weights(direct.get_weights())
+    x = tf.constant(noise((2, 16, 16, 2), seed=4))
+    z = direct(x).numpy()
+    np.testing.assert_allclose(masked(x).numpy(), ComplexMask()((z, x)).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(z, masked(x).numpy(), atol=1e-3)
+    quiet = tf.concat([tf.zeros([2, 4, 16, 2]), x[:, 4:]], axis=1)  # the 4 lowest bins empty
+    assert float(tf.reduce_max(tf.abs(masked(quiet)[:, :4]))) == 0.0
+    assert float(tf.reduce_min(tf.reduce_max(tf.abs(direct(quiet)[:, :4]), axis=[1, 2, 3]))) > 0
+    model = CASSModel(load_config(REPO / "configs" / "paper" / "ppg.json", [
+        *COMPLEX, "model.direct=[\"respiratory\"]"]))
+    assert [layer.name for layer in model.autoencoders["respiratory"].layers][-1] == "ae_respiratory_decoder"
+    assert [layer.name for layer in model.autoencoders["heart"].layers][-1] == "ae_heart_masked"
+
+
 def test_consistency_projection_sums_to_the_mixture():
     mixture = tf.constant(noise((2, 16, 16, 2)))
     autoencoders = {"a": lambda x, training: 0.3 * x, "b": lambda x, training: -0.1 * x + 1.0}
@@ -144,6 +166,11 @@ def test_ideal_complex_mask_oracle_scores_zero():
     (["model.input_rms=0"], "model.input_rms: must be > 0"),
     (["model.output=complex_mask", "loss.reconstruction.spectrum=0"], "at least one"),
     (["model.output=complex_mask", "loss.reconstruction.waveform_loss=l3"], "waveform_loss"),
+    (["model.direct=[\"respiratory\"]"], "model.direct: needs a one-lead model.output \"complex_mask\""),
+    (["model.output=complex_mask", "model.consistency=project", "model.direct=[\"respiratory\"]"],
+     "model.direct: .*consistency 'project'"),
+    (["model.output=complex_mask", "model.direct=[\"lungs\"]"], r"model.direct: must name distinct data.components"),
+    (["model.output=complex_mask", "model.direct=[\"heart\", \"heart\"]"], r"model.direct: must name distinct"),
 ])
 def test_config_rules(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -571,3 +571,26 @@ def test_ppg_vasomotion_is_a_slow_wave_in_heart_only():
 def test_ppg_vasomotion_must_be_a_sane_range(value):
     with pytest.raises(ConfigError, match=r"data\.ppg\.vasomotion: must be \[low, high\]"):
         ppg_config(f"data.ppg.vasomotion={value}")
+
+
+def test_ppg_breathing_target_is_the_breath_wave_at_the_pulse_amplitude():
+    """respiratory_target "breathing": the mixture, heart and events stay those of "wander"; respiratory is the
+    wander's own waveform at peak BREATHING_PEAK (1 pulse amplitude) instead of the recording's depth, so it is
+    not in the mixture: mixture - heart is the wander, not it. With sighs and scale on (configs/ppg.json) the ratio
+    to the wander is still one constant per recording."""
+    for config, overrides in ((ppg_config, []), (lambda *o: load_config(REPO / "configs" / "ppg.json", [*PPG_SMALL, *o]),
+                                                 ["data.ppg.sigh_rate=6"])):
+        wander, breathing = (all_recordings(ppg.load(config(*overrides, f"data.ppg.respiratory_target={target}")))
+                             for target in ("wander", "breathing"))
+        for w, b in zip(wander, breathing):
+            np.testing.assert_array_equal(b.mixture, w.mixture)
+            np.testing.assert_array_equal(b.components["heart"], w.components["heart"])
+            for name in w.events:
+                np.testing.assert_array_equal(b.events[name], w.events[name])
+            ratio = b.components["respiratory"].astype(np.float64) / w.components["respiratory"]
+            finite = np.abs(w.components["respiratory"]) > 1e-3 * np.abs(w.components["respiratory"]).max()
+            np.testing.assert_allclose(ratio[finite], np.median(ratio[finite]), rtol=1e-4)
+            if not overrides:  # no scale, no sighs: a sine of peak 1, sampled
+                assert 0.99 < np.abs(b.components["respiratory"]).max() <= 1.0 + 1e-6
+                assert np.median(ratio[finite]) > 1  # respiratory_depth [0.2, 1.0] in the paper config
+            assert not np.allclose(b.mixture - b.components["heart"], b.components["respiratory"], atol=1e-3)

@@ -46,10 +46,18 @@ proportions vary between recordings as between people (which modulation is stron
     respiratory_depth; RIAV, amplitude variation of the pulses: amplitude_modulation; RIFV, frequency variation
     (respiratory sinus arrhythmia, beat intervals): frequency_modulation. RIAV and RIFV are properties of the pulses
     and ride on `heart`.
-  So `respiratory` is defined as the breathing signal the PPG carries additively: the breathing waveform (phase,
-  shape, sighs, pauses) at the depth of this recording's baseline wander. heart + respiratory is the clean PPG, and
-  the respiratory output of a model is the breathing waveform a user reads the breathing rate from (its events are
-  the breath maxima); RIAV and RIFV stay in the heart output, where a pulse's height and timing belong.
+  So `respiratory` is defined (respiratory_target "wander", the default) as the breathing signal the PPG carries
+  additively: the breathing waveform (phase, shape, sighs, pauses) at the depth of this recording's baseline wander.
+  heart + respiratory is the clean PPG, and the respiratory output of a model is the breathing waveform a user reads
+  the breathing rate from (its events are the breath maxima); RIAV and RIFV stay in the heart output, where a pulse's
+  height and timing belong. A mask of the mixture can only find this breathing where the wander is: a PPG whose
+  breathing shows mostly as RIAV or RIFV has little of it to mask.
+  respiratory_target "breathing" defines `respiratory` as the breathing waveform all three modulations follow, the
+  same wave at a fixed size, BREATHING_PEAK pulse amplitudes (a PPG shows no tidal volume: only the breath's timing
+  and shape are the recording's), whichever modulation carries it. The mixture still holds the wander (heart +
+  wander is the clean PPG) but not this component, which a model outputs directly (model.direct), reading it from
+  the wander, the pulse heights and the pulse intervals together, as the fusion methods of Karlen et al. 2013 and
+  Charlton et al. 2016 read one rate from the three; the wander belongs to neither target.
   Breathing rates: configs/ppg.json draws 0.067-0.667 Hz (4-40 /min, issue 21's range, from slow deep breathing
   to adult tachypnoea; 40 /min stays inside metrics.BREATHING_BAND).
 Irregular breathing and motion (PPGConfig fields in events per minute, 0 = off; every draw from a third generator
@@ -114,6 +122,7 @@ MOTION_SECONDS = (1.0, 6.0)
 MOTION_AMPLITUDE = (0.2, 2.0)  # RMS relative to the pulse amplitude
 VASOMOTION_BANDS = ((0.04, 0.15), (0.01, 0.04))  # Hz: LF (Mayer waves) and VLF, the HRV standard's bands
 VASOMOTION_PAD = 100.0  # s of extra noise filtered away at each end (1 / the lowest band edge)
+BREATHING_PEAK = 1.0  # respiratory_target "breathing": the breath wave's peak (sighs: deeper), in pulse amplitudes
 
 
 def load(config: Config) -> dict[str, list[Recording]]:
@@ -148,13 +157,15 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     heart, peaks = _pulse_train(rng, realism, params, rate, samples, breath_phase, envelope)
     t = np.arange(samples) / rate
     depth = rng.uniform(*params.respiratory_depth)
+    breath = envelope(t) * _breath_wave(realism, params, breath_phase(t))
+    wander = (depth * breath).astype(np.float32)
     signals = {
         "heart": (heart - heart.mean()).astype(np.float32),
-        "respiratory": (depth * envelope(t) * _breath_wave(realism, params, breath_phase(t))).astype(np.float32),
+        "respiratory": wander if params.respiratory_target == "wander" else (BREATHING_PEAK * breath).astype(np.float32),
     }
     if params.vasomotion is not None:
         signals["heart"] = signals["heart"] + _vasomotion(vasomotor, params.vasomotion, rate, samples).astype(np.float32)
-    mixture = signals["heart"] + signals["respiratory"]
+    mixture = signals["heart"] + wander
     if params.noise_snr_db is not None:
         snr, white = realism.uniform(*params.noise_snr_db), realism.standard_normal(samples)
         centred = mixture - mixture.mean()

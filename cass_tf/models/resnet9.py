@@ -202,18 +202,19 @@ def build_decoder(shape: tuple[int, int], width: int, output: str, name: str = "
 
 
 def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str, network_input: str = "magnitude",
-                      scaling: ScalingConfig | None = None) -> keras.Model:
+                      scaling: ScalingConfig | None = None, direct: bool = False) -> keras.Model:
     """AE_i = Decoder_i o Encoder_i: mixture features [F, T, C] -> component features [F, T, C] (C: 1, or 2 complex).
 
     With output "mask" the decoder's [0, 1] mask multiplies the mixture features (masking in the scaled domain);
     with "complex_mask" the encoder sees `NetworkInput(network_input, scaling)` of the complex mixture feature and
-    the decoder's bounded complex mask multiplies it."""
+    the decoder's bounded complex mask multiplies it, or (`direct`) the decoder's output is the component's complex
+    feature itself (linear, float32), which may hold what the mixture's STFT does not."""
     if output == "complex_mask":
         inputs = keras.Input((*shape, 2), name="mixture")
         seen = NetworkInput(network_input, scaling or ScalingConfig(), name=f"{name}_input")(inputs)
         encoder = build_encoder(shape, width, f"{name}_encoder", INPUT_CHANNELS[network_input])
         z = build_decoder(shape, width, output, f"{name}_decoder")(encoder(seen))
-        return keras.Model(inputs, ComplexMask(name=f"{name}_masked")((z, inputs)), name=name)
+        return keras.Model(inputs, z if direct else ComplexMask(name=f"{name}_masked")((z, inputs)), name=name)
     inputs = keras.Input((*shape, 1), name="mixture")
     encoder = build_encoder(shape, width, f"{name}_encoder")
     decoder = build_decoder(shape, width, output, f"{name}_decoder")
