@@ -159,10 +159,8 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     depth = rng.uniform(*params.respiratory_depth)
     breath = envelope(t) * _breath_wave(realism, params, breath_phase(t))
     wander = (depth * breath).astype(np.float32)
-    signals = {
-        "heart": (heart - heart.mean()).astype(np.float32),
-        "respiratory": wander if params.respiratory_target == "wander" else (BREATHING_PEAK * breath).astype(np.float32),
-    }
+    breathing = wander if params.respiratory_target == "wander" else (BREATHING_PEAK * breath).astype(np.float32)
+    signals = {"heart": (heart - heart.mean()).astype(np.float32), "respiratory": breathing}
     if params.vasomotion is not None:
         signals["heart"] = signals["heart"] + _vasomotion(vasomotor, params.vasomotion, rate, samples).astype(np.float32)
     mixture = signals["heart"] + wander
