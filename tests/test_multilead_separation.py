@@ -195,7 +195,8 @@ def test_command_line_writes_the_fused_output_of_a_multilead_model(model, tmp_pa
 @pytest.mark.slow
 def test_a_multilead_model_started_from_a_one_lead_export_computes_it_on_every_lead(config, tmp_path):
     """train.init_from: after `training.start_from`, the multi-lead autoencoders give, on each lead of a recording,
-    exactly the one-lead export's output for that lead alone; another width is refused naming the field."""
+    exactly the one-lead export's output for that lead alone; another width, or an export whose autoencoder outputs
+    a component directly (model.direct: the same weights, not a mask), is refused naming the field."""
     from cass_tf.config import ConfigError
     from cass_tf.training import start_from
 
@@ -217,3 +218,7 @@ def test_a_multilead_model_started_from_a_one_lead_export_computes_it_on_every_l
     wider = CASSModel(config.replace(["model.width=4"]))
     with pytest.raises(ConfigError, match=r"^train.init_from .*: .*does not fit"):
         start_from(wider, version)
+    direct = export(CASSModel(load_config(REPO / "configs/ecg.json", [*TINY, "model.consistency=none",
+                                                                     'model.direct=["fetal"]'])), tmp_path / "direct")
+    with pytest.raises(ConfigError, match=r"^train.init_from .*: its model.direct is \('fetal',\), this run needs \(\)"):
+        start_from(many, direct)

@@ -84,9 +84,9 @@ band-limited Gaussian processes in the HRV standard's bands (Task Force of the E
 1996): LF VASOMOTION_BANDS[0] and VLF VASOMOTION_BANDS[1], each at an RMS drawn in the range (a design choice, not
 fitted to any recording). Without it, everything slow in a synthetic PPG is breathing, so a model learns that a
 slow wave is breath; with it, a model must tell breath from other slow waves (ppg/3 candidate C trained with it and
-read real breathing worse, saved_models/README.md). It belongs
-to `heart`, which is then the PPG less its breathing (the pulses and the slow non-respiratory baseline; the pulse
-rate is read in metrics.PULSE_BAND, above it), so the components still sum to the clean PPG.
+read real breathing worse, saved_models/README.md). It belongs to `heart`, which is then the PPG less its breathing
+(the pulses and the slow non-respiratory baseline; the pulse rate is read in metrics.PULSE_BAND, above it), so the
+components still sum to the clean PPG.
 """
 
 from __future__ import annotations
