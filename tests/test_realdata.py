@@ -160,6 +160,19 @@ def test_missing_data_folder_is_a_usage_error(validate_real, tmp_path, capsys):
     assert exit_info.value.code == 2 and "no ADFECGDB/ folder" in capsys.readouterr().err
 
 
+def test_fetal_overlap_recall_by_hand():
+    """pipelines/fetal_overlap.py: beats within 50 ms of a maternal peak count as overlapping; recalled within the
+    50-ms match tolerance (rate 1000: 50 samples each)."""
+    tool = types.SimpleNamespace(**runpy.run_path(str(REPO / "pipelines" / "fetal_overlap.py")))
+    fetal = np.array([1000, 1500, 2000, 2500])
+    maternal = np.array([1040, 2600])  # 40 ms from beat 1000 (overlapping), 100 ms from 2500 (apart)
+    detected = np.array([1049, 1560, 2010])  # 1000 and 2000 recalled; 1500 missed by 60 ms; 2500 missed
+    assert tool.recall_by_overlap(detected, fetal, maternal, 1000) == {
+        "overlapping": {"recalled": 1, "beats": 1}, "apart": {"recalled": 1, "beats": 3}}
+    assert tool.recall_by_overlap(np.array([], int), fetal, np.array([], int), 1000) == {
+        "overlapping": {"recalled": 0, "beats": 0}, "apart": {"recalled": 0, "beats": 4}}
+
+
 @needs_adfecgdb
 def test_adfecgdb_excerpt_multilead_reference(r01):
     """All 4 leads of the excerpt together, no reference in any choice: the fused fetal peaks match the reference."""
