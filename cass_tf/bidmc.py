@@ -28,6 +28,8 @@ BREATH_ANNOTATOR = 0  # annotator 1 (the issue's table); BIDMC's two annotators 
 QUANTITIES = {"breathing": ("respiratory", metrics.BREATHING_BAND), "pulse": ("heart", metrics.PULSE_BAND)}
 STATISTICS = ("record_mean", "record_median", "pooled_mae", "pooled_median")
 RULE_STATISTIC = "record_mean"  # what the push rule compares: the mean over records of each record's MAE
+AS_RECORDED, MEAN_REMOVED = "as recorded", "mean removed"  # the PLETH given to the models (`separated`)
+OFFSETS = (AS_RECORDED, MEAN_REMOVED)
 
 
 def references(record: realdata.PPGRecord) -> dict[str, np.ndarray]:
@@ -37,12 +39,16 @@ def references(record: realdata.PPGRecord) -> dict[str, np.ndarray]:
             "pulse": realdata.monitor_rates(record.heart_rate, samples, rate, hop=hop, statistic=np.median)}
 
 
-def separated(separator: Any, record: realdata.PPGRecord) -> dict[str, np.ndarray]:
-    """A model's components of the record's PLETH as recorded, its DC offset included: what `cass_tf.separate` gets
-    from a user, and how issue 21's table was made (with the median removed first, ppg/1 reads breathing at 3.26
-    instead of 1.62 per minute: its input level normalisation then sees a different signal)."""
+def separated(separator: Any, record: realdata.PPGRecord, offset: str = AS_RECORDED) -> dict[str, np.ndarray]:
+    """A model's components of the record's PLETH: with `offset` AS_RECORDED its DC offset included, what
+    `cass_tf.separate` gets from a user and how issue 21's table was made; with MEAN_REMOVED the record's mean
+    subtracted first (a device sets the DC offset, so a separator's rates should not depend on it; how much each
+    model's do is in docs/results/real.md)."""
+    if offset not in OFFSETS:
+        raise ValueError(f"offset must be one of {OFFSETS}, got {offset!r}")
+    pleth = record.pleth if offset == AS_RECORDED else record.pleth - np.mean(record.pleth)
     return {name: np.asarray(value, dtype=np.float64) for name, value in
-            separate(record.pleth.astype(np.float32), separator, sample_rate=record.rate).items()}
+            separate(pleth.astype(np.float32), separator, sample_rate=record.rate).items()}
 
 
 def score_record(record: realdata.PPGRecord, outputs: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
@@ -64,13 +70,14 @@ def score_record(record: realdata.PPGRecord, outputs: Mapping[str, Mapping[str, 
 
 
 def score(root: str, separators: Mapping[str, Any], records: Sequence[str] = realdata.BIDMC_RECORDS,
-          progress: Any = None) -> list[dict[str, Any]]:
-    """score_record for each BIDMC record under `root` with each {label: model or Separator}'s outputs."""
+          progress: Any = None, offset: str = AS_RECORDED) -> list[dict[str, Any]]:
+    """score_record for each BIDMC record under `root` with each {label: model or Separator}'s outputs of the
+    PLETH `offset` (`separated`)."""
     models = {label: s if isinstance(s, Separator) else Separator(s) for label, s in separators.items()}
     result = []
     for name in records:
         record = realdata.read_bidmc(name, root)
-        result.append(score_record(record, {label: separated(m, record) for label, m in models.items()}))
+        result.append(score_record(record, {label: separated(m, record, offset) for label, m in models.items()}))
         if progress:
             progress(result[-1])
     return result

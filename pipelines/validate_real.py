@@ -271,8 +271,10 @@ def _f(value: float) -> str:
 
 
 def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[str, Any],
-             synthetic: list[dict[str, Any]], models: dict[str, Any] | None = None) -> str:
-    """The results page (`models`: `compare_ecg` of each ECG model by label, the side-by-side section)."""
+             synthetic: list[dict[str, Any]], models: dict[str, Any] | None = None,
+             ppg_mean_removed: list[dict[str, Any]] | None = None) -> str:
+    """The results page (`models`: `compare_ecg` of each ECG model by label, the side-by-side section;
+    `ppg_mean_removed`: the BIDMC scores with each PLETH's mean removed, `offset_markdown`)."""
     lines = [
         "# Real-data validation: shipped models on ADFECGDB and BIDMC",
         "",
@@ -327,6 +329,7 @@ def markdown(ecg: list[dict[str, Any]], ppg: list[dict[str, Any]], meta: dict[st
     lines += leads_markdown(ecg, synthetic, meta)
     lines += models_markdown(ecg, models or {})
     lines += ppg_markdown(ppg)
+    lines += offset_markdown(ppg, ppg_mean_removed) if ppg_mean_removed else []
     lines += ["", f"![BIDMC]({os.path.basename(meta['ppg_figure'])})", "",
               "## Speed", "",
               f"`cass_tf.separate` on ADFECGDB {meta['timed_record']} (4 channels x 5 min at 1 kHz, one 2-D "
@@ -453,6 +456,25 @@ def ppg_markdown(ppg: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def offset_markdown(as_recorded: list[dict[str, Any]], mean_removed: list[dict[str, Any]]) -> list[str]:
+    """The DC-offset section: each source's mean of record MAEs with the PLETH as recorded and with its mean
+    removed (bidmc.OFFSETS), per quantity and estimator."""
+    before, after = bidmc.summary(as_recorded), bidmc.summary(mean_removed)
+    estimators = list(metrics.RATE_ESTIMATORS)
+    lines = ["### The same with each PLETH's mean removed", "",
+             "A PPG's DC offset is set by the device, not by the patient, so a separator's rates should not depend "
+             "on it. Each model again, fed the PLETH minus its mean (`bidmc.separated(..., offset=\"mean removed\")`); "
+             "mean of the 26 record MAEs, as recorded -> mean removed. The push rule compares the PLETH as recorded "
+             "(issue 21's protocol); this table shows how much of each figure is the offset's doing.", "",
+             "| source | " + " | ".join(f"{q} {e}" for q in bidmc.QUANTITIES for e in estimators) + " |",
+             "|---|" + "---|" * (len(bidmc.QUANTITIES) * len(estimators))]
+    for source in before["breathing"]:
+        lines.append(f"| {source} | " + " | ".join(
+            f"{_f(before[q][source][e]['record_mean'])} -> {_f(after[q][source][e]['record_mean'])}"
+            for q in bidmc.QUANTITIES for e in estimators) + " |")
+    return lines + [""]
+
+
 def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: str, command: str) -> dict[str, Any]:
     """Scores everything, writes <out>, its JSON and figures; returns the JSON content."""
     from cass_tf import Separator
@@ -474,6 +496,7 @@ def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: 
     ppg = bidmc.score(data, ppg_seps, progress=lambda r: print(
         f"{r['record']}: breathing spectral " + ", ".join(f"{s} {v['spectral']['mae']:.2f}"
                                                           for s, v in r["breathing"].items()), flush=True))
+    ppg_mean_removed = bidmc.score(data, ppg_seps, offset=bidmc.MEAN_REMOVED)
     meta = {
         "data": data, "ecg_model": ecg_sep.source, "command": command,
         "ppg_models": {label: sep.source for label, sep in ppg_seps.items()},
@@ -487,9 +510,10 @@ def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: 
         "load": "1-min load average {:.1f} while timing".format(os.getloadavg()[0]),
     }
     synthetic = score_synthetic(ecg_sep)
-    result = {"meta": meta, "adfecgdb": ecg, "bidmc": ppg, "synthetic": synthetic, "ecg_models": compared}
+    result = {"meta": meta, "adfecgdb": ecg, "bidmc": ppg, "synthetic": synthetic, "ecg_models": compared,
+              "bidmc_mean_removed": ppg_mean_removed}
     write_text(f"{stem}.json", json.dumps(result, indent=1, default=float) + "\n")
-    write_text(out, markdown(ecg, ppg, meta, synthetic, compared))
+    write_text(out, markdown(ecg, ppg, meta, synthetic, compared, ppg_mean_removed))
     return result
 
 

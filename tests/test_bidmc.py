@@ -80,6 +80,28 @@ def test_references_use_annotator_1_and_the_median_monitor_rate():
     np.testing.assert_allclose(refs["pulse"], [60.0] * 4)
 
 
+def test_separated_feeds_the_pleth_as_recorded_or_minus_its_mean(monkeypatch):
+    fed = []
+    monkeypatch.setattr(bidmc, "separate", lambda x, model, sample_rate: fed.append((x, sample_rate)) or {"heart": x})
+    pleth = np.array([1.0, 2.0, 3.0, 6.0])
+    ppg = bidmc.realdata.PPGRecord("x", 4, pleth, (np.array([0]),) * 2, np.zeros(1), np.zeros(1))
+    np.testing.assert_array_equal(bidmc.separated("model", ppg)["heart"], pleth)
+    np.testing.assert_array_equal(bidmc.separated("model", ppg, bidmc.MEAN_REMOVED)["heart"], pleth - 3.0)
+    assert [rate for _, rate in fed] == [4, 4] and fed[0][0].dtype == np.float32
+    with pytest.raises(ValueError, match="offset must be one of"):
+        bidmc.separated("model", ppg, "median removed")
+
+
+def test_offset_section_sets_each_mean_beside_the_other(validate_real):
+    """Mean of record MAEs as recorded -> mean removed, per quantity and estimator (record MAEs 1, 3 -> mean 2)."""
+    def scores(a, b):
+        per = {e: (a, [1.0]) for e in metrics.RATE_ESTIMATORS}
+        return [record("r1", [1.0], {"m": per}), record("r2", [1.0], {"m": {e: (b, [1.0]) for e in per}})]
+    lines = validate_real.offset_markdown(scores(1.0, 3.0), scores(4.0, 6.0))
+    row = next(line for line in lines if line.startswith("| m |"))
+    assert row == "| m | " + " | ".join(["2.000 -> 5.000"] * 2 * len(metrics.RATE_ESTIMATORS)) + " |"
+
+
 def test_validate_real_labels(validate_real, tmp_path):
     for v in (1, 2, 10):
         (tmp_path / "ppg" / str(v)).mkdir(parents=True)

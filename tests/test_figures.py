@@ -146,7 +146,8 @@ def render_real(raw):
     sys.path.insert(0, os.path.join(REPO, "pipelines"))
     import validate_real
 
-    return validate_real.markdown(raw["adfecgdb"], raw["bidmc"], raw["meta"], raw["synthetic"], raw.get("ecg_models"))
+    return validate_real.markdown(raw["adfecgdb"], raw["bidmc"], raw["meta"], raw["synthetic"], raw.get("ecg_models"),
+                                  raw.get("bidmc_mean_removed"))
 
 
 # generated pages: {page: renderer of its raw file}; the page must equal the rendering, byte for byte
