@@ -15,7 +15,7 @@
     out/<stem>/<stem>.npy; a PPG model's --events gives rates.csv (pulse and breathing rate per window, per
     estimator).
 
-Model input: cass_tf.frontend.record_mixture (the chosen channels, each minus its median, at the record's rate).
+Model input: cass_tf.frontend.record_mixture (the chosen channels at the record's rate; ECG minus each median).
 """
 
 from __future__ import annotations

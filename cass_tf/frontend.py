@@ -15,6 +15,7 @@ from cass_tf.checks import check_outputs
 # Signals at the model's rate, (samples,) or (channels, samples) -> one {component: array of that shape} per signal.
 Backend = Callable[[list[np.ndarray]], list[dict[str, np.ndarray]]]
 Result = Union[dict[str, np.ndarray], list[dict[str, np.ndarray]]]
+MEDIAN_REMOVED = ("ecg",)  # data.source whose record channels lose their median before separation (record_mixture)
 
 
 def separate_mixtures(mixtures: Sequence[tuple[np.ndarray, Optional[int]]], many: bool, model_rate: Optional[int],
@@ -43,9 +44,12 @@ def separate_mixtures(mixtures: Sequence[tuple[np.ndarray, Optional[int]]], many
 
 def record_mixture(record: records.Record, separator: Any, channels: Optional[Sequence[Union[str, int]]] = None
                    ) -> tuple[tuple[str, ...], np.ndarray, int]:
-    """(channel names, float32 (channels, samples) minus each channel's median, rate): the model's input from a
-    biosignal record. The chosen channels (records.select: `channels`, else the model's default leads), each minus
-    its median (the electrode's DC offset), at the record's rate; exactly what pipelines/validate_real.py feeds the
-    model, so the .fqrs peaks of `cass-tf separate --events` score as its "own blind" column does."""
-    names, x, rate = records.select(record, separator.config.data.source, channels)
-    return names, x - np.median(x, axis=1, keepdims=True), rate
+    """(channel names, float32 (channels, samples), rate): the model's input from a biosignal record, the chosen
+    channels (records.select: `channels`, else the model's default leads) at the record's rate, fed as the model's
+    real-data scoring feeds them, so that files give what docs/results/real.md reports: for the sources in
+    MEDIAN_REMOVED (ECG) each channel minus its median, the electrode's DC offset, as pipelines/validate_real.py does
+    (the .fqrs peaks of `cass-tf separate --events` score as its "own blind" column); a PPG as recorded, its level
+    included, as cass_tf.bidmc does (issue 21's protocol; the PPG models' rates depend on that level)."""
+    source = separator.config.data.source
+    names, x, rate = records.select(record, source, channels)
+    return names, x - np.median(x, axis=1, keepdims=True) if source in MEDIAN_REMOVED else x, rate

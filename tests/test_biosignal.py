@@ -15,7 +15,7 @@ pyedflib = pytest.importorskip("pyedflib")
 wfdb = pytest.importorskip("wfdb")
 
 import cass_tf  # noqa: E402
-from cass_tf import biosignal, cli, events, fusion, metrics, realdata, records  # noqa: E402
+from cass_tf import biosignal, cli, contract, events, fusion, metrics, realdata, records  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 START = datetime.datetime(2021, 3, 4, 5, 6, 7)
@@ -77,7 +77,7 @@ def quantum(kind, record, k):
 @pytest.mark.parametrize("kind", ["edf", "bdf", "wfdb", "csv", "npy"])
 def test_round_trip(tiny_separator, tmp_path, kind):
     """read -> separate -> write -> read keeps the samples (within the format's quantisation), rate, labels, units,
-    start time and annotations; the samples are the model's outputs on the median-free channel."""
+    start time and annotations; the samples are the (PPG) model's outputs on the channel as recorded."""
     from cass_tf.separation import separate
 
     channels = ppg_channels()
@@ -88,7 +88,7 @@ def test_round_trip(tiny_separator, tmp_path, kind):
     source = records.read_record(path, RATE if kind == "npy" else None)
     chosen = "0" if kind == "npy" else "PLETH"
     x = np.asarray(source.signals[source.names.index(chosen)], np.float32)
-    expected = separate((x - np.median(x))[np.newaxis], tiny_separator, sample_rate=RATE)
+    expected = separate(x[np.newaxis], tiny_separator, sample_rate=RATE)
     written = records.read_record(biosignal.output_path(source, str(out)), RATE if kind == "npy" else None)
     if kind == "npy":  # rows: one per component and channel
         assert len(written.signals) == 2 and written.signals[0].size == x.size
@@ -295,8 +295,10 @@ def test_separate_reads_a_biosignal_file(tiny_separator, tmp_path):
     path = write_edf(tmp_path / "rec.edf", channels)
     out = separate(path, tiny_separator, channels=["II"])
     x = records.read_record(path).signals[1].astype(np.float32)
-    direct = separate((x - np.median(x))[np.newaxis], tiny_separator, sample_rate=RATE)
+    direct = separate(x[np.newaxis], tiny_separator, sample_rate=RATE)  # a PPG as recorded, its level included
     np.testing.assert_array_equal(out["heart"], direct["heart"])
+    assert not np.array_equal(direct["heart"], separate((x - np.median(x))[np.newaxis], tiny_separator,
+                                                        sample_rate=RATE)["heart"])  # the level matters to a model
 
 
 # ---- the real recordings (validation data; skipped without ../shared/data) ----
@@ -334,19 +336,24 @@ def test_adfecgdb_fqrs_scores_as_validate_real_reports(tmp_path):
 @needs_data
 def test_bidmc_csv_rates_are_the_library_traces_of_the_same_input(tmp_path):
     """A BIDMC CSV through `--events` with the shipped PPG model: rates.csv's breathing rates, every estimator, are
-    events.ppg_rates of cass_tf.separate on the CLI's model input (the PLETH minus its median). validate_real feeds
-    the PLETH as recorded instead (issue 21's protocol), which moves a few windows by a fraction of a breath/min."""
+    events.ppg_rates of cass_tf.separate on the PLETH as recorded, and the rates pipelines/validate_real.py reported
+    for that record and model (docs/results/real.json, issue 21's protocol)."""
     out = tmp_path / "out"
     model = str(REPO / "saved_models" / "ppg")
     assert cli.main(["separate", str(DATA / "BIDMC" / "bidmc_01_Signals.csv"), "--model", model,
                      "--out_dir", str(out), "--quiet", "--events"]) == 0
     rows = [r.split(",") for r in (out / "bidmc_01_Signals" / "rates.csv").read_text().splitlines()[1:]]
     pleth = realdata.read_bidmc("01", str(DATA)).pleth.astype(np.float32)
-    parts = cass_tf.separate(pleth - np.median(pleth), model, sample_rate=realdata.BIDMC_RATE)
+    parts = cass_tf.separate(pleth, model, sample_rate=realdata.BIDMC_RATE)
+    label = f"ppg/{contract.versions(model)[-1]}"
+    reported = next(r for r in json.loads((REPO / "docs" / "results" / "real.json").read_text())["bidmc"]
+                    if r["record"] == "bidmc_01")["breathing"][label]
     for estimator in metrics.RATE_ESTIMATORS:
         breathing = np.array([float(r[4]) if r[4] else np.nan for r in rows if r[3] == estimator])
         _, expected = events.ppg_rates(parts, realdata.BIDMC_RATE, estimator)["breathing"]
         np.testing.assert_allclose(breathing, expected, atol=1e-3, err_msg=estimator)
+        np.testing.assert_allclose(breathing, np.array(reported[estimator]["rates"], dtype=float), atol=1e-3,
+                                   err_msg=estimator)
 
 
 def maximum_matching(reference, detected, tolerance):
