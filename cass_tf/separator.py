@@ -215,8 +215,8 @@ def separate(mixture: Union[np.ndarray, PathLike, Sequence[Union[np.ndarray, Pat
     mono: average the channels of a 2-D input or file first (outputs (samples,)), as cass_tf did before channels.
     channels: for biosignal files (EDF/BDF, WFDB .hea, CSV, NPY; cass_tf.records), the channels to separate (names
         or 0-based indices; default: the model's default leads, records.DEFAULT_CHANNELS), ECG channels minus
-        their median, a PPG as recorded (cass_tf.frontend.record_mixture); outputs (channels, samples) at the file's rate. NPY files and CSVs without a
-        time column need `sample_rate`.
+        their median, a PPG as recorded (cass_tf.frontend.record_mixture); outputs (channels, samples) at the
+        file's rate. NPY files and CSVs without a time column need `sample_rate`.
     Raises ValueError (or FileNotFoundError for a missing file or model) naming the problem, before any work.
     """
     if sample_rate is not None:

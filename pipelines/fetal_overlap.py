@@ -108,10 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     models = labelled_models(args.ecg_model, os.path.join(REPO, "saved_models/ecg"), "--ecg_model", (CLASSICAL,))
     methods: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-        label: (lambda leads, rate, s=Separator(path): fused_fetal_peaks(s, leads, rate)) for label, path in models.items()}
+        label: (lambda leads, rate, s=Separator(path): fused_fetal_peaks(s, leads, rate))
+        for label, path in models.items()}
     methods[CLASSICAL] = lambda leads, rate: realdata.multilead_fetal(leads, rate).peaks
     recordings, rate = synthetic(args.recordings)
-    result = {"meta": {"command": "python pipelines/fetal_overlap.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    command = "python pipelines/fetal_overlap.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = {"meta": {"command": command,
                        "models": models, "overlap_seconds": OVERLAP_SECONDS,
                        "machine": f"{os.cpu_count()}-core CPU, no GPU"},
               "synthetic": score_set(methods, recordings, rate)}

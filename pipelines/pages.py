@@ -97,8 +97,8 @@ def results_markdown(task: Task, stats: dict[str, Any], command: str, overrides:
     for variant, seed, model_dir, timing, done in task.runs():
         state = _duration(timing["train_seconds"]) if done else "not finished"
         lines.append(f"| {LABELS[variant]} | {seed} | `{model_dir}` | {timing.get('steps', '')} | {state} |")
-    lines += ["", "Wall times are as measured while the run trained, often beside other work on the same cores: they say "
-              "what a run took, not how fast training is (docs/benchmarks.md has the speed figures).",
+    lines += ["", "Wall times are as measured while the run trained, often beside other work on the same cores: they "
+              "say what a run took, not how fast training is (docs/benchmarks.md has the speed figures).",
               "", "## Figures", "", f"![test L2 per epoch]({os.path.basename(figure_paths['test_l2'])})", "",
               "Log test relative L2 error of the waveforms (test crops, waveform protocol) after every epoch, each "
               "variant's lowest finished seed (paper Figs. 4/5).", ""]
