@@ -31,7 +31,8 @@ if __package__ in (None, ""):
 
 from cass_tf import fusion, metrics, realdata  # noqa: E402
 from cass_tf.atomic import write_text  # noqa: E402
-from pipelines.validate_real import labelled_models, separate_channels  # noqa: E402
+from pipelines.validate_real import (OTHER_SYNTHETIC_SEED, fused_outputs, labelled_models,  # noqa: E402
+                                     separate_channels, synthetic_leads)
 
 OVERLAP_SECONDS = 0.05
 CLASSICAL = "multi-lead classical"
@@ -55,9 +56,7 @@ def recall_by_overlap(detected: np.ndarray, fetal: np.ndarray, maternal: np.ndar
 
 def fused_fetal_peaks(separator: Any, leads: np.ndarray, rate: int) -> np.ndarray:
     """The model's fused fetal R peaks of (leads, samples) `leads` (each lead minus its median, as validate_real)."""
-    outputs = separate_channels(separator, leads, rate)
-    parts = {n: np.stack([out[n] for out in outputs]) for n in ("maternal", "fetal")}
-    return fusion.fuse_outputs(parts, rate)["fetal"].peaks
+    return fused_outputs(separate_channels(separator, leads, rate), rate)["fetal"].peaks
 
 
 def score_set(methods: dict[str, Callable[[np.ndarray, int], np.ndarray]],
@@ -85,14 +84,8 @@ def score_set(methods: dict[str, Callable[[np.ndarray, int], np.ndarray]],
 
 def synthetic(count: int) -> tuple[list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], int]:
     """The synthetic recordings of the module doc: (name, leads, fetal peaks, maternal peaks), and their rate."""
-    from cass_tf.config import load_config
-    from cass_tf.data import ecg
-
-    config = load_config(os.path.join(REPO, "configs/ecg.json"),
-                         overrides=["seed=1", "data.ecg.leads=4", "data.ecg.seconds=60", "data.ecg.train_recordings=1",
-                                    f"data.ecg.test_recordings={count}", "data.cache_dir=null"])
-    return [(r.name, r.mixture.astype(np.float64), r.events["fetal"], r.events["maternal"])
-            for r in ecg.load(config)["test"]], config.data.sample_rate
+    recordings, rate = synthetic_leads(count, seed=OTHER_SYNTHETIC_SEED)
+    return [(r.name, r.mixture.astype(np.float64), r.events["fetal"], r.events["maternal"]) for r in recordings], rate
 
 
 def main(argv: Sequence[str] | None = None) -> int:

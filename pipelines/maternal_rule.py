@@ -23,9 +23,8 @@ if __package__ in (None, ""):
 
 from cass_tf import fusion, metrics, realdata  # noqa: E402
 from cass_tf.atomic import write_text  # noqa: E402
-from cass_tf.config import load_config  # noqa: E402
-from cass_tf.data import ecg  # noqa: E402
 from cass_tf.events import r_peaks  # noqa: E402
+from pipelines.validate_real import OTHER_SYNTHETIC_SEED, synthetic_leads  # noqa: E402
 
 
 def first_pc_peaks(leads: np.ndarray, rate: float) -> np.ndarray:
@@ -40,13 +39,10 @@ def main() -> int:
     parser.add_argument("--recordings", type=int, default=16)
     parser.add_argument("--out", default="docs/raw/maternal_rule.json")
     args = parser.parse_args()
-    config = load_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs/ecg.json"),
-                         overrides=["seed=1", "data.ecg.leads=4", "data.ecg.seconds=60", "data.ecg.train_recordings=1",
-                                    f"data.ecg.test_recordings={args.recordings}", "data.cache_dir=null"])
-    rate = config.data.sample_rate
+    recordings, rate = synthetic_leads(args.recordings, seed=OTHER_SYNTHETIC_SEED)
     tolerance = round(metrics.MATCH_SECONDS * rate)
     rows = []
-    for recording in ecg.load(config)["test"]:
+    for recording in recordings:
         x = recording.mixture.astype(np.float64)
         row = {"recording": recording.name}
         for rule, find in (("first_pc", first_pc_peaks), ("fusion", fusion.maternal_peaks)):

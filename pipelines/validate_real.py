@@ -59,6 +59,7 @@ SYNTHETIC_CONFIG = "configs/ecg.json"
 SYNTHETIC_OVERRIDES = ("data.ecg.leads=4", "data.ecg.seconds=60", "data.ecg.train_recordings=1",
                        "data.ecg.test_recordings=8", "data.cache_dir=null")
 SYNTHETIC_RECORDINGS = 8
+OTHER_SYNTHETIC_SEED = 1  # synthetic_leads' data seed for pipelines/maternal_rule.py's and fetal_overlap.py's checks
 MULTILEAD_CONFIG = "configs/ecg_leads.json"  # its test split: the synthetic multi-lead scores of every ECG model
 
 
@@ -96,20 +97,35 @@ def score_ecg(record: realdata.AbdominalRecord, separator: Any) -> dict[str, Any
 
 
 def all_leads(outputs: list[dict[str, np.ndarray]], abdomen: np.ndarray, rate: float) -> dict[str, fusion.Fused]:
-    """The fused fetal outputs of all leads together: the model's (fusion.fuse of its per-lead fetal outputs, the
-    maternal peaks from its maternal outputs) and the classical multi-lead reference's."""
-    fused = fusion.fuse_outputs({n: np.stack([out[n] for out in outputs]) for n in ("maternal", "fetal")}, rate)
-    return {"model_fused": fused["fetal"], "multilead": realdata.multilead_fetal(abdomen, rate)}
+    """The fused fetal outputs of all leads together: the model's (`fused_outputs`) and the classical multi-lead
+    reference's."""
+    return {"model_fused": fused_outputs(outputs, rate)["fetal"], "multilead": realdata.multilead_fetal(abdomen, rate)}
 
 
-def score_synthetic(separator: Any) -> list[dict[str, Any]]:
-    """Fetal F1 of every method on SYNTHETIC_RECORDINGS synthetic 4-lead recordings (their test split)."""
+def fused_outputs(outputs: list[dict[str, np.ndarray]], rate: float) -> dict[str, fusion.Fused]:
+    """fusion.fuse_outputs of a model's per-lead outputs (`separate_channels`): the fetal output of all leads, its
+    maternal remnants told apart by the fused maternal output's peaks."""
+    return fusion.fuse_outputs({n: np.stack([out[n] for out in outputs]) for n in ("maternal", "fetal")}, rate)
+
+
+def synthetic_leads(count: int = SYNTHETIC_RECORDINGS, seed: int | None = None) -> tuple[list[Any], int]:
+    """(recordings, rate): `count` synthetic 4-lead 60-s recordings, the test split of SYNTHETIC_CONFIG with
+    SYNTHETIC_OVERRIDES, from data seed `seed` (default: the config's)."""
     from cass_tf.config import load_config
     from cass_tf.data import ecg
 
-    config = load_config(os.path.join(REPO, SYNTHETIC_CONFIG), overrides=list(SYNTHETIC_OVERRIDES))
-    rate, results = config.data.sample_rate, []
-    for recording in ecg.load(config)["test"][:SYNTHETIC_RECORDINGS]:
+    overrides = [*SYNTHETIC_OVERRIDES, f"data.ecg.test_recordings={count}"]
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    config = load_config(os.path.join(REPO, SYNTHETIC_CONFIG), overrides=overrides)
+    return ecg.load(config)["test"], config.data.sample_rate
+
+
+def score_synthetic(separator: Any) -> list[dict[str, Any]]:
+    """Fetal F1 of every method on SYNTHETIC_RECORDINGS synthetic 4-lead recordings (`synthetic_leads`)."""
+    recordings, rate = synthetic_leads()
+    results = []
+    for recording in recordings:
         truth, tolerance = recording.events["fetal"], round(metrics.MATCH_SECONDS * rate)
         outputs = separate_channels(separator, recording.mixture.astype(np.float64), rate)
         own = {}
