@@ -6,10 +6,8 @@ SOURCE.md). ADFECGDB needs the optional extra `pip install .[biosignal]` (pyedfl
 annotations); BIDMC is plain CSV.
 
 Classical references (fixed textbook rules; thresholds are metrics.py's, chosen on synthetic data):
-- Fetal ECG, one channel: maternal template subtraction. Maternal R peaks by metrics.detect_qrs (the maternal QRS
-  dominates an abdominal lead); around each, a segment from -MATERNAL_BEFORE to +MATERNAL_AFTER of the median RR;
-  the template is the mean of the TEMPLATE_BEATS nearest maternal beats (follows slow morphology change), scaled to
-  the beat by least squares, and subtracted; fetal R peaks are then detected on the residual.
+- Fetal ECG, one channel: maternal template subtraction (cass_tf.cancellation), then fetal R peaks detected on the
+  residual.
 - Fetal ECG, all leads (`multilead_fetal`, after Varanini et al. 2014, see cass_tf.fusion): maternal R peaks on the
   leads' first principal component, template subtraction on each lead at those peaks, FastICA across the residual
   leads, and the blind choice of cass_tf.fusion among the residuals and their components.
@@ -25,6 +23,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from cass_tf import fusion, metrics
+from cass_tf.cancellation import template_subtraction, template_subtraction_leads
 from cass_tf.events import r_peaks
 
 ADFECGDB_RECORDS = ("r01", "r04", "r07", "r08", "r10")
@@ -32,9 +31,6 @@ BIDMC_RECORDS = tuple(f"{i:02d}" for i in range(1, 27))
 ABDOMINAL_CHANNELS = ("Abdomen_1", "Abdomen_2", "Abdomen_3", "Abdomen_4")
 DIRECT_CHANNEL = "Direct_1"
 BIDMC_RATE = 125
-MATERNAL_BEFORE, MATERNAL_AFTER = 0.35, 0.65  # template segment around a maternal R peak, fractions of the median RR
-TEMPLATE_BEATS = 20
-BASELINE_HZ = fusion.BASELINE_HZ  # high-pass applied before template subtraction (removes wander, keeps QRS/T)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,30 +129,6 @@ def monitor_rates(values: np.ndarray, samples: int, rate: float, seconds: float 
     return np.array(result)
 
 
-def template_subtraction(channel: np.ndarray, rate: float,
-                         peaks: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
-    """(residual, maternal R peaks): the high-passed channel minus a scaled local mean maternal beat at each peak;
-    the peaks are detected on the channel unless given (e.g. fusion.maternal_peaks of all leads)."""
-    x = metrics.bandpass(channel, rate, (BASELINE_HZ, rate / 2))
-    peaks = r_peaks(x, rate, "maternal") if peaks is None else np.asarray(peaks, dtype=np.int64)
-    residual = x.copy()
-    if peaks.size < 2:
-        return residual, peaks
-    rr = float(np.median(np.diff(peaks)))
-    before, after = int(MATERNAL_BEFORE * rr), int(MATERNAL_AFTER * rr)
-    inside = peaks[(peaks >= before) & (peaks + after <= x.size)]
-    if inside.size == 0:
-        return residual, peaks
-    segments = np.stack([x[p - before:p + after] for p in inside])
-    half = TEMPLATE_BEATS // 2
-    for k, p in enumerate(inside):
-        lo = max(0, min(k - half, inside.size - TEMPLATE_BEATS))
-        template = segments[lo:lo + TEMPLATE_BEATS].mean(axis=0)
-        gain = float(segments[k] @ template) / float(template @ template) if template.any() else 0.0
-        residual[p - before:p + after] -= gain * template
-    return residual, peaks
-
-
 def classical_fetal_peaks(channel: np.ndarray, rate: float) -> np.ndarray:
     """Fetal R peaks of one abdominal channel by maternal template subtraction (see the module doc)."""
     residual, _ = template_subtraction(channel, rate)
@@ -169,13 +141,6 @@ def multilead_fetal(abdomen: np.ndarray, rate: float) -> fusion.Fused:
     residuals (the leads and their FastICA components; the most regular fetal RR series, maternal remnants excluded)."""
     residuals, maternal = template_subtraction_leads(abdomen, rate)
     return fusion.fuse(residuals, rate, "fetal", maternal_peaks=maternal)
-
-
-def template_subtraction_leads(abdomen: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """(residuals (leads, samples), maternal R peaks): template_subtraction of each lead at the maternal peaks of all
-    leads together (fusion.maternal_peaks)."""
-    maternal = fusion.maternal_peaks(abdomen, rate)
-    return np.stack([template_subtraction(lead, rate, maternal)[0] for lead in abdomen]), maternal
 
 
 def fetal_peaks(signal: np.ndarray, rate: float) -> np.ndarray:

@@ -10,7 +10,7 @@ Detection, scored by fetal/maternal QRS F1 at 50 ms:
   against the true R peaks;
 - ADFECGDB (validation only: choosing among fixed detectors, nothing tuned): fetal peaks on the model's fetal output
   of each abdominal channel (mean F1 over the 20 channels, and on each detector's own most-regular-RR channel), and
-  maternal detection judged through maternal template subtraction (realdata.template_subtraction with each maternal
+  maternal detection judged through maternal template subtraction (cancellation.template_subtraction with each maternal
   detector; fetal peaks on the residual by metrics.detect_qrs), against the reference fetal peaks.
 Detectors: cass_tf's metrics.detect_qrs (events.r_peaks: the component's heart-rate limits), NeuroKit2 ecg_peaks
 (methods in NK_METHODS, on nk.ecg_clean's output for the method where it has one) and wfdb XQRS (maternal).
@@ -32,7 +32,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cass_tf import events, metrics, realdata  # noqa: E402
+from cass_tf import cancellation, events, metrics, realdata  # noqa: E402
 from cass_tf.atomic import write_text  # noqa: E402
 
 NK_METHODS = ("neurokit", "pantompkins1985", "hamilton2002", "elgendi2010", "engzeemod2012", "kalidas2017",
@@ -139,13 +139,10 @@ def adfecgdb(separator: Any, data: str, agreement: list[bool]) -> dict[str, dict
 
 
 def _subtract(channel: np.ndarray, rate: int, maternal: Detector) -> np.ndarray:
-    """realdata.template_subtraction's residual with `maternal` finding the maternal beats."""
-    original = realdata.r_peaks
-    realdata.r_peaks = lambda x, r, component: maternal(x, r) if component == "maternal" else original(x, r, component)
-    try:
-        return realdata.template_subtraction(channel, rate)[0]
-    finally:
-        realdata.r_peaks = original
+    """cancellation.template_subtraction's residual with `maternal` finding the maternal beats (on the channel
+    high-passed as template subtraction high-passes it)."""
+    high_passed = metrics.bandpass(channel, rate, (cancellation.BASELINE_HZ, rate / 2))
+    return cancellation.template_subtraction(channel, rate, maternal(high_passed, rate))[0]
 
 
 def markdown(tables: dict[str, dict[str, dict[str, float]]], agreement: list[bool], meta: dict[str, Any]) -> str:

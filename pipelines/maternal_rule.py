@@ -21,7 +21,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cass_tf import fusion, metrics, realdata  # noqa: E402
+from cass_tf import cancellation, fusion, metrics, realdata  # noqa: E402
 from cass_tf.atomic import write_text  # noqa: E402
 from cass_tf.events import r_peaks  # noqa: E402
 from pipelines.validate_real import OTHER_SYNTHETIC_SEED, synthetic_leads  # noqa: E402
@@ -47,7 +47,7 @@ def main() -> int:
         row = {"recording": recording.name}
         for rule, find in (("first_pc", first_pc_peaks), ("fusion", fusion.maternal_peaks)):
             maternal = find(x, rate)
-            residuals = np.stack([realdata.template_subtraction(lead, rate, maternal)[0] for lead in x])
+            residuals = np.stack([cancellation.template_subtraction(lead, rate, maternal)[0] for lead in x])
             fetal = fusion.fuse(residuals, rate, "fetal", maternal_peaks=maternal).peaks
             row[rule] = {"maternal_f1": metrics.match_events(maternal, recording.events["maternal"], tolerance)["f1"],
                          "fetal_f1": metrics.match_events(fetal, recording.events["fetal"], tolerance)["f1"]}

@@ -13,7 +13,7 @@ and fused F1 per record, its time for a 4-lead 5-min record, and its scores on t
 ADFECGDB (5 records x 4 abdominal channels, 1 kHz): each channel is separated on its own (a multi-lead model, e.g.
 ecg/3, takes the 4 leads together and gives each lead's outputs), and fetal R peaks
 (cass_tf.realdata.fetal_peaks) are picked on the model's fetal output, on the raw channel, and on the residual of
-maternal template subtraction (realdata.template_subtraction); each is matched to the reference peaks at 50 ms.
+maternal template subtraction (cancellation.template_subtraction); each is matched to the reference peaks at 50 ms.
 Blind channel (the issue's rule): the one whose fetal output carries the largest share of the channel's output
 energy, |fetal|^2 / (|fetal|^2 + |maternal|^2); all three methods are scored on it. Each method also gets its own
 blind choice by one rule for all: the channel whose detected fetal RR series is most regular (rr_irregularity); the
@@ -47,7 +47,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, REPO)
 
-from cass_tf import bidmc, contract, fusion, metrics, realdata  # noqa: E402
+from cass_tf import bidmc, cancellation, contract, fusion, metrics, realdata  # noqa: E402
 from cass_tf.events import fetal_share, rr_irregularity  # noqa: E402  (the channel rules `cass-tf separate --events` uses)
 from cass_tf.atomic import write_text  # noqa: E402
 
@@ -205,7 +205,7 @@ def ecg_figure(record: realdata.AbdominalRecord, separator: Any, channel: int, p
     """A real abdominal channel, the model's fetal output and the template-subtraction residual, beats marked."""
     x = record.abdomen[channel]
     out = separate_channels(separator, record.abdomen, record.rate)[channel]  # (a multi-lead model sees every lead)
-    residual, _ = realdata.template_subtraction(x, record.rate)
+    residual, _ = cancellation.template_subtraction(x, record.rate)
     rows = [("raw abdominal channel (uV)", x, realdata.fetal_peaks(x, record.rate)),
             ("model fetal output", out["fetal"], realdata.fetal_peaks(out["fetal"], record.rate)),
             ("template-subtraction residual", residual, realdata.classical_fetal_peaks(x, record.rate))]

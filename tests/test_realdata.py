@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from cass_tf import metrics, realdata
+from cass_tf import cancellation, metrics, realdata
 from cass_tf.config import load_config
 from cass_tf.data import ecg
 
@@ -36,7 +36,7 @@ def test_template_subtraction_uncovers_the_fetal_beats_of_synthetic_mixtures():
         raw = metrics.match_events(realdata.fetal_peaks(recording.mixture, rate), truth, tolerance)
         assert raw["f1"] < 0.4  # on the raw mixture the detector finds maternal beats
         assert classical["f1"] >= 0.85
-        _, maternal = realdata.template_subtraction(recording.mixture, rate)
+        _, maternal = cancellation.template_subtraction(recording.mixture, rate)
         assert metrics.match_events(maternal, recording.events["maternal"], tolerance)["f1"] == 1.0
 
 
@@ -178,6 +178,6 @@ def test_adfecgdb_excerpt_multilead_reference(r01):
     """All 4 leads of the excerpt together, no reference in any choice: the fused fetal peaks match the reference."""
     reference = r01.fetal_peaks[(r01.fetal_peaks >= EXCERPT.start) & (r01.fetal_peaks < EXCERPT.stop)] - EXCERPT.start
     fused = realdata.multilead_fetal(r01.abdomen[:, EXCERPT], r01.rate)
-    np.testing.assert_allclose(fused.signal, fused.weights @ realdata.template_subtraction_leads(
+    np.testing.assert_allclose(fused.signal, fused.weights @ cancellation.template_subtraction_leads(
         r01.abdomen[:, EXCERPT], r01.rate)[0])
     assert metrics.match_events(fused.peaks, reference, round(metrics.MATCH_SECONDS * r01.rate))["f1"] >= 0.95
