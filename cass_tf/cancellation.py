@@ -1,5 +1,5 @@
 """Owns maternal cancellation: maternal ECG template subtraction on abdominal leads, the classical references' first
-step (cass_tf.realdata).
+step (cass_tf.realdata) and the front end of models with model.cancellation "maternal_template".
 
 Template subtraction (fixed textbook rule; thresholds are metrics.py's, chosen on synthetic data): the lead is
 high-passed at BASELINE_HZ; maternal R peaks are found by events.r_peaks (the maternal QRS dominates an abdominal
@@ -7,11 +7,19 @@ lead) on the lead, or on all leads of a recording together (fusion.maternal_peak
 -MATERNAL_BEFORE to +MATERNAL_AFTER of the median RR; the template is the mean of the TEMPLATE_BEATS nearest maternal
 beats (follows slow morphology change), scaled to the beat by least squares, and subtracted; a beat cut by
 the signal's start or end gets the part of its template inside the signal.
+
+As a model's front end (`cancel`): the network separates the residual, whose maternal part is what the template
+missed, and the templates are added back to its maternal output, so that the model's outputs still estimate the
+whole maternal and fetal ECG. A multi-lead model also sees the templates, as leads of their own after the
+residual leads, so that it knows where the maternal beats were (a remnant lies under them; a fetal beat may not).
+Training data get the same transform (`cancelled`), so the network learns the residuals the rule leaves on synthetic
+data; nothing in the rule is fitted.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -22,6 +30,8 @@ from cass_tf.filters import bandpass
 MATERNAL_BEFORE, MATERNAL_AFTER = 0.35, 0.65  # template segment around a maternal R peak, fractions of the median RR
 TEMPLATE_BEATS = 20
 BASELINE_HZ = fusion.BASELINE_HZ  # high-pass applied before template subtraction (removes wander, keeps QRS/T)
+MATERNAL = "maternal"  # the component the templates are added back to
+MIN_SECONDS = 2.0  # `cancel` leaves shorter recordings whole: two maternal beats are needed for a template
 
 
 def template_subtraction(channel: np.ndarray, rate: float,
@@ -56,3 +66,62 @@ def template_subtraction_leads(abdomen: np.ndarray, rate: float) -> tuple[np.nda
     leads together (fusion.maternal_peaks)."""
     maternal = fusion.maternal_peaks(abdomen, rate)
     return np.stack([template_subtraction(lead, rate, maternal)[0] for lead in abdomen]), maternal
+
+
+def cancel(leads: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(residuals, templates), float32 of `leads`' shape ((samples,) or (leads, samples), one recording): the
+    templates are what template_subtraction takes from each lead high-passed at BASELINE_HZ (one lead finds its own
+    maternal peaks, several find them together); the residuals are the leads as given minus the templates, so the
+    maternal ECG's content below BASELINE_HZ stays in them (and in what a model may give back). A recording shorter
+    than MIN_SECONDS has no templates (zeros)."""
+    x = np.asarray(leads, dtype=np.float64)
+    rows = x.reshape(-1, x.shape[-1])
+    if rows.shape[1] < MIN_SECONDS * rate:
+        return x.astype(np.float32), np.zeros(x.shape, np.float32)
+    if rows.shape[0] == 1:
+        residuals = template_subtraction(rows[0], rate)[0][None]
+    else:
+        residuals = template_subtraction_leads(rows, rate)[0]
+    templates = bandpass(rows, rate, (BASELINE_HZ, rate / 2)) - residuals
+    return (rows - templates).reshape(x.shape).astype(np.float32), templates.reshape(x.shape).astype(np.float32)
+
+
+def around(x: np.ndarray, rate: float, multilead: bool,
+           separate: Callable[[np.ndarray], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """A cancellation model's separation of one recording `x` ((samples,) or (leads, samples)): `separate` (the
+    networks) of its residuals (`cancel`), for a multi-lead model followed by its templates as leads of their own, of
+    which only the residual leads' outputs are kept; the templates added back to the maternal output. Outputs have
+    x's shape."""
+    residuals, templates = cancel(x, rate)
+    if not multilead:
+        outputs = {n: np.reshape(v, x.shape) for n, v in separate(residuals).items()}
+    else:
+        leads = residuals.reshape(-1, x.shape[-1])
+        both = separate(np.concatenate([leads, templates.reshape(leads.shape)]))
+        outputs = {n: np.asarray(v)[..., :leads.shape[0], :].reshape(x.shape) for n, v in both.items()}
+    outputs[MATERNAL] = outputs[MATERNAL] + templates
+    return outputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Cancelled:
+    """A recording as a cancellation model's training sees it: the residual mixture and its parts."""
+
+    mixture: np.ndarray
+    components: dict[str, np.ndarray]
+
+
+def cancelled(mixture: np.ndarray, components: dict[str, np.ndarray], rate: float, templates_as_leads: bool = False
+              ) -> Cancelled:
+    """The residual of `mixture` (`cancel`) and the components it holds, float32: the maternal one minus the
+    templates (what the rule missed), the others as they are. `templates_as_leads` (a multi-lead model's input,
+    (leads, samples) in): the templates follow the residual leads as leads of their own, each all maternal (its other
+    components zero), (2 leads, samples) out."""
+    residual, templates = cancel(mixture, rate)
+    parts = {name: np.asarray(value, np.float64) for name, value in components.items()}
+    parts[MATERNAL] = parts[MATERNAL] - templates
+    if templates_as_leads:
+        residual = np.concatenate([residual, templates])
+        parts = {name: np.concatenate([value, templates if name == MATERNAL else np.zeros_like(templates)])
+                 for name, value in parts.items()}
+    return Cancelled(residual, {name: value.astype(np.float32) for name, value in parts.items()})

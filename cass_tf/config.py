@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import typing
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
@@ -22,6 +23,8 @@ SOURCE_COMPONENTS = {
 
 
 Range = tuple[float, float]
+Cancellation = Literal["none", "maternal_template"]  # model.cancellation (cass_tf.cancellation)
+CANCELLATIONS: tuple[str, ...] = typing.get_args(Cancellation)
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,10 @@ class ModelConfig:
     # one-lead models, consistency "none"): for a component the mixture does not hold additively, such as a breathing
     # waveform a PPG carries as modulations of its pulses (data.ppg.respiratory_target "breathing")
     direct: tuple[str, ...] = ()
+    # "maternal_template": the networks separate what maternal template subtraction leaves (cass_tf.cancellation; ECG
+    # with a "maternal" component), in training and in separation, and the templates are added back to the maternal
+    # output; "none": they separate the recording itself
+    cancellation: Cancellation = "none"
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.width", self.width)
@@ -456,6 +463,9 @@ class Config:
             raise ConfigError(f"model.direct: must name distinct data.components {list(self.data.components)}, "
                               f"got {list(self.model.direct)}")
         self.loss.check("loss", len(self.data.components))
+        if self.model.cancellation != "none" and (self.data.source != "ecg" or "maternal" not in self.data.components):
+            raise ConfigError(f"model.cancellation: {self.model.cancellation!r} needs data.source \"ecg\" with a "
+                              f"\"maternal\" component, got {self.data.source!r} with {list(self.data.components)}")
         if not self.model.complex:
             if self.loss.reconstruction.waveform > 0:
                 raise ConfigError("loss.reconstruction.waveform: a waveform term needs model.output \"complex_mask\"")
@@ -487,6 +497,9 @@ class Config:
             raise ConfigError("model.multilead: needs multi-lead recordings (data.source \"ecg\" with data.ecg.leads "
                               "> 1)")
         kept = self.train.leads_kept
+        if kept is not None and self.model.cancellation != "none":
+            raise ConfigError("train.leads_kept: must be null with model.cancellation (the template leads follow the "
+                              "residual leads one for one)")
         if kept is not None and (not self.model.multilead or kept[1] > leads):
             raise ConfigError(f"train.leads_kept: needs model.multilead and at most data.ecg.leads ({leads}) leads, "
                               f"got {list(kept)}")

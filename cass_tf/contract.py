@@ -30,6 +30,11 @@ Multi-lead models (`config.model.multilead`, configs/ecg_leads.json) add a leads
 [batch, leads, samples] (any leads >= 1: the leads of one recording, separated together) -> each component float32
 [batch, leads, samples]; `level` is one per recording, the RMS over all its leads; `mixture_features`
 [batch, leads, F, T, 2]. The asset's `config.model.multilead` says which kind a model is.
+
+Models with `config.model.cancellation` "maternal_template" serve the networks alone: their graph separates what
+maternal template subtraction leaves (a multi-lead one: the residual leads followed by the template leads), and the
+caller subtracts and adds back the templates (cass_tf.cancellation.around; cass_tf.separate and the serving clients
+with `cancellation=` do).
 """
 
 from __future__ import annotations

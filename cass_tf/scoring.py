@@ -44,7 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cass_tf import fusion, metrics
+from cass_tf import cancellation, fusion, metrics
 from cass_tf.config import Config
 from cass_tf.data.pipeline import test_dataset
 from cass_tf.metrics import component_event_scores, relative_error, summarize
@@ -274,13 +274,17 @@ def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dic
 def signal_scores(model: Any, recordings: Sequence[Any], config: Config, max_patches: int = 64
                   ) -> dict[str, dict[str, float]]:
     """`recording_scores` of whole `recordings`, each separated in one piece by `model`'s networks
-    (`windows.separate_at_level`; a multi-lead model takes each recording's leads together)."""
+    (`windows.separate_at_level`; a multi-lead model takes each recording's leads together; a model.cancellation
+    model separates them as recorded, through cass_tf.cancellation.around)."""
     spectral, names, leads = Spectral.from_config(config), config.components, config.model.multilead
 
     def separate(mixture: np.ndarray) -> dict[str, Any]:
         return separate_at_level(spectral, as_networks(model), names, mixture[np.newaxis], config.model.input_rms,
                                  max_patches=max_patches, leads=leads)
 
+    if config.model.cancellation != "none":
+        return recording_scores(lambda m: cancellation.around(m, config.data.sample_rate, leads, separate),
+                                recordings, names, config.data.sample_rate)
     return recording_scores(separate, recordings, names, config.data.sample_rate)
 
 

@@ -40,6 +40,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
+from cass_tf import cancellation
 from cass_tf.checks import (PathLike, check_array, check_block_seconds, check_outputs, check_progress, check_rate,
                             load_mixtures)
 from cass_tf.frontend import Backend, record_mixture, separate_mixtures
@@ -130,8 +131,20 @@ class Separator:
 
     def _process(self, x: np.ndarray, block_seconds: Optional[float], progress: Optional[Progress]
                  ) -> dict[str, np.ndarray]:
-        """`process` on a checked float32 array, its outputs unchecked. Every block of a row is separated at the
-        whole row's level (when the model has a level signature), so blocks equal the one-shot result."""
+        """`process` on a checked float32 array, its outputs unchecked. A model with model.cancellation separates
+        each recording with cass_tf.cancellation.around: a multi-lead model's [leads, samples] rows, and all the rows
+        of a one-lead model's [batch, samples] input, are the leads of one recording."""
+        if self.config.model.cancellation == "none":
+            return self._blocks(x, block_seconds, progress)
+        recordings = x.reshape((-1,) + x.shape[-2:]) if self.multilead and x.ndim == 3 else x[np.newaxis]
+        parts = [cancellation.around(r, self.sample_rate, self.multilead,
+                                     lambda m: self._blocks(m, block_seconds, progress)) for r in recordings]
+        return {n: np.stack([p[n] for p in parts]).reshape(x.shape) for n in self.components}
+
+    def _blocks(self, x: np.ndarray, block_seconds: Optional[float], progress: Optional[Progress]
+                ) -> dict[str, np.ndarray]:
+        """The model's outputs of a checked float32 array. Every block of a row is separated at the whole row's
+        level (when the model has a level signature), so blocks equal the one-shot result."""
         rank = 3 if self.multilead else 2  # [batch, (leads,) samples]
         batch = x.reshape((1,) * (rank - x.ndim) + x.shape)
         samples = batch.shape[-1]

@@ -31,6 +31,10 @@ one [1, leads, samples] request row and returned as (leads, samples) per compone
     client = RestClient("http://localhost:8501", model="ecg", sample_rate=256, multilead=True)
     parts = client.separate(abdominal, sample_rate=1000)    # (4, n) in: {"fetal": (4, n), "maternal": (4, n)}
 
+Likewise pass `cancellation=` (the asset's config.model.cancellation): a "maternal_template" model's graph separates
+what maternal template subtraction leaves, so the client subtracts the templates before sending each recording and
+adds them back to the maternal output after, as `cass_tf.separate` does (cass_tf.cancellation.around).
+
 Each signal goes whole into one request: the served graph computes one STFT over it (no blocks). Signals of equal
 shape (after resampling; a multi-lead client's rows are whole recordings: equal leads and samples) go together, up
 to `max_batch` rows per request. Outputs equal `cass_tf.separate` to float32
@@ -62,6 +66,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from cass_tf.checks import Mixture, check_rate, load_mixtures
+from cass_tf.config import CANCELLATIONS
 from cass_tf.contract import SERVING_SIGNATURE, WAVEFORM_INPUT
 from cass_tf.frontend import Result, separate_mixtures
 
@@ -82,7 +87,8 @@ class _Client(abc.ABC):
     """What both clients share: argument checks, input loading, resampling, batching, output checks."""
 
     def __init__(self, model: str, version: Optional[int], signature: str, timeout: float,
-                 sample_rate: Optional[int], components: Optional[Sequence[str]], max_batch: int, multilead: bool):
+                 sample_rate: Optional[int], components: Optional[Sequence[str]], max_batch: int, multilead: bool,
+                 cancellation: str):
         if not isinstance(model, str) or not model or "/" in model or ":" in model:
             raise ValueError(f"model must be a non-empty model name without '/' or ':', got {model!r}")
         if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))
@@ -97,6 +103,12 @@ class _Client(abc.ABC):
         if not isinstance(multilead, (bool, np.bool_)):
             raise ValueError(f"multilead must be True or False (the export's config.model.multilead), "
                              f"got {multilead!r}")
+        if cancellation not in CANCELLATIONS:
+            raise ValueError(f"cancellation must be one of {list(CANCELLATIONS)} (the export's config.model.cancellation), "
+                             f"got {cancellation!r}")
+        if cancellation != "none" and sample_rate is None:
+            raise ValueError(f"cancellation {cancellation!r} needs sample_rate=<the model's rate>: the templates are "
+                             "found at the model's rate")
         if components is not None:
             if isinstance(components, str) or not components or not all(isinstance(c, str) for c in components) \
                     or len(set(components)) != len(components):
@@ -108,6 +120,7 @@ class _Client(abc.ABC):
         self.components = components
         self.max_batch = int(max_batch)
         self.multilead = bool(multilead)
+        self.cancellation = cancellation
 
     def __enter__(self):
         return self
@@ -127,7 +140,15 @@ class _Client(abc.ABC):
         if sample_rate is not None:
             sample_rate = check_rate(sample_rate)
         mixtures, many = load_mixtures(mixture, sample_rate)
-        return separate_mixtures(mixtures, many, self.sample_rate, self._separate_channels, mono)
+        backend = self._separate_channels if self.cancellation == "none" else self._separate_cancelled
+        return separate_mixtures(mixtures, many, self.sample_rate, backend, mono)
+
+    def _separate_cancelled(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """The front end's backend for a model.cancellation model: each signal (one recording) through
+        cass_tf.cancellation.around, the server separating its residuals (and templates)."""
+        from cass_tf import cancellation  # here: it needs TensorFlow (cass_tf.metrics), the other clients do not
+        return [cancellation.around(x, self.sample_rate, self.multilead, lambda m: self._separate_channels([m])[0])
+                for x in signals]
 
     def _separate_channels(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """The front end's backend (`_separate_signals` sends the rows): for a one-lead model every channel of every
@@ -202,14 +223,17 @@ class RestClient(_Client):
     timeout: seconds per socket operation. sample_rate: the model's rate (see the module doc).
     components: the expected output names, in the order wanted. max_batch: signals per request at most.
     multilead: the model takes a recording's leads together (the asset's config.model.multilead; module doc).
+    cancellation: the asset's config.model.cancellation; "maternal_template" (needs sample_rate) cancels the maternal
+    beats before sending and adds them back after (cass_tf.cancellation.around), as `cass_tf.separate` does.
     Uses the standard library only (urllib), including its proxy settings from the environment.
     """
 
     def __init__(self, url: str = "http://localhost:8501", model: str = "ecg", version: Optional[int] = None,
                  signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
                  components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH,
-                 multilead: bool = False):
-        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead)
+                 multilead: bool = False, cancellation: str = "none"):
+        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead,
+                         cancellation)
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"url must be an http(s) address like 'http://localhost:8501', got {url!r}")
@@ -313,8 +337,9 @@ class GrpcClient(_Client):
     def __init__(self, target: str = "localhost:8500", model: str = "ecg", version: Optional[int] = None,
                  signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
                  components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH,
-                 multilead: bool = False, credentials: Any = None, max_message_bytes: int = MAX_MESSAGE_BYTES):
-        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead)
+                 multilead: bool = False, cancellation: str = "none", credentials: Any = None, max_message_bytes: int = MAX_MESSAGE_BYTES):
+        super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead,
+                         cancellation)
         if not isinstance(target, str) or not target or "://" in target:
             raise ValueError(f"target must be a gRPC address like 'localhost:8500', got {target!r}")
         if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int) \

@@ -311,7 +311,7 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
     row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
     if run.config.model.multilead:  # crops of several leads have no waveform protocol: whole test recordings
-        scores = signal_scores(run.model, run.data.recordings["test"], run.config)
+        scores = signal_scores(run.model, as_recorded(run.config, run.data.recordings["test"]), run.config)
         row.update({f"{SIGNAL_L2}{c}": per.pop("l2") for c, per in scores.items()})
         row.update({f"{EVENT_SCORES}{k}/{c}": v for c, per in scores.items() for k, v in per.items()
                     if math.isfinite(v)})
@@ -328,6 +328,15 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     if run.verbose and run.chief:
         print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith((WAVEFORM_L2, SIGNAL_L2, MAGNITUDE_L2))))
     return row
+
+
+def as_recorded(config: Config, test: list[Any]) -> list[Any]:
+    """The test recordings as recorded: `test` itself, or for a model.cancellation model (whose own recordings are
+    residuals, cass_tf.data.ecg.load) the same recordings before cancellation."""
+    if config.model.cancellation == "none":
+        return test
+    plain = dataclasses.replace(config, model=dataclasses.replace(config.model, cancellation="none"))
+    return pipeline.load_recordings(plain)["test"]
 
 
 def _finish(run: _Run) -> TrainResult:
@@ -411,7 +420,8 @@ def start_from(model: CASSModel, version_dir: str) -> None:
     fields = {"stft": (mine.stft, theirs.stft), "patch": (mine.patch, theirs.patch),
               "components": (mine.components, theirs.components), "model.input": (mine.model.input, theirs.model.input),
               "model.output": (mine.model.output, theirs.model.output), "model.direct": ((), theirs.model.direct),
-              "model.multilead": (False, theirs.model.multilead), "scaling": (mine.scaling, theirs.scaling)}
+              "model.multilead": (False, theirs.model.multilead), "scaling": (mine.scaling, theirs.scaling),
+              "model.cancellation": (mine.model.cancellation, theirs.model.cancellation)}
     for name, (want, got) in fields.items():
         if want != got:
             raise ConfigError(f"{what}: its {name} is {got!r}, this run needs {want!r}")

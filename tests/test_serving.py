@@ -26,6 +26,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
+from cass_tf.cancellation import cancel
 from cass_tf.config import load_config
 from cass_tf.contract import read_asset
 from cass_tf.exporting import export
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throug
 
 MODEL = "tiny"
 LEADS = "leads"  # the multi-lead export's served name
+CANCELLING = "cancelling"  # the multi-lead maternal-cancellation export's
 
 
 def assert_same(actual, expected, tol=1e-5):
@@ -261,10 +263,19 @@ def leads_separator(leads_export):
 
 
 @pytest.fixture(scope="module")
-def registry(tiny_export, leads_export):
+def cancelling_export(tmp_path_factory):
+    """The tiny multi-lead model with model.cancellation "maternal_template", exported."""
+    keras.utils.set_random_seed(3)
+    config = load_config(REPO / "configs/ecg_leads.json", LEADS_TINY + ["model.cancellation=maternal_template"])
+    return export(CASSModel(config), tmp_path_factory.mktemp("cancelling") / "ecg", version=1)
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_export, leads_export, cancelling_export):
     return {MODEL: ServedModel(MODEL, 1, str(tiny_export)),
             "heart_only": ServedModel("heart_only", 1, str(tiny_export), outputs=("heart",)),
-            LEADS: ServedModel(LEADS, 1, str(leads_export))}
+            LEADS: ServedModel(LEADS, 1, str(leads_export)),
+            CANCELLING: ServedModel(CANCELLING, 1, str(cancelling_export))}
 
 
 @pytest.fixture(scope="module")
@@ -497,6 +508,25 @@ def test_rest_multilead_sends_each_recording_whole_and_equals_separate(rest, lea
     got = client.separate(x1000, sample_rate=1000)
     assert_same(got, separate(x1000, leads_separator, sample_rate=1000))
     assert got["maternal"].shape == (4, 3000) and rest_shapes(server.requests) == [(1, 4, 768)]
+
+
+def test_rest_cancelling_client_sends_residuals_and_templates_and_equals_separate(rest, cancelling_export):
+    server, url = rest
+    asset = read_asset(cancelling_export)
+    assert asset.config.model.cancellation == "maternal_template"
+    client = RestClient(url, model=CANCELLING, sample_rate=asset.sample_rate, components=LEAD_NAMES, multilead=True,
+                        cancellation=asset.config.model.cancellation)
+    beat = np.exp(-0.5 * ((np.arange(3000) % 200 - 100) / 4.0) ** 2)  # 77 BPM at 256 Hz, 11.7 s
+    x = (np.array([[1.0], [-0.6], [0.4]]) * beat + 0.05 * leads(3, 3000, seed=8)).astype(np.float32)
+    got = client.separate(x)
+    assert_same(got, separate(x, Separator(cancelling_export)))
+    [request] = server.requests
+    sent = np.asarray(json.loads(request["body"])["inputs"]["waveform"], np.float32)
+    np.testing.assert_allclose(sent[0], np.concatenate(cancel(x, asset.sample_rate)), atol=1e-6)
+    with pytest.raises(ValueError, match="cancellation"):
+        RestClient(url, model=CANCELLING, multilead=True, cancellation="maternal_template")  # no sample_rate
+    with pytest.raises(ValueError, match="cancellation must be one of"):
+        RestClient(url, model=CANCELLING, sample_rate=256, cancellation="template")
 
 
 def test_multilead_client_of_a_one_lead_model_gets_the_servers_error(rest):

@@ -70,11 +70,26 @@ _memory: dict[str, dict[str, list[Recording]]] = {}
 
 
 def load(config: Config) -> dict[str, list[Recording]]:
-    """{"train": [...], "test": [...]} synthetic abdominal ECG recordings, cached in memory and in data.cache_dir."""
+    """{"train": [...], "test": [...]} synthetic abdominal ECG recordings, cached in memory and in data.cache_dir;
+    with model.cancellation, as the networks see them (cass_tf.cancellation.cancelled; the cache keeps them raw)."""
     key = _cache_key(config)
     if key not in _memory:
         _memory[key] = _recordings(_load_or_generate(config, key), config.data.components)
-    return {split: list(recordings) for split, recordings in _memory[key].items()}
+    recordings = _memory[key]
+    if config.model.cancellation != "none":
+        memory_key = key + "|" + config.model.cancellation
+        if memory_key not in _memory:
+            _memory[memory_key] = {split: [_cancelled(r, config.data.sample_rate, config.model.multilead) for r in split_recordings]
+                                   for split, split_recordings in recordings.items()}
+        recordings = _memory[memory_key]
+    return {split: list(split_recordings) for split, split_recordings in recordings.items()}
+
+
+def _cancelled(recording: Recording, rate: int, multilead: bool) -> Recording:
+    from cass_tf import cancellation  # here, not at the top: it needs TensorFlow (cass_tf.metrics), the plain
+    # generators do not (tests/test_package.py)
+    residual = cancellation.cancelled(recording.mixture, recording.components, rate, multilead)
+    return dataclasses.replace(recording, mixture=residual.mixture, components=residual.components)
 
 
 def clear_cache() -> None:

@@ -1,0 +1,148 @@
+"""Tests for maternal cancellation (cass_tf.cancellation) and models that separate its residual: the split into
+residual + templates, the templates of a strictly periodic maternal ECG, the training recordings' parts, the config
+check, and a cancellation model's separation (templates back on the maternal output; blocks; export)."""
+
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+from cass_tf import cancellation, metrics
+from cass_tf.config import ConfigError, load_config
+from cass_tf.data import ecg
+from cass_tf.models.cass import CASSModel
+from cass_tf.separator import Separator
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RATE = 256
+TINY = ["data.ecg.train_recordings=2", "data.ecg.test_recordings=1", "data.ecg.seconds=8", "data.cache_dir=null",
+        "data.validation_recordings=0", "model.width=2", "patch.frequency_bins=16", "patch.frames=16",
+        "stft.n_fft=32", "stft.window=32", "stft.hop=8", "train.batch_size=4"]
+
+
+def beats(samples, period, width):
+    """A train of Gaussian 'QRS' bumps every `period` samples, and their centres."""
+    centres = np.arange(period // 2, samples - 4 * width, period)
+    t = np.arange(samples)
+    return sum(np.exp(-0.5 * ((t - c) / width) ** 2) for c in centres), centres
+
+
+def high_passed(x):
+    return metrics.bandpass(x, RATE, (cancellation.BASELINE_HZ, RATE / 2))
+
+
+def test_residual_plus_templates_is_the_input_and_the_templates_are_what_subtraction_took():
+    maternal, _ = beats(20 * RATE, 200, 4)
+    rng = np.random.default_rng(1)
+    x = np.stack([g * maternal + 0.05 * rng.normal(size=maternal.size) for g in (1.0, -0.6, 0.3)])
+    for leads in (x, x[0]):
+        residuals, templates = cancellation.cancel(leads, RATE)
+        assert residuals.shape == templates.shape == leads.shape and residuals.dtype == np.float32
+        np.testing.assert_allclose(residuals + templates, leads, atol=1e-5)
+    subtracted, _ = cancellation.template_subtraction_leads(x, RATE)
+    np.testing.assert_allclose(cancellation.cancel(x, RATE)[1], high_passed(x) - subtracted, atol=1e-5)
+
+
+def test_a_strictly_periodic_maternal_ecg_is_cancelled_and_the_fetal_beats_stay():
+    maternal, _ = beats(30 * RATE, 210, 5)  # 73 BPM, identical beats
+    fetal, centres = beats(30 * RATE, 117, 2)
+    x = maternal + 0.1 * fetal
+    residual, templates = cancellation.cancel(x, RATE)
+    inner = slice(2 * RATE, -2 * RATE)  # away from the filter's and the first/last templates' edges
+    remnant = residual - (maternal - high_passed(maternal)) - 0.1 * fetal  # ideal templates: the high-passed maternal
+    assert np.sqrt(np.mean(remnant[inner] ** 2)) < 0.1 * np.sqrt(np.mean(high_passed(maternal)[inner] ** 2))
+    # the fetal bumps are the largest peaks of the residual
+    residual = high_passed(residual)
+    found = metrics.match_events(np.flatnonzero((residual > 0.05) & (residual >= np.roll(residual, 1))
+                                                & (residual >= np.roll(residual, -1))), centres, 5)
+    assert found["f1"] >= 0.95
+
+
+def test_beats_cut_by_the_edges_are_subtracted_too():
+    maternal, centres = beats(20 * RATE, 200, 4)
+    x = np.roll(maternal, -70)  # beats at 30 and 5030 of 5120: their template segments (-70, +130) are cut
+    residual, peaks = cancellation.template_subtraction(x, RATE)
+    assert peaks[0] == 30 and peaks[-1] == 5030
+    high = high_passed(x)
+    for beat in (slice(10, 50), slice(5010, 5050)):
+        assert np.abs(residual[beat]).max() < 0.1 * np.abs(high[beat]).max()
+
+
+def test_cancelled_recordings_hold_their_parts_and_the_rest_is_the_noise():
+    config = load_config(REPO / "configs/ecg.json", TINY)
+    raw = ecg.load(config)["train"]
+    cancelled = ecg.load(load_config(REPO / "configs/ecg.json", TINY + ["model.cancellation=maternal_template"]))
+    for before, after in zip(raw, cancelled["train"]):
+        np.testing.assert_allclose(after.mixture, cancellation.cancel(before.mixture, RATE)[0], atol=1e-6)
+        np.testing.assert_allclose(after.components["fetal"], before.components["fetal"], atol=1e-6)
+        noise = before.mixture - before.components["maternal"] - before.components["fetal"]
+        rest = after.mixture - after.components["maternal"] - after.components["fetal"]
+        np.testing.assert_allclose(rest, noise, atol=1e-5)
+        assert after.events["fetal"] is before.events["fetal"]
+
+
+def test_cancellation_needs_an_ecg_with_a_maternal_component():
+    with pytest.raises(ConfigError, match="model.cancellation"):
+        load_config(REPO / "configs/ppg.json", ["model.cancellation=maternal_template"])
+
+
+@pytest.fixture(scope="module")
+def models():
+    """The same untrained networks with and without cancellation."""
+    keras.utils.set_random_seed(4)
+    cancelling = CASSModel(load_config(REPO / "configs/ecg.json", TINY + ["model.cancellation=maternal_template"]))
+    plain = CASSModel(load_config(REPO / "configs/ecg.json", TINY))
+    for name, ae in cancelling.autoencoders.items():
+        plain.autoencoders[name].set_weights(ae.get_weights())
+    return cancelling, plain
+
+
+def test_a_cancellation_model_separates_the_residual_and_adds_the_templates_back(models):
+    cancelling, plain = models
+    maternal, _ = beats(40 * RATE, 190, 4)
+    fetal, _ = beats(40 * RATE, 110, 2)
+    x = np.stack([g * maternal + 0.2 * g * fetal for g in (1.0, 0.5, -0.8)]).astype(np.float32)
+    residuals, templates = cancellation.cancel(x, RATE)
+    expected = Separator(plain)(residuals)
+    got = Separator(cancelling)(x)
+    np.testing.assert_allclose(got["fetal"], expected["fetal"], atol=1e-5 * np.abs(expected["fetal"]).max())
+    np.testing.assert_allclose(got["maternal"], expected["maternal"] + templates, atol=1e-4)
+    short = Separator(cancelling)(x[:, :5])  # too short for templates: the networks alone
+    np.testing.assert_allclose(short["maternal"], Separator(plain)(x[:, :5])["maternal"], atol=1e-6)
+    blocked = Separator(cancelling).process(x, block_seconds=8.0)
+    for name in got:
+        np.testing.assert_allclose(blocked[name], got[name], atol=1e-5 * np.abs(got[name]).max())
+
+
+def test_a_multilead_model_sees_the_templates_as_leads_after_the_residuals_and_keeps_the_residual_leads():
+    maternal, _ = beats(20 * RATE, 200, 4)
+    x = np.stack([g * maternal + 0.1 * np.roll(maternal, 37) for g in (1.0, -0.5, 0.7)]).astype(np.float32)
+    residuals, templates = cancellation.cancel(x, RATE)
+    seen = []
+
+    def networks(leads):  # a stand-in for the networks: maternal = 2 x the lead, fetal = the lead's index
+        seen.append(leads)
+        return {"maternal": 2 * leads, "fetal": np.broadcast_to(np.arange(len(leads))[:, None], leads.shape)}
+
+    out = cancellation.around(x, RATE, True, networks)
+    np.testing.assert_array_equal(seen[0], np.concatenate([residuals, templates]))
+    np.testing.assert_allclose(out["maternal"], 2 * residuals + templates, atol=1e-6)
+    np.testing.assert_array_equal(out["fetal"], np.broadcast_to(np.arange(3)[:, None], x.shape))
+    one = cancellation.around(x[0], RATE, True, networks)  # one lead: (samples,) in and out
+    assert one["maternal"].shape == x[0].shape and seen[-1].shape == (2, x.shape[1])
+
+
+def test_cancelled_multilead_recordings_carry_the_templates_as_all_maternal_leads():
+    config = load_config(REPO / "configs/ecg_leads.json", TINY + ["train.leads_kept=null", "train.init_from=null"])
+    raw = ecg.load(config)["train"][0]
+    cancelled = ecg.load(load_config(REPO / "configs/ecg_leads.json", TINY + [
+        "train.leads_kept=null", "train.init_from=null", "model.cancellation=maternal_template"]))["train"][0]
+    leads = raw.mixture.shape[0]
+    residuals, templates = cancellation.cancel(raw.mixture, RATE)
+    assert cancelled.mixture.shape == (2 * leads, raw.mixture.shape[1])
+    np.testing.assert_allclose(cancelled.mixture, np.concatenate([residuals, templates]), atol=1e-6)
+    np.testing.assert_allclose(cancelled.components["maternal"][leads:], templates, atol=1e-6)
+    assert not cancelled.components["fetal"][leads:].any()
+    with pytest.raises(ConfigError, match="train.leads_kept"):
+        load_config(REPO / "configs/ecg_leads.json", TINY + ["model.cancellation=maternal_template"])
