@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from cass_tf import cancellation, fusion, metrics
 from cass_tf.config import Config
+from cass_tf.data import as_recorded, load_recordings
 from cass_tf.data.pipeline import test_dataset
 from cass_tf.metrics import component_event_scores, relative_error, summarize
 from cass_tf.spectral import Spectral, from_reference, level
@@ -266,7 +267,9 @@ def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dic
     ECG, rate error per minute for PPG) on the whole test recordings, each separated as in `signal_errors`, against
     the generator's true events (`Recording.events`); {} when the test recordings carry no events (e.g. Bach10).
     A score undefined on every test recording is left out (the training history holds finite numbers only)."""
-    scores = signal_scores(model, [r for r in data.recordings["test"] if r.events], config, max_patches)
+    recordings = data.recordings["test"] if config.model.cancellation == "none" \
+        else load_recordings(as_recorded(config))["test"]  # a cancellation model's own are residuals
+    scores = signal_scores(model, [r for r in recordings if r.events], config, max_patches)
     events = {n: {k: v for k, v in per.items() if k != "l2" and math.isfinite(v)} for n, per in scores.items()}
     return {n: per for n, per in events.items() if per}  # components with defined event scores only
 

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from cass_tf import atomic, plots
 from cass_tf.config import Config, ConfigError, completed, flatten, upgrade
-from cass_tf.data import pipeline
+from cass_tf.data import as_recorded, load_recordings, pipeline
 from cass_tf.exporting import load_model
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
 from cass_tf.models.resnet9 import copy_autoencoder
@@ -311,7 +311,7 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
     row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
     if run.config.model.multilead:  # crops of several leads have no waveform protocol: whole test recordings
-        scores = signal_scores(run.model, as_recorded(run.config, run.data.recordings["test"]), run.config)
+        scores = signal_scores(run.model, load_recordings(as_recorded(run.config))["test"], run.config)
         row.update({f"{SIGNAL_L2}{c}": per.pop("l2") for c, per in scores.items()})
         row.update({f"{EVENT_SCORES}{k}/{c}": v for c, per in scores.items() for k, v in per.items()
                     if math.isfinite(v)})
@@ -328,15 +328,6 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     if run.verbose and run.chief:
         print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith((WAVEFORM_L2, SIGNAL_L2, MAGNITUDE_L2))))
     return row
-
-
-def as_recorded(config: Config, test: list[Any]) -> list[Any]:
-    """The test recordings as recorded: `test` itself, or for a model.cancellation model (whose own recordings are
-    residuals, cass_tf.data.ecg.load) the same recordings before cancellation."""
-    if config.model.cancellation == "none":
-        return test
-    plain = dataclasses.replace(config, model=dataclasses.replace(config.model, cancellation="none"))
-    return pipeline.load_recordings(plain)["test"]
 
 
 def _finish(run: _Run) -> TrainResult:

@@ -34,9 +34,9 @@ def score_versions(versions: Sequence[str], fresh: int, test: bool = False) -> d
 
     config = contract.read_asset(versions[0]).config
     if test:
-        from cass_tf.data import load_recordings
+        from cass_tf.data import as_recorded, load_recordings
 
-        recordings = load_recordings(config.replace(["data.validation_recordings=0"]))["test"]  # the test split
+        recordings = load_recordings(as_recorded(config.replace(["data.validation_recordings=0"])))["test"]  # test split
         described = f"the {len(recordings)} test recordings"
     else:
         described, recordings = evaluation_recordings(config, fresh)

@@ -87,15 +87,16 @@ def blessing_set(config: Config, fresh: int = 0) -> tuple[Config, dict[str, Any]
 
 
 def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any]]:
-    """What the Evaluator scores (`blessing_set`), described, and its recordings."""
-    from cass_tf.data import load_recordings
+    """What the Evaluator scores (`blessing_set`), described, and its recordings (as recorded: a cancellation
+    model's Separator cancels them itself)."""
+    from cass_tf.data import as_recorded, load_recordings
     from cass_tf.data.pipeline import make_datasets
 
     drawn, frozen = blessing_set(config, fresh)
     if not fresh:
-        recordings = make_datasets(config, train=False).recordings["test"]
+        recordings = make_datasets(as_recorded(config), train=False).recordings["test"]
         return f"the {len(recordings)} {frozen['split']} recordings", recordings
-    return f"{fresh} fresh recordings (data seed {frozen['data_seed']})", load_recordings(drawn)["test"]
+    return f"{fresh} fresh recordings (data seed {frozen['data_seed']})", load_recordings(as_recorded(drawn))["test"]
 
 
 def freeze(config: Config, fresh: int) -> str:

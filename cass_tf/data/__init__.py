@@ -28,6 +28,14 @@ class Recording:
         return int(self.mixture.shape[-1])
 
 
+def as_recorded(config: Config) -> Config:
+    """`config` whose recordings are as recorded: a model.cancellation model's own are what cancellation leaves
+    (cass_tf.data.ecg.load), which scores of whole separations must not be computed on."""
+    if config.model.cancellation == "none":
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, cancellation="none"))
+
+
 def load_recordings(config: Config) -> dict[str, list[Recording]]:
     """{"train": [...], "test": [...]} waveforms for `config.data.source`, at `config.data.sample_rate`.
 
