@@ -18,6 +18,8 @@ and every component comes back as (channels, samples); `mono=True` averages the 
 Multi-lead models (`model.multilead`, configs/ecg_leads.json) take a (leads, samples) input as ONE recording: all its leads go
 through the networks together and every component comes back on every lead, (leads, samples); any number of leads
 (a 1-D input is one lead). The level is one per recording, over all its leads.
+Cancellation models (`model.cancellation`, cass_tf.cancellation) subtract the maternal templates of each recording
+before the networks and add them back to the maternal output; a (channels, samples) input is one recording there.
 
 Long inputs are processed in blocks (`block_seconds`, default 60 s at the model's rate) so memory stays bounded. Block
 starts lie on the model's patch grid (multiples of patch.frames/2 STFT hops) and neighbouring blocks overlap by

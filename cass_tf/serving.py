@@ -104,8 +104,8 @@ class _Client(abc.ABC):
             raise ValueError(f"multilead must be True or False (the export's config.model.multilead), "
                              f"got {multilead!r}")
         if cancellation not in CANCELLATIONS:
-            raise ValueError(f"cancellation must be one of {list(CANCELLATIONS)} (the export's config.model.cancellation), "
-                             f"got {cancellation!r}")
+            raise ValueError(f"cancellation must be one of {list(CANCELLATIONS)} (the export's "
+                             f"config.model.cancellation), got {cancellation!r}")
         if cancellation != "none" and sample_rate is None:
             raise ValueError(f"cancellation {cancellation!r} needs sample_rate=<the model's rate>: the templates are "
                              "found at the model's rate")
@@ -337,7 +337,8 @@ class GrpcClient(_Client):
     def __init__(self, target: str = "localhost:8500", model: str = "ecg", version: Optional[int] = None,
                  signature: str = SERVING_SIGNATURE, timeout: float = 60.0, sample_rate: Optional[int] = None, *,
                  components: Optional[Sequence[str]] = None, max_batch: int = DEFAULT_MAX_BATCH,
-                 multilead: bool = False, cancellation: str = "none", credentials: Any = None, max_message_bytes: int = MAX_MESSAGE_BYTES):
+                 multilead: bool = False, cancellation: str = "none", credentials: Any = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES):
         super().__init__(model, version, signature, timeout, sample_rate, components, max_batch, multilead,
                          cancellation)
         if not isinstance(target, str) or not target or "://" in target:

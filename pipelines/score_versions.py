@@ -36,7 +36,8 @@ def score_versions(versions: Sequence[str], fresh: int, test: bool = False) -> d
     if test:
         from cass_tf.data import as_recorded, load_recordings
 
-        recordings = load_recordings(as_recorded(config.replace(["data.validation_recordings=0"])))["test"]  # test split
+        test_split = config.replace(["data.validation_recordings=0"])
+        recordings = load_recordings(as_recorded(test_split))["test"]
         described = f"the {len(recordings)} test recordings"
     else:
         described, recordings = evaluation_recordings(config, fresh)

@@ -79,15 +79,16 @@ def load(config: Config) -> dict[str, list[Recording]]:
     if config.model.cancellation != "none":
         memory_key = key + "|" + config.model.cancellation
         if memory_key not in _memory:
-            _memory[memory_key] = {split: [_cancelled(r, config.data.sample_rate, config.model.multilead) for r in split_recordings]
+            rate, multilead = config.data.sample_rate, config.model.multilead
+            _memory[memory_key] = {split: [_cancelled(r, rate, multilead) for r in split_recordings]
                                    for split, split_recordings in recordings.items()}
         recordings = _memory[memory_key]
     return {split: list(split_recordings) for split, split_recordings in recordings.items()}
 
 
 def _cancelled(recording: Recording, rate: int, multilead: bool) -> Recording:
-    from cass_tf import cancellation  # here, not at the top: it needs TensorFlow (cass_tf.metrics), the plain
-    # generators do not (tests/test_package.py)
+    # imported here, not at the top: it needs TensorFlow (cass_tf.metrics), the plain generators do not
+    from cass_tf import cancellation
     residual = cancellation.cancelled(recording.mixture, recording.components, rate, multilead)
     return dataclasses.replace(recording, mixture=residual.mixture, components=residual.components)
 
