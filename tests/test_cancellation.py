@@ -1,6 +1,7 @@
 """Tests for maternal cancellation (cass_tf.cancellation) and models that separate its residual: the split into
 residual + templates, the templates of a strictly periodic maternal ECG, the training recordings' parts, the config
-check, and a cancellation model's separation (templates back on the maternal output; blocks; export)."""
+check, a cancellation model's separation (templates back on the maternal output; blocks; short inputs; a multi-lead
+model's template leads) and its training's whole-recording scores (the serving client: tests/test_serving.py)."""
 
 import pathlib
 
@@ -48,7 +49,7 @@ def test_a_strictly_periodic_maternal_ecg_is_cancelled_and_the_fetal_beats_stay(
     maternal, _ = beats(30 * RATE, 210, 5)  # 73 BPM, identical beats
     fetal, centres = beats(30 * RATE, 117, 2)
     x = maternal + 0.1 * fetal
-    residual, templates = cancellation.cancel(x, RATE)
+    residual, _ = cancellation.cancel(x, RATE)
     inner = slice(2 * RATE, -2 * RATE)  # away from the filter's and the first/last templates' edges
     remnant = residual - (maternal - high_passed(maternal)) - 0.1 * fetal  # ideal templates: the high-passed maternal
     assert np.sqrt(np.mean(remnant[inner] ** 2)) < 0.1 * np.sqrt(np.mean(high_passed(maternal)[inner] ** 2))
@@ -60,7 +61,7 @@ def test_a_strictly_periodic_maternal_ecg_is_cancelled_and_the_fetal_beats_stay(
 
 
 def test_beats_cut_by_the_edges_are_subtracted_too():
-    maternal, centres = beats(20 * RATE, 200, 4)
+    maternal, _ = beats(20 * RATE, 200, 4)
     x = np.roll(maternal, -70)  # beats at 30 and 5030 of 5120: their template segments (-70, +130) are cut
     residual, peaks = cancellation.template_subtraction(x, RATE)
     assert peaks[0] == 30 and peaks[-1] == 5030
