@@ -267,11 +267,17 @@ def event_scores(model: Any, data, config: Config, max_patches: int = 64) -> dic
     ECG, rate error per minute for PPG) on the whole test recordings, each separated as in `signal_errors`, against
     the generator's true events (`Recording.events`); {} when the test recordings carry no events (e.g. Bach10).
     A score undefined on every test recording is left out (the training history holds finite numbers only)."""
-    recordings = data.recordings["test"] if config.model.cancellation == "none" \
-        else load_recordings(as_recorded(config))["test"]  # a cancellation model's own are residuals
-    scores = signal_scores(model, [r for r in recordings if r.events], config, max_patches)
+    scores = signal_scores(model, [r for r in scored_recordings(data, config) if r.events], config, max_patches)
     events = {n: {k: v for k, v in per.items() if k != "l2" and math.isfinite(v)} for n, per in scores.items()}
     return {n: per for n, per in events.items() if per}  # components with defined event scores only
+
+
+def scored_recordings(data, config: Config) -> list[Any]:
+    """The test recordings whole separations are scored on: `data`'s own, or for a model.cancellation model (whose
+    own are what cancellation leaves) the same recordings as recorded (cass_tf.data.as_recorded)."""
+    if config.model.cancellation == "none":
+        return data.recordings["test"]
+    return load_recordings(as_recorded(config))["test"]
 
 
 def signal_scores(model: Any, recordings: Sequence[Any], config: Config, max_patches: int = 64

@@ -39,13 +39,13 @@ import tensorflow as tf
 
 from cass_tf import atomic, plots
 from cass_tf.config import Config, ConfigError, completed, flatten, upgrade
-from cass_tf.data import as_recorded, load_recordings, pipeline
+from cass_tf.data import pipeline
 from cass_tf.exporting import load_model
 from cass_tf.models.cass import NON_FINITE_MIXTURE, CASSModel
 from cass_tf.models.resnet9 import copy_autoencoder
 from cass_tf.precision import CHOICES, policy_scope, resolve
 from cass_tf.rundir import EVENT_SCORES, MAGNITUDE_L2, RESUMABLE_FIELDS, SIGNAL_L2, WAVEFORM_L2, RunDir
-from cass_tf.scoring import event_scores, signal_scores, waveform_l2
+from cass_tf.scoring import event_scores, scored_recordings, signal_scores, waveform_l2
 from cass_tf.spectral import Spectral
 from cass_tf.windows import traced
 
@@ -311,7 +311,7 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> dict[str, float]:
     """Adds the test errors to the epoch's row, appends it to history, writes logs and a checkpoint; returns it."""
     row.update({f"test_{k}": v for k, v in evaluate_batches(run.test_step, run.data.test).items()})
     if run.config.model.multilead:  # crops of several leads have no waveform protocol: whole test recordings
-        scores = signal_scores(run.model, load_recordings(as_recorded(run.config))["test"], run.config)
+        scores = signal_scores(run.model, scored_recordings(run.data, run.config), run.config)
         row.update({f"{SIGNAL_L2}{c}": per.pop("l2") for c, per in scores.items()})
         row.update({f"{EVENT_SCORES}{k}/{c}": v for c, per in scores.items() for k, v in per.items()
                     if math.isfinite(v)})
