@@ -5,8 +5,9 @@ Template subtraction (fixed textbook rule; thresholds are metrics.py's, chosen o
 high-passed at BASELINE_HZ; maternal R peaks are found by events.r_peaks (the maternal QRS dominates an abdominal
 lead) on the lead, or on all leads of a recording together (fusion.maternal_peaks); around each, a segment from
 -MATERNAL_BEFORE to +MATERNAL_AFTER of the median RR; the template is the mean of the TEMPLATE_BEATS nearest maternal
-beats (follows slow morphology change), scaled to the beat by least squares, and subtracted; a beat cut by
-the signal's start or end gets the part of its template inside the signal.
+beats (follows slow morphology change), fitted to the beat by least squares with its time derivative (a gain and a
+sub-sample shift, `fitted`), and subtracted; a beat cut by the signal's start or end gets the part of its template
+inside the signal.
 
 As a model's front end (`cancel`): the network separates the residual, whose maternal part is what the template
 missed, and the templates are added back to its maternal output, so that the model's outputs still estimate the
@@ -55,10 +56,19 @@ def template_subtraction(channel: np.ndarray, rate: float,
         lo = max(0, min(k - half, inside.size - TEMPLATE_BEATS))
         template = segments[lo:lo + TEMPLATE_BEATS].mean(axis=0)
         start, end = max(0, p - before), min(x.size, p + after)
-        template = template[start - (p - before):end - (p - before)]
-        gain = float(x[start:end] @ template) / float(template @ template) if template.any() else 0.0
-        residual[start:end] -= gain * template
+        residual[start:end] -= fitted(x[start:end], template, start - (p - before))
     return residual, peaks
+
+
+def fitted(beat: np.ndarray, template: np.ndarray, first: int) -> np.ndarray:
+    """The least-squares fit to `beat` of a gain times template[first:first + beat.size] plus a multiple of the
+    template's time derivative (a first-order shift of under a sample or so: beats fall between samples, and the
+    template, an average of many, cannot fall with each)."""
+    basis = np.stack([template, np.gradient(template)])[:, first:first + beat.size]
+    if not basis.any():
+        return np.zeros_like(beat)
+    weights = np.linalg.lstsq(basis.T, beat, rcond=None)[0]
+    return weights @ basis
 
 
 def template_subtraction_leads(abdomen: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
