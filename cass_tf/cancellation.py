@@ -2,12 +2,12 @@
 step (cass_tf.realdata) and the front end of models with model.cancellation "maternal_template".
 
 Template subtraction (fixed textbook rule; thresholds are metrics.py's, chosen on synthetic data): the lead is
-high-passed at BASELINE_HZ; maternal R peaks are found by events.r_peaks (the maternal QRS dominates an abdominal
-lead) on the lead, or on all leads of a recording together (fusion.maternal_peaks); around each, a segment from
--MATERNAL_BEFORE to +MATERNAL_AFTER of the median RR; the template is the mean of the TEMPLATE_BEATS nearest maternal
-beats (follows slow morphology change), fitted to the beat by least squares with its time derivative (a gain and a
-sub-sample shift, `fitted`), and subtracted; a beat cut by the signal's start or end gets the part of its template
-inside the signal.
+high-passed at BASELINE_HZ; maternal R peaks are found by events.r_peaks (the maternal QRS dominates an abdominal lead)
+on the lead, or on all leads of a recording together (fusion.maternal_peaks); around each, a segment from
+-MATERNAL_BEFORE to +MATERNAL_AFTER of the median RR; the template is the mean of the TEMPLATE_BEATS nearest
+maternal beats (follows slow morphology change), fitted to the beat by least squares with a gain and a sub-sample
+shift (`fitted`), and subtracted; a beat cut by the signal's start or end gets the part of its template inside the
+signal.
 
 As a model's front end (`cancel`): the network separates the residual, whose maternal part is what the template
 missed, and the templates are added back to its maternal output, so that the model's outputs still estimate the
@@ -32,6 +32,7 @@ MATERNAL_BEFORE, MATERNAL_AFTER = 0.35, 0.65  # template segment around a matern
 TEMPLATE_BEATS = 20
 BASELINE_HZ = fusion.BASELINE_HZ  # high-pass applied before template subtraction (removes wander, keeps QRS/T)
 MATERNAL = "maternal"  # the component the templates are added back to
+MAX_SHIFT = 0.5  # samples: the misalignment of a beat against the template's sample grid
 MIN_SECONDS = 2.0  # `cancel` leaves shorter recordings whole: two maternal beats are needed for a template
 
 
@@ -61,14 +62,16 @@ def template_subtraction(channel: np.ndarray, rate: float,
 
 
 def fitted(beat: np.ndarray, template: np.ndarray, first: int) -> np.ndarray:
-    """The least-squares fit to `beat` of a gain times template[first:first + beat.size] plus a multiple of the
-    template's time derivative (a first-order shift of under a sample or so: beats fall between samples, and the
-    template, an average of many, cannot fall with each)."""
-    basis = np.stack([template, np.gradient(template)])[:, first:first + beat.size]
-    if not basis.any():
-        return np.zeros_like(beat)
-    weights = np.linalg.lstsq(basis.T, beat, rcond=None)[0]
-    return weights @ basis
+    """The least-squares fit to `beat` of template[first:first + beat.size] with a gain and a shift of at most
+    MAX_SHIFT samples (first order: the template plus a multiple of its derivative). Beats fall between samples and
+    the template, an average of many, cannot fall with each; the bound keeps the shift to that, so that it cannot
+    fit away a fetal QRS under the maternal one."""
+    derivative = np.gradient(template)
+    part = slice(first, first + beat.size)
+    gain, slope = np.linalg.lstsq(np.stack([template[part], derivative[part]]).T, beat, rcond=None)[0]
+    shift = float(np.clip(slope / gain, -MAX_SHIFT, MAX_SHIFT)) if gain else 0.0
+    shape = template[part] + shift * derivative[part]
+    return float(beat @ shape) / float(shape @ shape) * shape if shape.any() else np.zeros_like(beat)
 
 
 def template_subtraction_leads(abdomen: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
