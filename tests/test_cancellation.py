@@ -82,6 +82,20 @@ def test_beats_between_samples_are_fitted_with_a_sub_sample_shift():
     assert rms[0] < 0.4 * rms[1]
 
 
+def test_the_fitted_shift_is_bounded_to_half_a_sample():
+    t = np.arange(200, dtype=float)
+    template = np.exp(-0.5 * ((t - 100) / 6.0) ** 2)
+    near = np.exp(-0.5 * ((t - 100.3) / 6.0) ** 2)  # 0.3 samples late: fitted almost exactly
+    assert np.abs(near - cancellation.fitted(near, template, 0)).max() < 0.01
+    far = 0.8 * np.exp(-0.5 * ((t - 104) / 6.0) ** 2)  # 4 samples late: the fit stops at a shift of 0.5 samples
+    slope = np.gradient(template)
+    shape = template + (0.5 if np.dot(far - template, slope) > 0 else -0.5) * slope
+    np.testing.assert_allclose(cancellation.fitted(far, template, 0), (far @ shape) / (shape @ shape) * shape,
+                               atol=1e-12)
+    np.testing.assert_allclose(cancellation.fitted(far[50:], template, 50), (far[50:] @ shape[50:])
+                               / (shape[50:] @ shape[50:]) * shape[50:], atol=1e-12)
+
+
 def test_beats_cut_by_the_edges_are_subtracted_too():
     maternal, _ = beats(20 * RATE, 200, 4)
     x = np.roll(maternal, -70)  # beats at 30 and 5030 of 5120: their template segments (-70, +130) are cut
