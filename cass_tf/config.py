@@ -49,6 +49,7 @@ class ECGConfig:
     polarity_flip: bool = False  # each heart's projection onto the electrode gets a random sign
     morphology_jitter: float = 0.0  # relative jitter of ECGSYN's P/Q/R/S/T angles, heights and widths, per heart
     fetal_hr_std: Optional[Range] = None  # std (BPM) of the fetal RR process; None: ECGSYN's 1 BPM
+    fetal_qrs_scale: Optional[Range] = None  # the fetal QRS this many times ECGSYN's length (ecg_model.narrowed_qrs)
     leads: int = 1  # abdominal leads; > 1: cass_tf.data.leads' dipoles in a volume conductor, (leads, samples) arrays
 
     def check(self, path: str, sample_rate: int) -> None:
@@ -62,6 +63,8 @@ class ECGConfig:
             _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
         if not 0.0 <= self.morphology_jitter < 0.5:
             raise ConfigError(f"{path}.morphology_jitter: must be in [0, 0.5), got {self.morphology_jitter}")
+        if self.fetal_qrs_scale is not None:
+            _check_range(f"{path}.fetal_qrs_scale", self.fetal_qrs_scale, low=0.25)
         if not isinstance(self.leads, int) or self.leads < 1:
             raise ConfigError(f"{path}.leads: must be a whole number of abdominal leads >= 1, got {self.leads!r}")
         if self.amplitude_ratio[0] < 1.0:

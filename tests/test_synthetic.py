@@ -10,7 +10,7 @@ import signalz.misc
 from scipy.signal import find_peaks
 
 from cass_tf.config import ConfigError, load_config
-from cass_tf.data import ecg, ecg_model, ppg
+from cass_tf.data import ecg, ecg_model, leads, ppg
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ECG_SMALL = ["data.ecg.train_recordings=2", "data.ecg.test_recordings=1", "data.ecg.seconds=12", "data.cache_dir=null"]
@@ -323,8 +323,46 @@ def test_ecg_realistic_polarity_variability_and_events(realistic_ecg, ecg_data):
     assert np.median(spread["realistic"]) > 2 * np.median(spread["plain"])  # fetal_hr_std 4 BPM vs ECGSYN's 1
 
 
+def fwhm(signal):
+    """Samples above half the largest value, in the contiguous run around it."""
+    peak, half = int(np.argmax(signal)), signal.max() / 2
+    left, right = peak, peak
+    while left > 0 and signal[left - 1] > half:
+        left -= 1
+    while right < signal.size - 1 and signal[right + 1] > half:
+        right += 1
+    return right - left + 1
+
+
+def test_ecg_fetal_qrs_scale_narrows_the_r_wave_and_keeps_its_height():
+    # one heart at 140 BPM integrated at 2 kHz, as is and with its QRS at 0.6: the R wave (the beat's largest
+    # value after the baseline) is 0.6 times as wide and as high above the T wave
+    default = {name: list(values) for name, values in ecg_model.ECGSYN_WAVES.items()}
+    narrow = ecg_model.narrowed_qrs(default, 0.6)
+    assert narrow["ti"][0] == default["ti"][0] and narrow["ai"][4] == default["ai"][4]  # P and T untouched
+    runs = [ecg._integrate([ecg._ode(seed=5, sfecg=2000, n=12, hrmean=140.0, hrstd=1e-6, sfint=2000, **waves)])[0]
+            for waves in (default, narrow)]
+    widths, heights = [], []
+    for z in runs:
+        r = 3 * 857 + int(np.argmax(z[3 * 857:4 * 857]))  # an R peak past the start-up (857 samples a beat)
+        one = z[r - 428:r + 429] - np.median(z[r - 428:r + 429])
+        widths.append(fwhm(one))
+        heights.append(one[428] / one[428 + 100:428 + 429].max())  # R over T (T: 50-214 ms after R)
+    assert abs(widths[1] / widths[0] - 0.6) < 0.08
+    assert abs(heights[1] / heights[0] - 1) < 0.15
+
+
+def test_multilead_fetal_qrs_scale_narrows_the_dipole_r_wave():
+    theta = np.linspace(-np.pi, np.pi, 20001)
+    dipoles = [leads._dipole(np.random.default_rng(3), theta, 140.0, 0.0, qrs) for qrs in (1.0, 0.7)]
+    along = [np.abs(d).max(axis=1) for d in dipoles]  # the largest axis' magnitude: the R wave dominates
+    assert abs(fwhm(along[1]) / fwhm(along[0]) - 0.7) < 0.05
+    assert abs(along[1].max() / along[0].max() - 1) < 0.02
+
+
 def test_ecg_realistic_fields_are_in_the_cache_key():
     assert ecg._cache_key(ecg_config()) != ecg._cache_key(ecg_config("data.ecg.polarity_flip=true"))
+    assert ecg._cache_key(ecg_config()) != ecg._cache_key(ecg_config("data.ecg.fetal_qrs_scale=[0.6,0.8]"))
 
 
 # ---- PPG ----

@@ -19,7 +19,8 @@ from cass_tf.filters import bandpass
 #     ecg_model.ECGSYN_WAVES, scaled for the heart rate as ECGSYN does) has its own 3-D direction, so d(theta) =
 #     sum_i u_i h_i exp(-dtheta_i^2 / 2 b_i^2): the R wave along the heart's electrical axis, Q and S turned
 #     QRS_TURN_DEG from it (the QRS loop), P and T within PT_TURN_DEG of it. Heights WAVE_HEIGHTS;
-#     morphology_jitter scales angles, widths and heights per heart as in the one-lead generator. Beats follow
+#     morphology_jitter scales angles, widths and heights per heart as in the one-lead generator; the fetal QRS is
+#     U(fetal_qrs_scale) times as long (ecg_model.narrowed_qrs, where the literature is cited). Beats follow
 #     ECGSYN's RR process (ecg_model.rr_series; fetal hrstd from fetal_hr_std); theta runs linearly from 0 at one
 #     beat to 2 pi at the next, so R peaks (theta = 0) are the beat times exactly: those are Recording.events (the
 #     same on every lead).
@@ -94,7 +95,8 @@ def recording(seed: np.random.SeedSequence, params: ECGConfig, rate: int, sample
             hr_std = rng.uniform(*params.fetal_hr_std) if params.fetal_hr_std is not None else ecg_model.ECGSYN_HR_STD
         bpm = rng.uniform(*getattr(params, field))
         beats = _beats(rng, bpm, hr_std, samples / rate)
-        dipole = _dipole(rng, _phase(t, beats), bpm, params.morphology_jitter)
+        qrs = 1.0 if heart == "maternal" or params.fetal_qrs_scale is None else rng.uniform(*params.fetal_qrs_scale)
+        dipole = _dipole(rng, _phase(t, beats), bpm, params.morphology_jitter, qrs)
         position, rotation = _motion(rng, heart, t, breath_phase, still)
         moment = np.einsum("tij,tj->ti", rotation, dipole)
         parts[heart] = lead_field(electrodes, reference, position, moment)
@@ -145,9 +147,10 @@ def _phase(t: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return 2 * np.pi * np.where(fraction > 0.5, fraction - 1, fraction)
 
 
-def _dipole(rng: np.random.Generator, theta: np.ndarray, bpm: float, jitter: float) -> np.ndarray:
-    """(samples, 3) dipole moment of one heart at cardiac phase `theta` (see the model notes)."""
-    waves = ecg_model.jittered_waves(rng, jitter)
+def _dipole(rng: np.random.Generator, theta: np.ndarray, bpm: float, jitter: float, qrs: float = 1.0) -> np.ndarray:
+    """(samples, 3) dipole moment of one heart at cardiac phase `theta`, its QRS `qrs` times ECGSYN's length (see
+    the model notes)."""
+    waves = ecg_model.narrowed_qrs(ecg_model.jittered_waves(rng, jitter), qrs)
     heights = np.asarray(WAVE_HEIGHTS) * (1 + rng.uniform(-jitter, jitter, 5)) if jitter else np.asarray(WAVE_HEIGHTS)
     hrfact = np.sqrt(bpm / 60.0)
     angles = np.radians(waves["ti"]) * np.array([np.sqrt(hrfact), hrfact, 1, hrfact, np.sqrt(hrfact)])
