@@ -55,7 +55,7 @@ from cass_tf.data.ecg_model import (ECGSYN_HR_STD, jittered_waves, mains, narrow
 #     angles, heights and widths are each scaled by 1 + U(-morphology_jitter, +morphology_jitter) per heart.
 #   fetal heart-rate variability: ECGSYN's RR process std hrstd uniform in fetal_hr_std BPM.
 #   fetal QRS length: the fetal Q, R and S waves' angles and widths times U(fetal_qrs_scale) (ecg_model.narrowed_qrs,
-#     where the literature is cited), so that the fetal QRS lasts about 50 ms rather than ECGSYN's adult-like 70.
+#     where the literature is cited), so that the fetal QRS lasts about 50 ms rather than ECGSYN's adult-like 70 ms.
 #   wander: WANDER_TONES sinusoids at random frequencies in WANDER_HZ and phases, scaled to a peak amplitude
 #     uniform in wander_amplitude.
 #   power line: mains at 50 or 60 Hz (one each way), fundamental amplitude uniform in powerline_amplitude, each
