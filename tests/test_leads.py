@@ -46,12 +46,17 @@ def test_each_heart_still_is_a_projection_of_one_3d_dipole():
 
 
 def test_respiration_and_fetal_movement_change_the_projections_a_little():
-    moving, still = one(), one(still=True)  # the same draws; `still` only zeroes the turns and shifts
-    for heart in ("maternal", "fetal"):
-        assert singular(moving[heart])[3] > 1e-4  # a moving dipole's leads leave its 3-D subspace
-        change = np.linalg.norm(moving[heart] - still[heart]) / np.linalg.norm(still[heart])
-        assert 1e-4 < change < 0.7, (heart, change)  # turns <= 60 degrees, shifts <= 2 cm: the beats stay similar
-    np.testing.assert_array_equal(moving["maternal_events"], still["maternal_events"])
+    changes = {"maternal": [], "fetal": []}
+    for seed in range(6):
+        moving, still = one(seed=seed), one(still=True, seed=seed)  # the same draws; `still` zeroes turns and shifts
+        for heart in ("maternal", "fetal"):
+            assert singular(moving[heart])[3] > 1e-4  # a moving dipole's leads leave its 3-D subspace
+            changes[heart].append(np.linalg.norm(moving[heart] - still[heart]) / np.linalg.norm(still[heart]))
+        np.testing.assert_array_equal(moving["maternal_events"], still["maternal_events"])
+    # breathing turns the maternal heart by <= 10 degrees: every recording's maternal leads stay close; the fetus
+    # turns by <= 60 degrees and moves by <= 2 cm, a lot for a lead it comes near: typically, not always, similar
+    assert all(1e-4 < c < 0.3 for c in changes["maternal"]), changes
+    assert min(changes["fetal"]) > 1e-4 and np.median(changes["fetal"]) < 0.7, changes
 
 
 def test_plain_noise_is_the_breathing_with_one_projection():
