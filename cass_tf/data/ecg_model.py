@@ -42,7 +42,7 @@ def narrowed_qrs(waves: dict[str, list[float]], scale: float) -> dict[str, list[
     times as long, and their ai over scale ** 2, so that ECGSYN's z (whose Gaussians are ai bi^2 / omega high) keeps
     their heights (the multi-lead dipoles take their heights from elsewhere and use ti and bi alone)."""
     factors = {"ti": scale, "bi": scale, "ai": 1 / scale ** 2}
-    return {name: [v * factors[name] if i in range(QRS.start, QRS.stop) else v for i, v in enumerate(values)]
+    return {name: [v * factors[name] if QRS.start <= i < QRS.stop else v for i, v in enumerate(values)]
             for name, values in waves.items()}
 
 
