@@ -6,7 +6,8 @@ a model, per lead, on configs/ecg.json's and configs/ecg_leads.json's test split
 Per lead of every test recording, whole signal: the relative L2 error (metrics.relative_error) of the fetal and
 maternal estimates of the ideal ratio mask |S|^2 / (|S_f|^2 + |S_m|^2 + |N|^2) (N: the mixture less both
 components) applied to the mixture's STFT (the STFT of `--stft`, cass_tf.spectral); of the model's, when given;
-and the fetal-to-noise power ratio of the whole lead and in FETAL_BAND. The ideal ratio mask is the usual
+the fetal-to-noise power ratio of the whole lead and in FETAL_BAND; and the L2 error of the true fetal signal
+band-passed to FETAL_BAND (what a perfect estimate of the fetal QRS band alone would score). The ideal ratio mask is the usual
 reference for mask-based separation (Wang, "On ideal binary mask as the computational goal of auditory scene
 analysis", 2005; Narayanan & Wang, ICASSP 2013); it is no bound for a model that uses the beats' repetition.
 """
@@ -77,6 +78,7 @@ def score_split(config_path: str, stft: list[str], separator) -> list[dict[str, 
                    "fetal_to_noise_db": power_db(parts["fetal"], noise),
                    "fetal_to_noise_band_db": power_db(bandpass(parts["fetal"], rate, FETAL_BAND),
                                                       bandpass(noise, rate, FETAL_BAND)),
+                   "fetal_band_only_l2": l2(bandpass(parts["fetal"], rate, FETAL_BAND), parts["fetal"]),
                    **{f"ideal_{n}_l2": l2(ideal[n], parts[n]) for n in parts}}
             if separator is not None:
                 out = separator(np.float32(mixture[lead]))
