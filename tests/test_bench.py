@@ -5,6 +5,7 @@ import json
 import re
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -74,3 +75,25 @@ def test_bench_separate_skips_what_does_not_exist(tmp_path, capsys):
     assert bench_separate.main(["--models", str(tmp_path / "none"), "--model_dirs", "--seconds", "1",
                                 "--hour_seconds", "1", "--repeats", "1"]) == 0
     assert "none" in capsys.readouterr().out
+
+
+def test_ecg_ideal_mask_is_exact_without_noise_and_shares_a_bin_by_power():
+    import ecg_ideal_mask
+    from cass_tf.config import load_config
+    from cass_tf.spectral import Spectral
+
+    spectral = Spectral.from_config(load_config(REPO / "configs" / "ecg.json", overrides=[
+        "stft.n_fft=64", "stft.window=64", "stft.hop=8", "patch.frequency_bins=32"]))
+    rng = np.random.default_rng(0)
+    noise, tone = rng.standard_normal(2003), np.sin(np.arange(2003) / 3.0)
+    # No noise: the two masks sum to 1 in every bin, so the estimates sum back to the mixture (odd length included).
+    both = ecg_ideal_mask.ideal_mask(noise + tone, {"a": noise, "b": tone}, spectral)
+    assert ecg_ideal_mask.l2(both["a"] + both["b"], noise + tone) < 1e-5
+    # One component and noise of the same spectrum at 1/4 of its power: each mask is 0.8 in every bin, so the
+    # estimate is 0.8 times the mixture (up to the bin-by-bin fluctuation of two independent noises' powers).
+    other = 0.5 * rng.standard_normal(2003)
+    alone = ecg_ideal_mask.ideal_mask(noise + other, {"a": noise}, spectral)["a"]
+    gain = float(np.dot(alone, noise + other) / np.dot(noise + other, noise + other))
+    assert 0.7 < gain < 0.9
+    # A perfect estimate scores 0; a silent one 1.
+    assert ecg_ideal_mask.l2(noise, noise) == 0 and ecg_ideal_mask.l2(np.zeros_like(noise), noise) == 1
