@@ -7,9 +7,9 @@ Per lead of every test recording, whole signal: the relative L2 error (metrics.r
 maternal estimates of the ideal ratio mask |S|^2 / (|S_f|^2 + |S_m|^2 + |N|^2) (N: the mixture less both
 components) applied to the mixture's STFT (the STFT of `--stft`, cass_tf.spectral); of the model's, when given;
 the fetal-to-noise power ratio of the whole lead and in FETAL_BAND; and the L2 error of the true fetal signal
-band-passed to FETAL_BAND (what a perfect estimate of the fetal QRS band alone would score). The ideal ratio mask is the usual
-reference for mask-based separation (Wang, "On ideal binary mask as the computational goal of auditory scene
-analysis", 2005; Narayanan & Wang, ICASSP 2013); it is no bound for a model that uses the beats' repetition.
+band-passed to FETAL_BAND (what a perfect estimate of the fetal QRS band alone would score). The ideal ratio mask
+is the usual reference for mask-based separation (Wang, "On ideal binary mask as the computational goal of auditory
+scene analysis", 2005; Narayanan & Wang, ICASSP 2013); it is no bound for a model that uses the beats' repetition.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import pathlib
 import platform
 import sys
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the checkout's cass_tf, installed or not
 
@@ -31,12 +32,15 @@ from cass_tf.config import load_config  # noqa: E402
 from cass_tf.data import ecg  # noqa: E402
 from cass_tf.filters import bandpass  # noqa: E402
 
+if TYPE_CHECKING:
+    from cass_tf.spectral import Spectral
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ("configs/ecg.json", "configs/ecg_leads.json")
 FETAL_BAND = (10.0, 45.0)  # Hz: where a fetal QRS's energy lies at 256 Hz
 
 
-def ideal_mask(mixture: np.ndarray, parts: dict[str, np.ndarray], spectral) -> dict[str, np.ndarray]:
+def ideal_mask(mixture: np.ndarray, parts: dict[str, np.ndarray], spectral: "Spectral") -> dict[str, np.ndarray]:
     """{component: waveform} of the ideal ratio mask for each of `parts` (1-D each) applied to `mixture`; every
     signal is padded by a window at each end (reflected) so that the STFT covers all of it."""
     pad = spectral.window
@@ -53,14 +57,16 @@ def ideal_mask(mixture: np.ndarray, parts: dict[str, np.ndarray], spectral) -> d
 
 
 def l2(estimate: np.ndarray, truth: np.ndarray) -> float:
+    """Whole-signal relative L2 error (eq. 6)."""
     return float(metrics.relative_error(estimate, truth, 2))
 
 
 def power_db(signal: np.ndarray, noise: np.ndarray) -> float:
+    """Power ratio of `signal` to `noise` in dB."""
     return float(10 * np.log10(np.mean(signal ** 2) / np.mean(noise ** 2)))
 
 
-def score_split(config_path: str, stft: list[str], separator) -> list[dict[str, float | str | int]]:
+def score_split(config_path: str, stft: list[str], separator: Any) -> list[dict[str, float | str | int]]:
     """One row per lead of the config's test split."""
     from cass_tf.spectral import Spectral
 
