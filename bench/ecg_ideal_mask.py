@@ -20,7 +20,7 @@ import os
 import pathlib
 import platform
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the checkout's cass_tf, installed or not
 
@@ -31,16 +31,14 @@ from cass_tf.atomic import write_text  # noqa: E402
 from cass_tf.config import load_config  # noqa: E402
 from cass_tf.data import ecg  # noqa: E402
 from cass_tf.filters import bandpass  # noqa: E402
-
-if TYPE_CHECKING:
-    from cass_tf.spectral import Spectral
+from cass_tf.spectral import Spectral  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ("configs/ecg.json", "configs/ecg_leads.json")
 FETAL_BAND = (10.0, 45.0)  # Hz: where a fetal QRS's energy lies at 256 Hz
 
 
-def ideal_mask(mixture: np.ndarray, parts: dict[str, np.ndarray], spectral: "Spectral") -> dict[str, np.ndarray]:
+def ideal_mask(mixture: np.ndarray, parts: dict[str, np.ndarray], spectral: Spectral) -> dict[str, np.ndarray]:
     """{component: waveform} of the ideal ratio mask for each of `parts` (1-D each) applied to `mixture`; every
     signal is padded by a window at each end (reflected) so that the STFT covers all of it."""
     pad = spectral.window
@@ -68,8 +66,6 @@ def power_db(signal: np.ndarray, noise: np.ndarray) -> float:
 
 def score_split(config_path: str, stft: list[str], separator: Any) -> list[dict[str, float | str | int]]:
     """One row per lead of the config's test split."""
-    from cass_tf.spectral import Spectral
-
     config = load_config(REPO / config_path, overrides=stft)
     spectral, rate = Spectral.from_config(config), config.data.sample_rate
     rows = []
