@@ -50,7 +50,9 @@ class ECGConfig:
     morphology_jitter: float = 0.0  # relative jitter of ECGSYN's P/Q/R/S/T angles, heights and widths, per heart
     fetal_hr_std: Optional[Range] = None  # std (BPM) of the fetal RR process; None: ECGSYN's 1 BPM
     fetal_qrs_scale: Optional[Range] = None  # the fetal QRS this many times ECGSYN's length (ecg_model.narrowed_qrs)
-    leads: int = 1  # abdominal leads; > 1: cass_tf.data.leads' dipoles in a volume conductor, (leads, samples) arrays
+    # abdominal leads; > 1: cass_tf.data.leads' dipoles in a volume conductor, (leads, samples) arrays (a one-lead
+    # model takes each lead as a recording of its own)
+    leads: int = 1
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("maternal_bpm", "fetal_bpm", "amplitude_ratio", "noise_hz"):
@@ -494,7 +496,8 @@ class Config:
 
     def _check_leads(self) -> None:
         """A multi-lead model needs multi-lead recordings; train.leads_kept fits them. (A one-lead model's config may
-        generate multi-lead recordings, to be scored on them lead by lead; its training refuses them.)"""
+        generate multi-lead recordings: it trains on and is scored on each lead as a recording of its own,
+        cass_tf.data.load_recordings.)"""
         leads = self.leads
         if self.model.multilead and leads == 1:
             raise ConfigError("model.multilead: needs multi-lead recordings (data.source \"ecg\" with data.ecg.leads "

@@ -154,6 +154,30 @@ def test_config_checks_for_leads(tmp_path):
     assert completed(old) == load_config(REPO / "configs/ecg.json").to_dict()
 
 
+def test_a_one_lead_model_takes_each_lead_of_a_multilead_source_as_a_recording():
+    """Its splits are the multi-lead splits' leads, one recording each, a recording's leads in the same split; its
+    batches are one-lead features of those leads."""
+    multi = load_recordings(tiny("data.validation_recordings=1"))
+    config = tiny("data.validation_recordings=1", "model.multilead=false")
+    single = load_recordings(config)
+    for split in ("train", "test"):
+        assert len(single[split]) == 4 * len(multi[split])
+        for i, recording in enumerate(multi[split]):
+            for k in range(4):
+                lead = single[split][4 * i + k]
+                assert lead.name == f"{recording.name}/lead{k}" and lead.mixture.shape == (len(recording),)
+                np.testing.assert_array_equal(lead.mixture, recording.mixture[k])
+                for n in config.components:
+                    np.testing.assert_array_equal(lead.components[n], recording.components[n][k])
+                    np.testing.assert_array_equal(lead.events[n], recording.events[n])
+    data = pipeline.make_datasets(config)
+    mixture, parts = next(iter(data.train))
+    assert mixture.shape == (4, F, T, 2) and parts["fetal"].shape == mixture.shape
+    crops_per_lead = len(multi["test"][0]) // config.crop_length
+    np.testing.assert_array_equal(data.test_waveforms["fetal"][crops_per_lead:2 * crops_per_lead].ravel(),
+                                  multi["test"][0].components["fetal"][1, :crops_per_lead * config.crop_length])
+
+
 @pytest.mark.slow
 def test_tiny_four_lead_training_runs_and_restores(tmp_path):
     """Two steps on 4-lead synthetic recordings end to end (cass_tf.training), then restored: it takes 3 leads, and

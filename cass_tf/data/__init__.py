@@ -40,14 +40,34 @@ def load_recordings(config: Config) -> dict[str, list[Recording]]:
     """{"train": [...], "test": [...]} waveforms for `config.data.source`, at `config.data.sample_rate`.
 
     With `data.validation_recordings` N > 0, "test" is the validation split instead: the last N training recordings,
-    which training then leaves out (the test split is not returned, so nothing tuned on it can leak)."""
+    which training then leaves out (the test split is not returned, so nothing tuned on it can leak).
+    A one-lead model (model.multilead false) of a multi-lead source (data.ecg.leads > 1) gets every lead of every
+    recording as a recording of its own (`lead_recordings`), after the split, so a recording's leads stay together
+    in one split."""
     source = importlib.import_module(f"cass_tf.data.{config.data.source}")
     splits = source.load(config)
     held_out = config.data.validation_recordings
-    if not held_out:
-        return splits
-    train = splits["train"]
-    if held_out >= len(train):
-        raise ValueError(f"data.validation_recordings: {held_out} would leave none of the {len(train)} training "
-                         "recordings to train on")
-    return {"train": train[:-held_out], "test": train[-held_out:]}
+    if held_out:
+        train = splits["train"]
+        if held_out >= len(train):
+            raise ValueError(f"data.validation_recordings: {held_out} would leave none of the {len(train)} training "
+                             "recordings to train on")
+        splits = {"train": train[:-held_out], "test": train[-held_out:]}
+    if config.leads > 1 and not config.model.multilead:
+        return {split: lead_recordings(recordings) for split, recordings in splits.items()}
+    return splits
+
+
+def lead_recordings(recordings: list[Recording]) -> list[Recording]:
+    """Each lead of (leads, samples) recordings as a one-lead recording of its own, named "<name>/lead<k>" (0-based),
+    its components that lead's projections, its events the recording's (the same on every lead); one-lead
+    recordings as they are."""
+    return [lead for recording in recordings for lead in _leads(recording)]
+
+
+def _leads(recording: Recording) -> list[Recording]:
+    if recording.mixture.ndim == 1:
+        return [recording]
+    return [Recording(f"{recording.name}/lead{k}", recording.mixture[k],
+                      {name: part[k] for name, part in recording.components.items()}, recording.events)
+            for k in range(len(recording.mixture))]

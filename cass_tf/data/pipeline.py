@@ -11,7 +11,8 @@ Elements hold features (cass_tf.spectral): [F, T, 1] scaled magnitudes, or [F, T
 With `data.mixture_domain` "magnitude_sum" (the authors' code) the mixture feature is the sum of the sources' STFT
 magnitudes instead of the magnitude of the summed waveform; `test_waveforms["mixture"]` (whose phase every estimate
 takes) stays the real mix.
-Multi-lead recordings (data.ecg.leads > 1, for `model.multilead`) give crops of all leads at the same time window:
+Multi-lead recordings (data.ecg.leads > 1; a one-lead model gets each lead as a recording of its own,
+cass_tf.data.load_recordings) give a `model.multilead` model crops of all leads at the same time window:
 waveforms [..., leads, L] and features [B, leads, F, T, 2]; a crop's leads share one gain (the RMS over all its
 leads is brought to `model.input_rms`), which keeps their relative amplitudes. With `train.leads_kept` [low, high]
 each training batch keeps k random leads of each example (its own leads, in random order), k uniform in [low, high]
@@ -158,8 +159,8 @@ def _check_lengths(recordings: list[Recording], length: int, split: str, config:
         raise ValueError(f"{split} recordings: model.multilead needs (leads, samples) arrays with the same leads in "
                          f"all, got lead shapes {sorted(shapes)}")
     if not config.model.multilead and shapes != {()}:
-        raise ValueError(f"{split} recordings have {recordings[0].mixture.shape[0]} leads (data.ecg.leads): only a "
-                         "multi-lead model (model.multilead) trains on them")
+        raise ValueError(f"{split} recordings have {recordings[0].mixture.shape[0]} leads: a one-lead model takes "
+                         "each lead as a recording (cass_tf.data.lead_recordings)")
     short = [r.name for r in recordings if len(r) < length]
     if short:
         raise ValueError(f"{split} recordings shorter than one crop ({length} samples): {short}")
