@@ -96,7 +96,9 @@ def evaluation_recordings(config: Config, fresh: int = 0) -> tuple[str, list[Any
     if not fresh:
         recordings = make_datasets(as_recorded(config), train=False).recordings["test"]
         return f"the {len(recordings)} {frozen['split']} recordings", recordings
-    return f"{fresh} fresh recordings (data seed {frozen['data_seed']})", load_recordings(as_recorded(drawn))["test"]
+    recordings = load_recordings(as_recorded(drawn))["test"]
+    leads = "" if len(recordings) == fresh else f" x {len(recordings) // fresh} leads, each lead a recording"
+    return f"{fresh} fresh recordings{leads} (data seed {frozen['data_seed']})", recordings
 
 
 def freeze(config: Config, fresh: int) -> str:

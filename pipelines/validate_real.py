@@ -8,8 +8,10 @@ only: nothing here trains or tunes; detector thresholds are cass_tf.metrics' fix
 
 ECG models: every version in saved_models/ecg by default (or each --ecg_model); the detailed ADFECGDB tables and
 figures are the last one's (the newest: the one served), and a side-by-side section gives every model's own-blind
-and fused F1 per record, its time for a 4-lead 5-min record, and its scores on the synthetic multi-lead test split
-(MULTILEAD_CONFIG: whole-signal L2 per lead, QRS F1 of the fused outputs, cass_tf.scoring.recording_scores).
+and fused F1 per record, its time for a 4-lead 5-min record, and its scores on the synthetic multi-lead validation
+split (MULTILEAD_CONFIG's load_recordings "test" entry, which is its data.validation_recordings: whole-signal L2 per
+lead, QRS F1 of the fused outputs, cass_tf.scoring.recording_scores). `--ecg_only` scores only that, and each ECG
+model's SYNTHETIC_RECORDINGS check below, to a JSON file: no page, no figures, no BIDMC.
 ADFECGDB (5 records x 4 abdominal channels, 1 kHz): each channel is separated on its own (a multi-lead model, e.g.
 ecg/3, takes the 4 leads together and gives each lead's outputs), and fetal R peaks
 (cass_tf.realdata.fetal_peaks) are picked on the model's fetal output, on the raw channel, and on the residual of
@@ -60,7 +62,7 @@ SYNTHETIC_OVERRIDES = ("data.ecg.leads=4", "data.ecg.seconds=60", "data.ecg.trai
                        "data.ecg.test_recordings=8", "data.cache_dir=null")
 SYNTHETIC_RECORDINGS = 8
 OTHER_SYNTHETIC_SEED = 1  # synthetic_leads' data seed for pipelines/maternal_rule.py's and fetal_overlap.py's checks
-MULTILEAD_CONFIG = "configs/ecg_leads.json"  # its test split: the synthetic multi-lead scores of every ECG model
+MULTILEAD_CONFIG = "configs/ecg_leads.json"  # its validation split: the synthetic multi-lead scores of every ECG model
 
 
 def separate_channels(separator: Any, channels: np.ndarray, rate: int) -> list[dict[str, np.ndarray]]:
@@ -391,7 +393,7 @@ def leads_markdown(ecg: list[dict[str, Any]], synthetic: list[dict[str, Any]], m
 
 def models_markdown(ecg: list[dict[str, Any]], models: dict[str, Any]) -> list[str]:
     """ECG models side by side: ADFECGDB own-blind and fused F1 per record beside the classical references, the
-    time for a 4-lead record, and the synthetic multi-lead test split."""
+    time for a 4-lead record, and the synthetic multi-lead validation split."""
     if not models:
         return []
     lines = ["## ECG models side by side", "",
@@ -418,7 +420,7 @@ def models_markdown(ecg: list[dict[str, Any]], models: dict[str, Any]) -> list[s
               _f(float(np.mean([r["leads"]["multilead"]["f1"] for r in ecg])))]
     lines += ["| **mean** | " + " | ".join(f"**{v}**" for v in means) + " |", ""]
     first = next(iter(models.values()))["synthetic_leads"]
-    lines += [f"Synthetic multi-lead test split (`{MULTILEAD_CONFIG}`: {first['recordings']} recordings of "
+    lines += [f"Synthetic multi-lead validation split (`{MULTILEAD_CONFIG}`: {first['recordings']} recordings of "
               f"{first['seconds']:.0f} s, 4 leads, noise {first['noise_snr_db'][0]:g}-{first['noise_snr_db'][1]:g} dB), "
               "whole signals: relative L2 error per lead (mean "
               "over leads and recordings) and QRS F1 of the fused outputs (`cass_tf.fusion.fuse_outputs`) against the "
@@ -500,11 +502,7 @@ def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: 
     ppg_seps = {label: Separator(path) for label, path in ppg_models.items()}
     stem = os.path.splitext(out)[0]
     ecg_records = [realdata.read_adfecgdb(r, data) for r in realdata.ADFECGDB_RECORDS]
-    compared = {}
-    for label, separator in ecg_seps.items():
-        compared[label] = compare_ecg(separator, ecg_records)
-        print(f"{label}: ADFECGDB fused fetal F1 " + ", ".join(f"{r['fused']:.3f}" for r in compared[label]["adfecgdb"])
-              + f"; synthetic multi-lead {compared[label]['synthetic_leads']['scores']}", flush=True)
+    compared = {label: compared_ecg(label, separator, ecg_records) for label, separator in ecg_seps.items()}
     ecg = [score_ecg(r, ecg_sep) for r in ecg_records]
     for r in ecg:
         print(f"{r['record']}: blind ch {r['blind_channel'] + 1} F1 {r['blind']}, all leads "
@@ -533,6 +531,30 @@ def run(data: str, ecg_models: dict[str, str], ppg_models: dict[str, str], out: 
     return result
 
 
+def compared_ecg(label: str, separator: Any, records: Sequence[realdata.AbdominalRecord]) -> dict[str, Any]:
+    """`compare_ecg`, its figures printed as they come."""
+    compared = compare_ecg(separator, records)
+    print(f"{label}: ADFECGDB fused fetal F1 " + ", ".join(f"{r['fused']:.3f}" for r in compared["adfecgdb"])
+          + f"; synthetic multi-lead {compared['synthetic_leads']['scores']}", flush=True)
+    return compared
+
+
+def run_ecg_only(data: str, ecg_models: dict[str, str], out: str, command: str) -> dict[str, Any]:
+    """The ECG models side by side only: `compare_ecg` and `score_synthetic` of each, written as JSON to `out`."""
+    from cass_tf import Separator
+
+    records = [realdata.read_adfecgdb(r, data) for r in realdata.ADFECGDB_RECORDS]
+    compared = {}
+    for label, path in ecg_models.items():
+        separator = Separator(path)
+        compared[label] = {**compared_ecg(label, separator, records), "synthetic": score_synthetic(separator)}
+    meta = {"data": data, "command": command, "machine": f"{os.cpu_count()}-core CPU, no GPU",
+            "load": "1-min load average {:.1f} at the end".format(os.getloadavg()[0])}
+    result = {"meta": meta, "ecg_models": compared}
+    write_text(out, json.dumps(result, indent=1, default=float) + "\n")
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="../shared/data", help="folder holding ADFECGDB/ and BIDMC/")
@@ -541,9 +563,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "one gets the detailed tables)")
     parser.add_argument("--ppg_model", action="append", default=[], metavar="[LABEL=]MODEL",
                         help="PPG model to score (repeatable; default: every version in saved_models/ppg)")
-    parser.add_argument("--out", default="docs/results/real.md", help="results page; JSON and PNGs go beside it")
+    parser.add_argument("--out", default="docs/results/real.md", help="results page; JSON and PNGs go beside it "
+                        "(--ecg_only: the JSON file to write)")
+    parser.add_argument("--ecg_only", action="store_true",
+                        help="only the ECG models side by side (ADFECGDB per record, the synthetic multi-lead "
+                             "validation split, the time, the synthetic 4-lead check), as JSON to --out")
     args = parser.parse_args(argv)
-    for sub in ("ADFECGDB", "BIDMC"):
+    for sub in ("ADFECGDB",) if args.ecg_only else ("ADFECGDB", "BIDMC"):
         if not os.path.isdir(os.path.join(args.data, sub)):
             parser.error(f"--data: no {sub}/ folder in {args.data!r}")
     command = "python pipelines/validate_real.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -554,7 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     if not ecg:
         parser.error("--ecg_model: no ECG model given and none in saved_models/ecg")
-    run(args.data, ecg, models, args.out, command.strip())
+    if args.ecg_only:
+        run_ecg_only(args.data, ecg, args.out, command.strip())
+    else:
+        run(args.data, ecg, models, args.out, command.strip())
     return 0
 
 
