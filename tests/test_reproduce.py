@@ -5,7 +5,6 @@ import importlib.util
 import json
 import pathlib
 import re
-import time
 
 import pytest
 
@@ -103,11 +102,8 @@ def test_tiny_end_to_end(reproduce, tmp_path, capsys):
     results.mkdir()
     cpu = {"l2_mean": 0.987654, "l2_std": 0.012345, "l1_mean": 0.5, "linf_mean": 0.9, "seeds": 3}
     (results / "summary.json").write_text(json.dumps({"ppg": {"waveform": {"cass": {"heart": cpu}}}}))
-    started = time.time()
     assert reproduce.main(argv) == 0, capsys.readouterr().err
-    elapsed = time.time() - started
     printed = capsys.readouterr().out
-    assert elapsed < 300, elapsed  # about 60 s on 2 otherwise idle cores; slack for shared machines
     for variant in reproduce.VARIANTS:
         run = out_dir / "ppg-tiny" / variant / "seed3"
         assert f"[ppg {variant} seed 3] epoch 2/2" in printed
