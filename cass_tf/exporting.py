@@ -122,6 +122,28 @@ def reexport(version_dir: str | os.PathLike, overrides: Sequence[str] = (), vers
     return export(model, os.path.dirname(source), version, contract.read_asset(source).max_patches)
 
 
+def interpolate(first: str | os.PathLike, second: str | os.PathLike, weight: float, export_dir: str | os.PathLike,
+                version: int | None = None) -> str:
+    """Exports (1 - weight) * first + weight * second, every autoencoder variable (batch-norm statistics included),
+    as a new version in `export_dir`; returns its directory. The weight-space interpolation of a model and a
+    fine-tuning of it (WiSE-FT: Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022), meaningful
+    only when `second` was fine-tuned from `first`. Both must be exports of one network (the same model, STFT,
+    patch, scaling and components in their config assets); the new version carries `first`'s config and no blessing
+    record (pipelines/train_export.py did not score it)."""
+    if not 0 <= weight <= 1:
+        raise ValueError(f"weight: must be in [0, 1], got {weight}")
+    model, other = load_model(first), load_model(second)
+    mine, theirs = (m.config.to_dict() for m in (model, other))
+    differing = [k for k in ("model", "stft", "patch", "scaling") if mine[k] != theirs[k]]
+    if differing or model.config.components != other.config.components:
+        raise ValueError(f"{os.fspath(second)!r} is not the network of {os.fspath(first)!r}: their configs differ in "
+                         f"{differing or ['data.components']}")
+    for name in model.config.components:
+        for variable, fine_tuned in zip(model.autoencoders[name].variables, other.autoencoders[name].variables):
+            variable.assign((1 - weight) * variable + weight * fine_tuned)
+    return export(model, export_dir, version, contract.read_asset(first).max_patches)
+
+
 def models_config_text(name: str, base_path: str) -> str:
     """A TF Serving --model_config_file (text ModelServerConfig proto) serving one model."""
     return (

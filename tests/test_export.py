@@ -17,7 +17,7 @@ import tensorflow as tf
 from cass_tf import contract
 from cass_tf import export as export_module
 from cass_tf.export import ExportError, export
-from cass_tf.models.cass import restore
+from cass_tf.models.cass import CASSModel, restore
 from conftest import ENV, TF_LOG, assert_close, reference, run_cli
 
 pytestmark = pytest.mark.slow  # trainings, exports and real subprocesses throughout
@@ -335,3 +335,28 @@ def test_reexport_writes_a_new_version_and_never_touches_the_published_one(forma
     with pytest.raises(ExportError, match="version 1 already exists"):
         export_module.reexport(base / "1", version=1)
     assert snapshot() == before and sorted(os.listdir(base)) == ["1", "2", "models.config"]
+
+
+def test_interpolate_mixes_every_weight_and_refuses_another_network(exported, tmp_path):
+    """A quarter of the way from version 1 to a perturbed copy of it: every autoencoder variable (batch-norm
+    statistics too) is 0.75 a + 0.25 b, read back from the new export; another network or weight is refused."""
+    base, _ = exported
+    first = export_module.load_model(base / "1")
+    other = export_module.load_model(base / "1")
+    rng = np.random.default_rng(3)
+    for name in other.config.components:
+        for variable in other.autoencoders[name].variables:
+            variable.assign(variable + rng.normal(size=variable.shape).astype(np.float32))
+    second = export(other, tmp_path / "b", 1)
+    mixed = export_module.load_model(export_module.interpolate(base / "1", second, 0.25, tmp_path / "mixed"))
+    for name in first.config.components:
+        triples = zip(first.autoencoders[name].variables, other.autoencoders[name].variables,
+                      mixed.autoencoders[name].variables)
+        for a, b, m in triples:
+            np.testing.assert_allclose(m.numpy(), 0.75 * a.numpy() + 0.25 * b.numpy(), rtol=1e-6, atol=1e-6)
+    assert any("moving" in v.name for v in mixed.autoencoders[name].variables)
+    wider = CASSModel(first.config.replace([f"model.width={2 * first.config.model.width}"]))
+    with pytest.raises(ValueError, match=r"not the network of .*\['model'\]"):
+        export_module.interpolate(base / "1", export(wider, tmp_path / "w", 1), 0.5, tmp_path / "x")
+    with pytest.raises(ValueError, match=r"weight: must be in \[0, 1\], got 1.5"):
+        export_module.interpolate(base / "1", second, 1.5, tmp_path / "y")
