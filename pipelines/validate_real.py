@@ -569,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only the ECG models side by side (ADFECGDB per record, the synthetic multi-lead "
                              "validation split, the time, the synthetic 4-lead check), as JSON to --out")
     args = parser.parse_args(argv)
+    if args.ecg_only and not args.out.endswith(".json"):
+        parser.error(f"--out: with --ecg_only, the JSON file to write (a .json path), got {args.out!r}")
     for sub in ("ADFECGDB",) if args.ecg_only else ("ADFECGDB", "BIDMC"):
         if not os.path.isdir(os.path.join(args.data, sub)):
             parser.error(f"--data: no {sub}/ folder in {args.data!r}")

@@ -149,3 +149,18 @@ def test_ppg_rate_traces_of_a_separated_ppg(estimator):
         events.ppg_rates(parts, rate, "fft")
     with pytest.raises(ValueError, match="no PPG component"):
         events.ppg_rates({"fetal": t}, rate)
+
+
+def test_validate_real_ecg_only_wants_a_json_out_and_only_adfecgdb(validate_real, tmp_path, capsys):
+    """--ecg_only writes JSON, so a page path (the default) is refused; it needs ADFECGDB/ but not BIDMC/."""
+    with pytest.raises(SystemExit):
+        validate_real.main(["--ecg_only", "--data", str(tmp_path)])
+    assert "--out: with --ecg_only, the JSON file to write" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        validate_real.main(["--ecg_only", "--data", str(tmp_path), "--out", str(tmp_path / "x.json")])
+    assert "no ADFECGDB/ folder" in capsys.readouterr().err
+    (tmp_path / "ADFECGDB").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"ADFECGDB record 'r01': no file"):  # past the folder checks
+        validate_real.main(["--ecg_only", "--data", str(tmp_path), "--out", str(tmp_path / "x.json"),
+                            "--ecg_model", "saved_models/ecg/2"])
+    assert not (tmp_path / "x.json").exists()
