@@ -582,10 +582,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     if not ecg:
         parser.error("--ecg_model: no ECG model given and none in saved_models/ecg")
-    if args.ecg_only:
-        run_ecg_only(args.data, ecg, args.out, command.strip())
-    else:
-        run(args.data, ecg, models, args.out, command.strip())
+    try:
+        if args.ecg_only:
+            run_ecg_only(args.data, ecg, args.out, command.strip())
+        else:
+            run(args.data, ecg, models, args.out, command.strip())
+    except (FileNotFoundError, ImportError) as e:  # a missing record file or reader: one line (nothing was written)
+        parser.error(str(e))
     return 0
 
 
