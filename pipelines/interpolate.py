@@ -31,9 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for option, version in (("first", args.first), ("second", args.second)):
         if not os.path.exists(os.path.join(version, "assets", contract.CONFIG_ASSET)):
             parser.error(f"{option}: {version!r} is not an exported version (no assets/{contract.CONFIG_ASSET})")
-    if not 0 <= args.weight <= 1:
-        parser.error(f"--weight: must be in [0, 1], got {args.weight}")
-    from cass_tf.exporting import interpolate  # TensorFlow only once the arguments are known to be good
+    from cass_tf.exporting import interpolate  # TensorFlow only once the paths are known to be exports
 
     try:
         print(interpolate(args.first, args.second, args.weight, args.export_dir, args.version))
