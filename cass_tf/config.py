@@ -53,6 +53,9 @@ class ECGConfig:
     # abdominal leads; > 1: cass_tf.data.leads' dipoles in a volume conductor, (leads, samples) arrays (a one-lead
     # model takes each lead as a recording of its own)
     leads: int = 1
+    # a one-lead model of multi-lead recordings also trains on this many recordings of the one-lead generator (the
+    # same settings), beside the leads: both generators at once (cass_tf.data.load_recordings)
+    one_lead_recordings: int = 0
 
     def check(self, path: str, sample_rate: int) -> None:
         for name in ("maternal_bpm", "fetal_bpm", "amplitude_ratio", "noise_hz"):
@@ -69,6 +72,8 @@ class ECGConfig:
             _check_range(f"{path}.fetal_qrs_scale", self.fetal_qrs_scale, low=0.25)
         if not isinstance(self.leads, int) or self.leads < 1:
             raise ConfigError(f"{path}.leads: must be a whole number of abdominal leads >= 1, got {self.leads!r}")
+        if not isinstance(self.one_lead_recordings, int) or self.one_lead_recordings < 0:
+            raise ConfigError(f"{path}.one_lead_recordings: must be a whole number >= 0, got {self.one_lead_recordings!r}")
         if self.amplitude_ratio[0] < 1.0:
             raise ConfigError(f"{path}.amplitude_ratio: the maternal peak must be at least the fetal one, got {list(self.amplitude_ratio)}")
         if self.integration_rate % sample_rate:
@@ -425,6 +430,9 @@ class OutputConfig:
     bless_threshold: float = 1.0
     bless_qrs_f1: Optional[float] = None
     bless_rate_error: Optional[float] = None
+    # what exported SavedModels compute in (cass_tf.exporting): "float32", or "mixed_bfloat16", the networks'
+    # convolutions in bfloat16 as train.precision mixed_bfloat16 trains them (faster on CPUs with bfloat16 units)
+    precision: Literal["float32", "mixed_bfloat16"] = "float32"
 
     def check(self, path: str) -> None:
         _check_positive(f"{path}.bless_threshold", self.bless_threshold)
@@ -502,6 +510,10 @@ class Config:
         if self.model.multilead and leads == 1:
             raise ConfigError("model.multilead: needs multi-lead recordings (data.source \"ecg\" with data.ecg.leads "
                               "> 1)")
+        if self.data.source == "ecg" and self.data.ecg.one_lead_recordings and (leads == 1 or self.model.multilead):
+            raise ConfigError(f"data.ecg.one_lead_recordings: needs a one-lead model (model.multilead false) of "
+                              f"multi-lead recordings (data.ecg.leads > 1), got {self.data.ecg.one_lead_recordings} "
+                              f"with data.ecg.leads {leads} and model.multilead {str(self.model.multilead).lower()}")
         kept = self.train.leads_kept
         if kept is not None and self.model.cancellation != "none":
             raise ConfigError("train.leads_kept: must be null with model.cancellation (the template leads follow the "

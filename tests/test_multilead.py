@@ -178,6 +178,27 @@ def test_a_one_lead_model_takes_each_lead_of_a_multilead_source_as_a_recording()
                                   multi["test"][0].components["fetal"][1, :crops_per_lead * config.crop_length])
 
 
+def test_one_lead_recordings_add_the_one_lead_generators_first_recordings_to_training_only():
+    """data.ecg.one_lead_recordings 2: the leads as before, then exactly the first two training recordings a
+    one-lead config of the same settings and seed draws (of its three); the validation split stays the leads."""
+    config = tiny("data.validation_recordings=1", "model.multilead=false", "data.ecg.one_lead_recordings=2")
+    leads_only = load_recordings(tiny("data.validation_recordings=1", "model.multilead=false"))
+    both = load_recordings(config)
+    one_lead = load_recordings(tiny("data.ecg.leads=1", "model.multilead=false", "train.leads_kept=null"))["train"]
+    assert len(one_lead) == 3 and len(both["train"]) == len(leads_only["train"]) + 2
+    for got, want in zip(both["train"], leads_only["train"] + one_lead[:2]):
+        assert got.name == want.name and got.mixture.shape == want.mixture.shape
+        np.testing.assert_array_equal(got.mixture, want.mixture)
+        for n in config.components:
+            np.testing.assert_array_equal(got.components[n], want.components[n])
+    assert [r.name for r in both["test"]] == [r.name for r in leads_only["test"]]
+    for bad in (["model.multilead=true"], ["data.ecg.leads=1", "model.multilead=false"]):
+        with pytest.raises(ConfigError, match=r"data\.ecg\.one_lead_recordings: needs a one-lead model"):
+            tiny("data.ecg.one_lead_recordings=2", *bad)
+    with pytest.raises(ConfigError, match=r"data\.ecg\.one_lead_recordings: must be a whole number"):
+        tiny("model.multilead=false", "data.ecg.one_lead_recordings=-1")
+
+
 @pytest.mark.slow
 def test_tiny_four_lead_training_runs_and_restores(tmp_path):
     """Two steps on 4-lead synthetic recordings end to end (cass_tf.training), then restored: it takes 3 leads, and

@@ -43,7 +43,8 @@ def load_recordings(config: Config) -> dict[str, list[Recording]]:
     which training then leaves out (the test split is not returned, so nothing tuned on it can leak).
     A one-lead model (model.multilead false) of a multi-lead source (data.ecg.leads > 1) gets every lead of every
     recording as a recording of its own (`lead_recordings`), after the split, so a recording's leads stay together
-    in one split."""
+    in one split; with data.ecg.one_lead_recordings N, its training split also holds the first N training
+    recordings of the one-lead generator with the same settings (`one_lead_config`): both generators at once."""
     source = importlib.import_module(f"cass_tf.data.{config.data.source}")
     splits = source.load(config)
     held_out = config.data.validation_recordings
@@ -54,8 +55,19 @@ def load_recordings(config: Config) -> dict[str, list[Recording]]:
                              "recordings to train on")
         splits = {"train": train[:-held_out], "test": train[-held_out:]}
     if config.leads > 1 and not config.model.multilead:
-        return {split: lead_recordings(recordings) for split, recordings in splits.items()}
+        splits = {split: lead_recordings(recordings) for split, recordings in splits.items()}
+    if config.leads > 1 and config.data.ecg.one_lead_recordings:
+        splits["train"] += source.load(one_lead_config(config))["train"]
     return splits
+
+
+def one_lead_config(config: Config) -> Config:
+    """`config`'s one-lead generator for data.ecg.one_lead_recordings: the same settings and seed with one lead and
+    that many training recordings, which are the first ones a one-lead config of more recordings draws (each
+    recording's seed is its index's)."""
+    count = config.data.ecg.one_lead_recordings
+    return config.replace(["data.ecg.leads=1", "data.ecg.one_lead_recordings=0",
+                           f"data.ecg.train_recordings={count}", "data.validation_recordings=0"])
 
 
 def lead_recordings(recordings: list[Recording]) -> list[Recording]:

@@ -107,6 +107,7 @@ def _cache_key(config: Config) -> str:
         del params["leads"]
     if params["fetal_qrs_scale"] is None:  # the same for configs from before data.ecg.fetal_qrs_scale
         del params["fetal_qrs_scale"]
+    del params["one_lead_recordings"]  # drawn by a config of their own (cass_tf.data.load_recordings)
     return json.dumps({
         "version": CACHE_VERSION,
         "ecg": params,
