@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from cass_tf import atomic, contract
 from cass_tf.models.cass import CASSModel, apply_autoencoders, restore
+from cass_tf.precision import policy_scope
 from cass_tf.rundir import RunDir
 from cass_tf.spectral import Spectral
 from cass_tf.windows import traced
@@ -77,12 +78,13 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
 
 def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_MAX_PATCHES,
          format_version: int = contract.FORMAT_VERSION) -> None:
-    """Writes the SavedModel (both signatures and the config asset) into `directory` (new or empty).
+    """Writes the SavedModel (both signatures and the config asset) into `directory` (new or empty); its networks
+    compute in `output.precision` whatever policy `model` was built under (`in_precision`).
 
     `format_version` 1 writes the old signature names (for compatibility tests); the graphs are the same.
     """
     features_signature, features_input = contract.FEATURES_SIGNATURES[format_version]
-    module = _ServingModule(model, max_patches, features_input)
+    module = _ServingModule(in_precision(model), max_patches, features_input)
     with tempfile.TemporaryDirectory() as scratch:
         asset = os.path.join(scratch, contract.CONFIG_ASSET)
         with open(asset, "w", encoding="utf-8") as f:
@@ -93,6 +95,21 @@ def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_M
         if format_version >= 2:
             signatures[contract.LEVEL_SIGNATURE] = module.serve_at_level.get_concrete_function()
         tf.saved_model.save(module, directory, signatures=signatures)
+
+
+def in_precision(model: CASSModel) -> CASSModel:
+    """`model` if its autoencoders compute in its config's `output.precision`, else a copy of them (the same float32
+    weights) built under that dtype policy (cass_tf.precision). Mixed policies keep float32 variables, so the copy
+    holds exactly the weights; only the arithmetic of the layers that are not pinned to float32 changes."""
+    policy = model.config.output.precision
+    if all(ae.dtype_policy.name == policy for ae in model.autoencoders.values()):
+        return model
+    with policy_scope(policy):
+        copy = CASSModel(model.config)
+    for name in model.config.components:
+        for target, source in zip(copy.autoencoders[name].variables, model.autoencoders[name].variables):
+            target.assign(source)
+    return copy
 
 
 def load_model(version_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> CASSModel:

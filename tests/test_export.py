@@ -4,6 +4,7 @@ the serving contract (cass_tf.contract): format 1 still loads, untrusted asset f
 The tiny PPG model (width 2, 16x16 patches, n_fft 32) is conftest's, trained once per session.
 """
 
+import collections
 import json
 import os
 import pathlib
@@ -176,6 +177,37 @@ def test_config_asset_travels_with_the_model(exported, tmp_path):
     path = loaded.cass_config.asset_path.numpy().decode()
     assert path == str(tmp_path / "copy" / "assets" / "cass_config.json")
     assert json.loads(pathlib.Path(path).read_text())["components"] == ["heart", "respiratory"]
+
+
+def convolution_dtypes(loaded) -> collections.Counter:
+    """How many convolutions of a SavedModel's features signature compute in each dtype."""
+    library = loaded.signatures["features"].graph.as_graph_def().library
+    return collections.Counter(tf.dtypes.as_dtype(node.attr["T"].type).name for function in library.function
+                               for node in function.node_def if node.op in ("Conv2D", "Conv2DBackpropInput"))
+
+
+def test_output_precision_mixed_bfloat16_exports_bfloat16_arithmetic_on_the_same_weights(exported, tmp_path):
+    """output.precision "mixed_bfloat16": the export's convolutions compute in bfloat16 (a float32 export's in
+    float32) but for the decoders' output layers, which stay float32; it holds the same float32 weights, and its
+    outputs are the float32 export's to bfloat16 accuracy."""
+    base, _ = exported
+    model = export_module.load_model(base / "1", ['output.precision="mixed_bfloat16"'])
+    fast = tf.saved_model.load(export(model, tmp_path / "bf16", 1))
+    plain = tf.saved_model.load(str(base / "1"))
+    assert set(convolution_dtypes(plain)) == {"float32"}
+    counts = convolution_dtypes(fast)
+    assert set(counts) == {"bfloat16", "float32"} and counts["bfloat16"] > 5 * counts["float32"]
+    for name in model.config.components:
+        for a, b in zip(plain.autoencoder_variables[name], fast.autoencoder_variables[name]):
+            assert b.dtype == tf.float32
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    features = tf.constant(np.random.default_rng(4).uniform(0, 2, size=(8, 16, 16, 1)).astype(np.float32))
+    want, got = (m.signatures["features"](mixture_features=features) for m in (plain, fast))
+    for name in model.config.components:
+        error = np.linalg.norm(got[name].numpy() - want[name].numpy()) / np.linalg.norm(want[name].numpy())
+        assert got[name].dtype == tf.float32 and 0 < error < 0.05  # bfloat16 keeps 8 significant bits
+    asset = json.loads((tmp_path / "bf16" / "1" / "assets" / "cass_config.json").read_text())
+    assert asset["config"]["output"]["precision"] == "mixed_bfloat16"
 
 
 # ---- the serving contract: format versions, untrusted model directories ----
