@@ -46,12 +46,13 @@ class ExportError(ValueError):
 
 
 def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | os.PathLike, version: int | None = None,
-           max_patches: int = contract.DEFAULT_MAX_PATCHES) -> str:
+           max_patches: int = contract.DEFAULT_MAX_PATCHES, precision: str | None = None) -> str:
     """Exports the autoencoders of a trained model as `<export_dir>/<version>/`; returns that directory.
 
     `model_dir_or_model`: a training model_dir (config.json + checkpoints/, see cass_tf.rundir) or a CASSModel.
     `version`: a positive integer; default the next free one (1 in an empty directory). An existing version
     raises ExportError. `max_patches` bounds how many patches the networks see at once inside the graph.
+    `precision`: what the export computes in (`output.precision`'s choices; default the model's config's).
     Also (re)writes `<export_dir>/models.config` for TF Serving.
     """
     if not isinstance(model_dir_or_model, (CASSModel, str, os.PathLike)):
@@ -65,6 +66,7 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
     else:
         with RunDir(model_dir_or_model).lock("export"):  # not while a training rotates its checkpoints
             model = restore(os.fspath(model_dir_or_model))
+    model = in_precision(model, precision)
     atomic.make_dirs(export_dir, "export_dir")
     final = os.path.join(export_dir, str(version))
     try:
@@ -84,7 +86,8 @@ def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_M
     `format_version` 1 writes the old signature names (for compatibility tests); the graphs are the same.
     """
     features_signature, features_input = contract.FEATURES_SIGNATURES[format_version]
-    module = _ServingModule(in_precision(model), max_patches, features_input)
+    model = in_precision(model)
+    module = _ServingModule(model, max_patches, features_input)
     with tempfile.TemporaryDirectory() as scratch:
         asset = os.path.join(scratch, contract.CONFIG_ASSET)
         with open(asset, "w", encoding="utf-8") as f:
@@ -97,15 +100,19 @@ def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_M
         tf.saved_model.save(module, directory, signatures=signatures)
 
 
-def in_precision(model: CASSModel) -> CASSModel:
-    """`model` if its autoencoders compute in its config's `output.precision`, else a copy of them (the same float32
-    weights) built under that dtype policy (cass_tf.precision). Mixed policies keep float32 variables, so the copy
-    holds exactly the weights; only the arithmetic of the layers that are not pinned to float32 changes."""
-    policy = model.config.output.precision
-    if all(ae.dtype_policy.name == policy for ae in model.autoencoders.values()):
+def in_precision(model: CASSModel, precision: str | None = None) -> CASSModel:
+    """`model` if its autoencoders compute in `precision` (default its config's `output.precision`) and its config
+    says so, else a copy of them (the same float32 weights) built under that dtype policy (cass_tf.precision), its
+    config's `output.precision` set to it. Mixed policies keep float32 variables, so the copy holds exactly the
+    weights; only the arithmetic of the layers that are not pinned to float32 changes."""
+    config = model.config
+    if precision is not None and precision != config.output.precision:
+        config = config.replace([f"output.precision={json.dumps(precision)}"])
+    policy = config.output.precision
+    if config is model.config and all(ae.dtype_policy.name == policy for ae in model.autoencoders.values()):
         return model
     with policy_scope(policy):
-        copy = CASSModel(model.config)
+        copy = CASSModel(config)
     for name in model.config.components:
         for target, source in zip(copy.autoencoders[name].variables, model.autoencoders[name].variables):
             target.assign(source)

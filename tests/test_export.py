@@ -186,13 +186,17 @@ def convolution_dtypes(loaded) -> collections.Counter:
                                for node in function.node_def if node.op in ("Conv2D", "Conv2DBackpropInput"))
 
 
-def test_output_precision_mixed_bfloat16_exports_bfloat16_arithmetic_on_the_same_weights(exported, tmp_path):
-    """output.precision "mixed_bfloat16": the export's convolutions compute in bfloat16 (a float32 export's in
-    float32) but for the decoders' output layers, which stay float32; it holds the same float32 weights, and its
-    outputs are the float32 export's to bfloat16 accuracy."""
+def test_output_precision_mixed_bfloat16_exports_bfloat16_arithmetic_on_the_same_weights(exported, tiny_model_dir,
+                                                                                         tmp_path):
+    """`cass-tf export --precision mixed_bfloat16` of a float32 run: the export's convolutions compute in bfloat16
+    (a float32 export's in float32) but for the decoders' output layers, which stay float32; it holds the same float32
+    weights, its asset says so, and its outputs are the float32 export's to bfloat16 accuracy."""
     base, _ = exported
-    model = export_module.load_model(base / "1", ['output.precision="mixed_bfloat16"'])
-    fast = tf.saved_model.load(export(model, tmp_path / "bf16", 1))
+    result = run_cli("--model_dir", tiny_model_dir, "--export_dir", tmp_path / "bf16", "--precision",
+                     "mixed_bfloat16", module="cass_tf.export")
+    assert result.returncode == 0, result.stderr[-2000:]
+    model = export_module.load_model(tmp_path / "bf16" / "1")
+    fast = tf.saved_model.load(str(tmp_path / "bf16" / "1"))
     plain = tf.saved_model.load(str(base / "1"))
     assert set(convolution_dtypes(plain)) == {"float32"}
     counts = convolution_dtypes(fast)
