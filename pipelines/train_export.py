@@ -81,8 +81,11 @@ def blessing_set(config: Config, fresh: int = 0) -> tuple[Config, dict[str, Any]
         split = "validation" if config.data.validation_recordings else "test"
         return config, {"split": split, "data_seed": config.seed, "data": config.to_dict()["data"]}
     source, seed = config.data.source, config.seed + 1
-    drawn = config.replace([f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
-                            f"data.{source}.test_recordings={fresh}"])
+    only_test = [f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
+                 f"data.{source}.test_recordings={fresh}"]
+    if source == "ecg":  # the one-lead generator's training recordings are training data only: not drawn
+        only_test.append("data.ecg.one_lead_recordings=0")
+    drawn = config.replace(only_test)
     return drawn, {"split": "fresh", "count": fresh, "data_seed": seed, "data": drawn.to_dict()["data"]}
 
 

@@ -239,6 +239,16 @@ def test_fresh_evaluation_recordings_are_new_draws(tmp_path):
         train_export.evaluation_recordings(load_config(os.path.join(REPO, "configs", "paper", "bach10.json")), 2)
 
 
+def test_fresh_ecg_blessing_sets_draw_no_one_lead_training_recordings():
+    """A one-lead model of both generators (data.ecg.one_lead_recordings): its fresh blessing set draws only the
+    test recordings of the multi-lead generator, not thousands of one-lead training recordings it never scores."""
+    config = load_config(os.path.join(REPO, "configs", "ecg_leads.json"),
+                         ["model.multilead=false", "train.leads_kept=null", "data.ecg.one_lead_recordings=100"])
+    drawn, frozen = train_export.blessing_set(config, 2)
+    assert drawn.data.ecg.one_lead_recordings == 0 and frozen["data"]["ecg"]["one_lead_recordings"] == 0
+    assert (drawn.data.ecg.leads, drawn.data.ecg.test_recordings, drawn.data.ecg.train_recordings) == (4, 2, 1)
+
+
 def test_an_impossible_fresh_is_refused_before_training(tmp_path):
     work = tmp_path / "work"
     bach10 = os.path.join(REPO, "configs", "paper", "bach10.json")
