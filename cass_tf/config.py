@@ -405,11 +405,17 @@ class TrainConfig:
     # and width whose autoencoders start a fresh run (a multi-lead model: on every lead, its lead context starting as
     # the identity; cass_tf.models.resnet9.copy_autoencoder); the discriminators start fresh; a resume ignores it
     init_from: Optional[str] = None
+    # WiSE-FT (Wortsman et al., CVPR 2022): the run's exports hold (1 - w) * init_from's autoencoder weights + w * the
+    # trained ones (cass_tf.exporting.trained_model); needs init_from of the same network; None: the trained weights
+    wise_ft: Optional[float] = None
 
     def check(self, path: str) -> None:
         for name in ("ae_learning_rate", "d_learning_rate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        if self.wise_ft is not None and not (self.init_from and 0.0 <= self.wise_ft <= 1.0):
+            raise ConfigError(f"{path}.wise_ft: needs {path}.init_from and a weight in [0, 1], got {self.wise_ft} "
+                              f"with init_from {as_json(self.init_from)}")
         if self.warmup_steps < 0:
             raise ConfigError(f"{path}.warmup_steps: must be >= 0, got {self.warmup_steps}")
         if self.seed is not None and not 0 <= self.seed < 2**31:

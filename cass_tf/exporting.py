@@ -64,8 +64,7 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
     if isinstance(model_dir_or_model, CASSModel):
         model = model_dir_or_model
     else:
-        with RunDir(model_dir_or_model).lock("export"):  # not while a training rotates its checkpoints
-            model = restore(os.fspath(model_dir_or_model))
+        model = trained_model(model_dir_or_model)
     model = in_precision(model, precision)
     atomic.make_dirs(export_dir, "export_dir")
     final = os.path.join(export_dir, str(version))
@@ -156,16 +155,34 @@ def interpolate(first: str | os.PathLike, second: str | os.PathLike, weight: flo
     record (pipelines/train_export.py did not score it)."""
     if not 0 <= weight <= 1:
         raise ValueError(f"weight: must be in [0, 1], got {weight}")
-    model, other = load_model(first), load_model(second)
+    model = load_model(first)
+    mix_weights(model, load_model(second), weight, f"{os.fspath(second)!r} is not the network of {os.fspath(first)!r}")
+    return export(model, export_dir, version, contract.read_asset(first).max_patches)
+
+
+def mix_weights(model: CASSModel, other: CASSModel, weight: float, what: str) -> None:
+    """Sets every autoencoder variable of `model` (batch-norm statistics included) to (1 - weight) * its own +
+    weight * `other`'s; a ValueError starting with `what` if the two are not one network (the same model, STFT,
+    patch, scaling and components)."""
     mine, theirs = (m.config.to_dict() for m in (model, other))
     differing = [k for k in ("model", "stft", "patch", "scaling") if mine[k] != theirs[k]]
     if differing or model.config.components != other.config.components:
-        raise ValueError(f"{os.fspath(second)!r} is not the network of {os.fspath(first)!r}: their configs differ in "
-                         f"{differing or ['data.components']}")
+        raise ValueError(f"{what}: their configs differ in {differing or ['data.components']}")
     for name in model.config.components:
-        for variable, fine_tuned in zip(model.autoencoders[name].variables, other.autoencoders[name].variables):
-            variable.assign((1 - weight) * variable + weight * fine_tuned)
-    return export(model, export_dir, version, contract.read_asset(first).max_patches)
+        for variable, theirs_ in zip(model.autoencoders[name].variables, other.autoencoders[name].variables):
+            variable.assign((1 - weight) * variable + weight * theirs_)
+
+
+def trained_model(model_dir: str | os.PathLike) -> CASSModel:
+    """What a training run's exports hold: its latest checkpoint's autoencoders (`restore`), with `train.wise_ft`
+    w those weights mixed with `train.init_from`'s, (1 - w) * init_from + w * trained (WiSE-FT)."""
+    with RunDir(model_dir).lock("export"):  # not while a training rotates its checkpoints
+        model = restore(os.fspath(model_dir))
+    share = model.config.train.wise_ft
+    if share is not None:
+        start = model.config.train.init_from
+        mix_weights(model, load_model(start), 1 - share, f"train.init_from {start!r} is not this run's network")
+    return model
 
 
 def models_config_text(name: str, base_path: str) -> str:

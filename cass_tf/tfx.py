@@ -23,9 +23,8 @@ from typing import Any, Mapping, Sequence
 
 from cass_tf import atomic, contract
 from cass_tf.config import Config, load_config
-from cass_tf.exporting import save, write_models_config
+from cass_tf.exporting import save, trained_model, write_models_config
 from cass_tf.metrics import event_score_names, lower_is_better
-from cass_tf.models.cass import restore
 from cass_tf.training import train
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
@@ -60,7 +59,7 @@ def run_fn(fn_args: Any) -> None:
     (replacing the previous run's)."""
     config = trainer_config(fn_args)
     train(config)
-    model = restore(config.output.model_dir)
+    model = trained_model(config.output.model_dir)
     shutil.rmtree(fn_args.serving_model_dir, ignore_errors=True)
     with atomic.directory(fn_args.serving_model_dir) as staging:
         save(model, staging)

@@ -413,6 +413,8 @@ def start_from(model: CASSModel, version_dir: str) -> None:
               "model.output": (mine.model.output, theirs.model.output), "model.direct": ((), theirs.model.direct),
               "model.multilead": (False, theirs.model.multilead), "scaling": (mine.scaling, theirs.scaling),
               "model.cancellation": (mine.model.cancellation, theirs.model.cancellation)}
+    if mine.train.wise_ft is not None:  # its weights are mixed with the trained ones: the same network throughout
+        fields["model"] = (mine.model, theirs.model)
     for name, (want, got) in fields.items():
         if want != got:
             raise ConfigError(f"{what}: its {name} is {got!r}, this run needs {want!r}")

@@ -179,6 +179,36 @@ def test_config_asset_travels_with_the_model(exported, tmp_path):
     assert json.loads(pathlib.Path(path).read_text())["components"] == ["heart", "respiratory"]
 
 
+def test_wise_ft_runs_export_the_mix_of_init_from_and_the_trained_weights(exported, tiny_training, tmp_path):
+    """train.wise_ft 0.25: a run started from an export (train.init_from) exports 0.75 of that export's weights plus
+    0.25 of its own trained ones, every autoencoder variable; wise_ft without init_from, or with an export of
+    another network, is refused before training."""
+    from cass_tf import training
+    from cass_tf.config import ConfigError
+
+    base, _ = exported
+    config = tiny_training[0].replace([f"output.model_dir={tmp_path / 'run'}", f"train.init_from={base / '1'}",
+                                       "train.wise_ft=0.25", "train.epochs=1", "train.steps_per_epoch=2"])
+    training.train(config, verbose=False)
+    start, trained = export_module.load_model(base / "1"), restore(str(tmp_path / "run"))
+    mixed = export_module.load_model(export(str(tmp_path / "run"), tmp_path / "mixed"))
+    moved = 0.0
+    for name in config.components:
+        triples = zip(start.autoencoders[name].variables, trained.autoencoders[name].variables,
+                      mixed.autoencoders[name].variables)
+        for a, b, m in triples:
+            np.testing.assert_allclose(m.numpy(), 0.75 * a.numpy() + 0.25 * b.numpy(), rtol=1e-6, atol=1e-6)
+            moved = max(moved, float(np.abs(b.numpy() - a.numpy()).max()))
+    assert moved > 1e-4  # training moved the weights, so the mix differs from both
+    with pytest.raises(ConfigError, match=r"train\.wise_ft: needs train\.init_from"):
+        config.replace(["train.init_from=null"])
+    other = export(CASSModel(config.replace(["model.width=4", "train.init_from=null", "train.wise_ft=null"])),
+                   tmp_path / "wide", 1)
+    with pytest.raises(ConfigError, match=r"train\.init_from .*: its model is .*width=4"):
+        training.train(config.replace([f"output.model_dir={tmp_path / 'run2'}", f"train.init_from={other}"]),
+                       verbose=False)
+
+
 def convolution_dtypes(loaded) -> collections.Counter:
     """How many convolutions of a SavedModel's features signature compute in each dtype."""
     library = loaded.signatures["features"].graph.as_graph_def().library
