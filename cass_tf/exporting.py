@@ -64,7 +64,8 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
     if isinstance(model_dir_or_model, CASSModel):
         model = model_dir_or_model
     else:
-        model = trained_model(model_dir_or_model)
+        with RunDir(model_dir_or_model).lock("export"):  # not while a training rotates its checkpoints
+            model = trained_model(model_dir_or_model)
     model = in_precision(model, precision)
     atomic.make_dirs(export_dir, "export_dir")
     final = os.path.join(export_dir, str(version))
@@ -169,15 +170,15 @@ def mix_weights(model: CASSModel, other: CASSModel, weight: float, what: str) ->
     if differing or model.config.components != other.config.components:
         raise ValueError(f"{what}: their configs differ in {differing or ['data.components']}")
     for name in model.config.components:
-        for variable, theirs_ in zip(model.autoencoders[name].variables, other.autoencoders[name].variables):
-            variable.assign((1 - weight) * variable + weight * theirs_)
+        for variable, other_variable in zip(model.autoencoders[name].variables, other.autoencoders[name].variables):
+            variable.assign((1 - weight) * variable + weight * other_variable)
 
 
 def trained_model(model_dir: str | os.PathLike) -> CASSModel:
-    """What a training run's exports hold: its latest checkpoint's autoencoders (`restore`), with `train.wise_ft`
-    w those weights mixed with `train.init_from`'s, (1 - w) * init_from + w * trained (WiSE-FT)."""
-    with RunDir(model_dir).lock("export"):  # not while a training rotates its checkpoints
-        model = restore(os.fspath(model_dir))
+    """What a training run gives, its exports and a Separator of its model_dir alike: its latest checkpoint's
+    autoencoders (`restore`), with `train.wise_ft` w those weights mixed with `train.init_from`'s,
+    (1 - w) * init_from + w * trained (WiSE-FT)."""
+    model = restore(os.fspath(model_dir))
     share = model.config.train.wise_ft
     if share is not None:
         start = model.config.train.init_from

@@ -10,7 +10,8 @@ from typing import Any, Callable, Optional, Union
 import tensorflow as tf
 
 from cass_tf import contract, rundir
-from cass_tf.models.cass import CASSModel, restore
+from cass_tf.exporting import trained_model
+from cass_tf.models.cass import CASSModel
 from cass_tf.spectral import Spectral
 from cass_tf.windows import traced
 
@@ -20,7 +21,7 @@ def load(model: Union[str, os.PathLike, CASSModel]) -> "Loaded":
     missing path, ValueError for a directory that is not a model, TypeError for anything else."""
     if isinstance(model, (str, os.PathLike)):
         kind, path = _resolve(os.fspath(model))
-        return _load_saved_model(path) if kind == "savedmodel" else _wrap_model(restore(path), path)
+        return _load_saved_model(path) if kind == "savedmodel" else _wrap_model(trained_model(path), path)
     if isinstance(model, CASSModel):
         return _wrap_model(model, "<CASSModel>")
     raise TypeError(f"model must be a path, a Separator or a CASSModel, got {type(model).__name__}")

@@ -183,7 +183,7 @@ def test_wise_ft_runs_export_the_mix_of_init_from_and_the_trained_weights(export
     """train.wise_ft 0.25: a run started from an export (train.init_from) exports 0.75 of that export's weights plus
     0.25 of its own trained ones, every autoencoder variable; wise_ft without init_from, or with an export of
     another network, is refused before training."""
-    from cass_tf import training
+    from cass_tf import loading, training
     from cass_tf.config import ConfigError
 
     base, _ = exported
@@ -200,6 +200,10 @@ def test_wise_ft_runs_export_the_mix_of_init_from_and_the_trained_weights(export
             np.testing.assert_allclose(m.numpy(), 0.75 * a.numpy() + 0.25 * b.numpy(), rtol=1e-6, atol=1e-6)
             moved = max(moved, float(np.abs(b.numpy() - a.numpy()).max()))
     assert moved > 1e-4  # training moved the weights, so the mix differs from both
+    separating = loading.load(str(tmp_path / "run")).keep  # a Separator of the model_dir holds the same mix
+    for name in config.components:
+        for m, s in zip(mixed.autoencoders[name].variables, separating.autoencoders[name].variables):
+            np.testing.assert_allclose(s.numpy(), m.numpy(), rtol=1e-6, atol=1e-6)
     with pytest.raises(ConfigError, match=r"train\.wise_ft: needs train\.init_from"):
         config.replace(["train.init_from=null"])
     other = export(CASSModel(config.replace(["model.width=4", "train.init_from=null", "train.wise_ft=null"])),
