@@ -56,14 +56,19 @@ def assert_scaled(actual, expected, scale, tolerance=1e-4):
 @pytest.mark.slow  # trains or runs a real model for tens of seconds
 @pytest.mark.parametrize("which", ["complex", "best_ecg", *VERSIONS])
 def test_separation_is_scale_equivariant(separators, which):
+    """To the rounding of the export's arithmetic: float32 within 1e-4 of the peak (measured: ~1e-6); a bfloat16
+    export (output.precision mixed_bfloat16) within 2e-2, a few of bfloat16's 2**-8 relative steps (measured on
+    ecg/3: up to 0.0056), since c * x brought to the model's level differs from x in the last float32 bit, which can
+    move a network input across a bfloat16 rounding step."""
     separator = separators[which]
+    tolerance = 2e-2 if separator.config.output.precision == "mixed_bfloat16" else 1e-4
     x = signal(separator.sample_rate * 12, rate=separator.sample_rate)
     base = separator(x)
     assert all(np.abs(v).max() > 0 for v in base.values())
     for c in SCALES:
         scaled = separator(c * x)
         for name in separator.components:
-            assert_scaled(scaled[name], base[name], c)
+            assert_scaled(scaled[name], base[name], c, tolerance)
 
 
 @pytest.mark.parametrize("which", ["complex", "best_ecg", "ecg/1"])
