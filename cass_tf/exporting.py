@@ -66,12 +66,11 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
     else:
         with RunDir(model_dir_or_model).lock("export"):  # not while a training rotates its checkpoints
             model = trained_model(model_dir_or_model)
-    model = in_precision(model, precision)
     atomic.make_dirs(export_dir, "export_dir")
     final = os.path.join(export_dir, str(version))
     try:
         with atomic.directory(final) as temp:
-            save(model, temp, max_patches)
+            save(model, temp, max_patches, precision=precision)
     except FileExistsError:  # someone else took the version while we were writing
         raise ExportError(f"version {version} already exists in {export_dir!r}; choose another --version") from None
     write_models_config(export_dir)
@@ -79,14 +78,15 @@ def export(model_dir_or_model: str | os.PathLike | CASSModel, export_dir: str | 
 
 
 def save(model: CASSModel, directory: str, max_patches: int = contract.DEFAULT_MAX_PATCHES,
-         format_version: int = contract.FORMAT_VERSION) -> None:
+         format_version: int = contract.FORMAT_VERSION, precision: str | None = None) -> None:
     """Writes the SavedModel (both signatures and the config asset) into `directory` (new or empty); its networks
-    compute in `output.precision` whatever policy `model` was built under (`in_precision`).
+    compute in `precision` (default the model's `output.precision`) whatever policy `model` was built under
+    (`in_precision`).
 
     `format_version` 1 writes the old signature names (for compatibility tests); the graphs are the same.
     """
     features_signature, features_input = contract.FEATURES_SIGNATURES[format_version]
-    model = in_precision(model)
+    model = in_precision(model, precision)
     module = _ServingModule(model, max_patches, features_input)
     with tempfile.TemporaryDirectory() as scratch:
         asset = os.path.join(scratch, contract.CONFIG_ASSET)

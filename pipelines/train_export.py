@@ -42,6 +42,7 @@ if __package__ in (None, ""):  # run as a script from a checkout: make the packa
 
 from cass_tf import blessing, cli, contract  # noqa: E402
 from cass_tf.config import Config, ConfigError, load_config  # noqa: E402
+from cass_tf.data import fresh_config  # noqa: E402
 from cass_tf.rundir import RunDir  # noqa: E402
 
 REAL_DATA = "../shared/data"  # the folder holding BIDMC/ (the PPG push rule)
@@ -80,12 +81,8 @@ def blessing_set(config: Config, fresh: int = 0) -> tuple[Config, dict[str, Any]
     if not fresh:
         split = "validation" if config.data.validation_recordings else "test"
         return config, {"split": split, "data_seed": config.seed, "data": config.to_dict()["data"]}
-    source, seed = config.data.source, config.seed + 1
-    only_test = [f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
-                 f"data.{source}.test_recordings={fresh}"]
-    if source == "ecg":  # the one-lead generator's training recordings are training data only: not drawn
-        only_test.append("data.ecg.one_lead_recordings=0")
-    drawn = config.replace(only_test)
+    seed = config.seed + 1
+    drawn = fresh_config(config, seed, fresh)
     return drawn, {"split": "fresh", "count": fresh, "data_seed": seed, "data": drawn.to_dict()["data"]}
 
 

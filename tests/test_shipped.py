@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cass_tf
-from cass_tf.data import load_recordings
+from cass_tf.data import fresh_config, load_recordings
 from cass_tf.contract import FORMAT_VERSION, read_asset, versions
 from cass_tf.metrics import component_event_scores, lower_is_better
 
@@ -35,13 +35,7 @@ LIMITS = {
 
 
 def fresh_recording(config):
-    name = config.data.source
-    only_test = ["seed=12345", "data.cache_dir=null", f"data.{name}.train_recordings=1",
-                 f"data.{name}.test_recordings=1", "data.validation_recordings=0"]
-    if name == "ecg":  # a model of both ECG generators: its one-lead training recordings are not needed here
-        only_test.append("data.ecg.one_lead_recordings=0")
-    config = config.replace(only_test)
-    return load_recordings(config)["test"][0]
+    return load_recordings(fresh_config(config, 12345, 1).replace(["data.cache_dir=null"]))["test"][0]
 
 
 def test_every_shipped_version_has_limits():

@@ -61,6 +61,18 @@ def load_recordings(config: Config) -> dict[str, list[Recording]]:
     return splits
 
 
+def fresh_config(config: Config, seed: int, count: int) -> Config:
+    """`config` drawing `count` new test recordings with data seed `seed` and as little else as it can: one training
+    recording (the least a source draws), none held out, and none of the one-lead generator's training recordings
+    (data.ecg.one_lead_recordings). A synthetic source only (Bach10 is a fixed dataset)."""
+    source = config.data.source
+    overrides = [f"seed={seed}", "data.validation_recordings=0", f"data.{source}.train_recordings=1",
+                 f"data.{source}.test_recordings={count}"]
+    if source == "ecg":
+        overrides.append("data.ecg.one_lead_recordings=0")
+    return config.replace(overrides)
+
+
 def one_lead_config(config: Config) -> Config:
     """`config`'s one-lead generator for data.ecg.one_lead_recordings: the same settings and seed with one lead and
     that many training recordings, which are the first ones a one-lead config of more recordings draws (each
