@@ -118,6 +118,8 @@ def summarize(values: np.ndarray | Sequence[float]) -> dict[str, float | int]:
 
 QRS_BAND = (8.0, 40.0)  # Hz: QRS energy, above baseline wander and T waves, below mains
 QRS_THRESHOLD = 0.35  # a sweep of 0.2-0.6 on synthetic realistic ECG peaks at 0.3-0.35 (flat within 0.01 F1)
+SEARCH_BACK_RR = 1.66  # search_back: a gap longer than this many median RRs has lost a beat (Pan & Tompkins 1985)
+SEARCH_BACK_THRESHOLD = 0.5  # ... and is searched again at this fraction of the threshold (their second threshold)
 # Heart-rate limits of the detector (BPM): the refractory period is 60/max, the detection level uses min.
 HEART_RATE_LIMITS = {"maternal": (40.0, 150.0), "fetal": (90.0, 220.0)}
 MATCH_SECONDS = 0.05
@@ -133,14 +135,61 @@ AR_OVERSAMPLING = 4  # "ar" resamples each window to >= this times band[1] (Nyqu
 def detect_qrs(signal: np.ndarray, rate: float, max_bpm: float, min_bpm: float = 40.0,
                band: tuple[float, float] = QRS_BAND, threshold: float = QRS_THRESHOLD) -> np.ndarray:
     """R-peak sample indices (int64, sorted) in a 1-D ECG of either polarity; see the rules above."""
-    envelope = np.abs(bandpass(signal, rate, band))
+    return envelope_qrs(qrs_envelope(signal, rate, band), rate, max_bpm, min_bpm, threshold)
+
+
+def qrs_envelope(signal: np.ndarray, rate: float, band: tuple[float, float] = QRS_BAND) -> np.ndarray:
+    """|signal band-passed to `band`|: what detect_qrs finds its peaks in."""
+    return np.abs(bandpass(signal, rate, band))
+
+
+def envelope_qrs(envelope: np.ndarray, rate: float, max_bpm: float, min_bpm: float = 40.0,
+                 threshold: float = QRS_THRESHOLD) -> np.ndarray:
+    """detect_qrs's peaks of a QRS envelope (`qrs_envelope`, or a sum of normalised ones)."""
+    candidates, heights, level = _envelope_candidates(envelope, rate, max_bpm, min_bpm)
+    return candidates[heights >= threshold * level]
+
+
+def qrs_level(envelope: np.ndarray, rate: float, max_bpm: float, min_bpm: float = 40.0) -> float:
+    """The envelope's detection level: the median height of its tallest `seconds * min_bpm / 60` candidate peaks
+    (0 for a flat envelope); detect_qrs keeps the candidates above QRS_THRESHOLD times it."""
+    return _envelope_candidates(envelope, rate, max_bpm, min_bpm)[2]
+
+
+def search_back(envelope: np.ndarray, peaks: np.ndarray, rate: float, max_bpm: float, min_bpm: float = 40.0,
+                threshold: float = QRS_THRESHOLD) -> np.ndarray:
+    """`peaks` of `envelope` (envelope_qrs) with Pan & Tompkins's search-back ("A real-time QRS detection
+    algorithm", IEEE TBME 32(3), 1985): in every gap between detected peaks longer than SEARCH_BACK_RR times their
+    median RR, the tallest candidate peak at least 60/max_bpm s from both ends and at least SEARCH_BACK_THRESHOLD of
+    the detection threshold is a beat; repeated until no gap gains one."""
+    candidates, heights, level = _envelope_candidates(envelope, rate, max_bpm, min_bpm)
+    refractory = max(1, int(rate * 60 / max_bpm))
+    low = candidates[heights >= SEARCH_BACK_THRESHOLD * threshold * level]
+    low_heights = envelope[low]
+    found = np.asarray(peaks, dtype=np.int64)
+    while found.size >= 3:
+        long_gap = SEARCH_BACK_RR * np.median(np.diff(found))
+        added = []
+        for start, end in zip(found[:-1], found[1:]):
+            if end - start > long_gap:
+                inside = (low > start + refractory) & (low < end - refractory)
+                if inside.any():
+                    added.append(low[inside][np.argmax(low_heights[inside])])
+        if not added:
+            break
+        found = np.sort(np.concatenate([found, np.asarray(added, dtype=np.int64)]))
+    return found
+
+
+def _envelope_candidates(envelope: np.ndarray, rate: float, max_bpm: float, min_bpm: float
+                         ) -> tuple[np.ndarray, np.ndarray, float]:
+    """(candidate peaks, their heights, the detection level) of a QRS envelope: the largest peak in any 60/max_bpm s."""
     candidates, properties = sps.find_peaks(envelope, height=0.0, distance=max(1, int(rate * 60 / max_bpm)))
     if candidates.size == 0:
-        return candidates.astype(np.int64)
+        return candidates.astype(np.int64), np.zeros(0), 0.0
     heights = properties["peak_heights"]
     expected = max(1, int(len(envelope) / rate * min_bpm / 60))
-    level = np.median(np.sort(heights)[-expected:])
-    return candidates[heights >= threshold * level].astype(np.int64)
+    return candidates.astype(np.int64), heights, float(np.median(np.sort(heights)[-expected:]))
 
 
 def match_events(detected: np.ndarray, reference: np.ndarray, tolerance: int) -> dict[str, float | int]:
@@ -167,11 +216,10 @@ def match_events(detected: np.ndarray, reference: np.ndarray, tolerance: int) ->
     }
 
 
-def qrs_scores(estimate: np.ndarray, reference_peaks: np.ndarray, rate: float, max_bpm: float,
-               min_bpm: float = 40.0) -> dict[str, float | int]:
-    """QRS detection on a separated ECG component against true R-peak indices: match_events at MATCH_SECONDS."""
-    detected = detect_qrs(estimate, rate, max_bpm=max_bpm, min_bpm=min_bpm)
-    return match_events(detected, reference_peaks, tolerance=round(MATCH_SECONDS * rate))
+def peak_scores(detected: np.ndarray, events: np.ndarray, rate: float) -> dict[str, float]:
+    """`component_event_scores`' QRS scores of R peaks already found (e.g. a fused output's, cass_tf.fusion)."""
+    scores = match_events(detected, events, tolerance=round(MATCH_SECONDS * rate))
+    return {f"qrs_{k}": float(scores[k]) for k in ("sensitivity", "ppv", "f1")}
 
 
 def rate_windows(samples: int, rate: float, seconds: float = RATE_WINDOW_SECONDS, hop: float | None = None
@@ -324,8 +372,7 @@ def component_event_scores(component: str, estimate: np.ndarray, events: np.ndar
     """
     if component in HEART_RATE_LIMITS:
         low, high = HEART_RATE_LIMITS[component]
-        scores = qrs_scores(estimate, events, rate, max_bpm=high, min_bpm=low)
-        return {f"qrs_{k}": float(scores[k]) for k in ("sensitivity", "ppv", "f1")}
+        return peak_scores(detect_qrs(estimate, rate, max_bpm=high, min_bpm=low), events, rate)
     bands = {"heart": PULSE_BAND, "respiratory": BREATHING_BAND}
     if component not in bands:
         return {}

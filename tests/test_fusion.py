@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cass_tf import fusion, metrics, realdata
+from cass_tf.events import r_peaks
 from cass_tf.config import load_config
 from cass_tf.data import leads
 
@@ -94,3 +95,29 @@ def test_multilead_reference_finds_synthetic_fetal_beats():
         fused = realdata.multilead_fetal(r["mixture"].astype(np.float64), rate)
         scores.append(metrics.match_events(fused.peaks, r["fetal_events"], round(0.05 * rate))["f1"])
     assert np.mean(scores) > 0.8 and np.median(scores) > 0.95, scores
+
+
+def test_fetal_beats_combine_the_three_most_regular_candidates():
+    """Leads 0-2 carry the same fetal train, each with its own two beats missing; combined_peaks of the three finds
+    every beat, which no lead's detector does alone; a fourth lead of noise is not among the combined candidates."""
+    rng = np.random.default_rng(5)
+    seconds, samples = 30, 30 * RATE
+    times = beat_times(140, seconds, rng, spread=0.01)
+    truth = np.round(times * RATE).astype(int)
+    missing = [[5, 30], [12, 40], [20, 50]]
+    x = np.stack([spikes(np.delete(times, m), samples) for m in missing] + [np.zeros(samples)])
+    x += 0.01 * rng.standard_normal(x.shape)
+    tolerance = round(0.05 * RATE)
+    for k in range(3):
+        alone = metrics.match_events(r_peaks(x[k], RATE, "fetal"), truth, tolerance)
+        assert alone["fn"] == 2 and alone["fp"] == 0
+    combined = fusion.combined_peaks(x[:3], RATE, "fetal")
+    assert metrics.match_events(combined, truth, tolerance)["f1"] == 1.0
+    fused = fusion.fuse(x, RATE, "fetal")
+    assert len(fused.combined) == 3 and fused.combined[0] == fused.candidate and "lead 3" not in fused.combined
+    assert metrics.match_events(fused.peaks, truth, tolerance)["f1"] == 1.0
+    np.testing.assert_allclose(fused.signal, fused.weights @ x)
+    # maternal beats stay the chosen candidate's own detector peaks
+    maternal = fusion.fuse(x, RATE, "maternal")
+    np.testing.assert_array_equal(maternal.peaks, r_peaks(maternal.signal, RATE, "maternal"))
+    assert maternal.combined == (maternal.candidate,)

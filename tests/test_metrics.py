@@ -175,10 +175,11 @@ def test_detect_qrs_refractory_keeps_the_larger_peak_and_drops_small_ones():
 
 def test_qrs_scores_on_a_spike_train_with_a_missing_beat():
     rate = 250
-    truth = np.arange(100, 4900, 200)
+    truth = np.arange(100, 4900, 200)  # 75 BPM, 24 beats
     x = spike_train(5000, np.delete(truth, 5))
-    scores = metrics.qrs_scores(x, truth, rate, max_bpm=200)
-    assert (scores["tp"], scores["fp"], scores["fn"]) == (truth.size - 1, 0, 1)
+    scores = metrics.component_event_scores("maternal", x, truth, rate)
+    assert scores == pytest.approx({"qrs_sensitivity": 23 / 24, "qrs_ppv": 1.0, "qrs_f1": 46 / 47})
+    assert metrics.peak_scores(truth[1:], truth, rate) == pytest.approx(scores)
 
 
 @pytest.mark.parametrize("hz", [0.25, 0.4])
@@ -292,3 +293,23 @@ def test_all_three_estimators_track_a_rate_change_in_overlapping_windows():
         assert rates.shape == (3,)
         np.testing.assert_allclose(rates[[0, 2]], [12.0, 30.0], atol=0.6, err_msg=method)
         assert 12.0 - 0.6 <= rates[1] <= 30.0 + 0.6  # the middle window holds both rates
+
+
+def test_search_back_finds_a_beat_between_half_and_the_full_threshold_in_a_long_gap_only():
+    rate, beats = 500, np.arange(250, 9750, 350)  # 85.7 BPM
+    x = spike_train(10_000, beats)
+    x[beats[10]] = 0.25  # below 0.35 of the typical height, above half of that: found again by the search-back
+    x[beats[20]] = 0.10  # below half the threshold: stays lost
+    x[beats[5] + 175] = 0.25  # halfway between two detected beats: no long gap there, not a beat
+    envelope = metrics.qrs_envelope(x, rate)
+    detected = metrics.envelope_qrs(envelope, rate, max_bpm=150)
+    np.testing.assert_array_equal(detected, metrics.detect_qrs(x, rate, max_bpm=150))
+    lost = np.delete(beats, [10, 20])
+    assert detected.size == lost.size and np.max(np.abs(detected - lost)) <= 2
+    found = metrics.search_back(envelope, detected, rate, max_bpm=150)
+    expected = np.delete(beats, [20])
+    assert found.size == expected.size and np.max(np.abs(found - expected)) <= 2
+    level = metrics.qrs_level(envelope, rate, max_bpm=150)
+    height = envelope[beats[10] - 2:beats[10] + 3].max()  # a quarter of the level: missed, but searched back
+    assert metrics.SEARCH_BACK_THRESHOLD * metrics.QRS_THRESHOLD * level < height < metrics.QRS_THRESHOLD * level
+    assert metrics.search_back(np.zeros(10_000), np.array([], np.int64), rate, max_bpm=150).size == 0
