@@ -302,7 +302,7 @@ def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], record
     """{component: {score: mean over `recordings`}}: the whole-recording relative L2 error ("l2") and, where a
     recording carries true events, `metrics.component_event_scores`. `separate` maps a mixture, 1-D or
     (leads, samples), to {component: estimate of its shape}. Multi-lead recordings: "l2" is the mean over the leads
-    of each lead's error, and the events are scored on the fused output (`fusion.fuse_outputs`, chosen without
+    of each lead's error, and the events are the fused output's beats (`fusion.fuse_outputs`, chosen without
     references). A score undefined in a recording (NaN: too few events in every window)
     is left out of that score's mean; undefined in every recording, its mean is NaN (kept, so that blessing, which
     fails closed on a non-finite bounded score, refuses it)."""
@@ -316,8 +316,8 @@ def recording_scores(separate: Callable[[np.ndarray], Mapping[str, Any]], record
             estimate = separated[name]
             scores = {"l2": float(np.mean(relative_error(estimate, recording.components[name], 2)))}
             if recording.events:
-                signal = fused[name].signal if leads else estimate
-                scores.update(component_event_scores(name, signal, recording.events[name], rate))
+                scores.update(metrics.peak_scores(fused[name].peaks, recording.events[name], rate) if leads
+                              else component_event_scores(name, estimate, recording.events[name], rate))
             for key, value in scores.items():
                 values[name].setdefault(key, []).append(value)
     return {n: {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in per.items()}
