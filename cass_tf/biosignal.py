@@ -6,10 +6,10 @@
                                     the input's start time, units, physical ranges and annotations (plus, with
                                     --events, the chosen channels' R peaks); r01.edf.qrs etc.: the input's WFDB
                                     annotation files, carried along
-           out/r01/r01.edf.fqrs     --events: WFDB annotations of the fetal (.mqrs: maternal) R peaks of the channel
-                                    with the most regular RR; beats.csv (every channel's peaks), heart_rate.csv;
-                                    a multi-lead model (model.multilead): of the fused output of all leads (cass_tf.fusion,
-                                    channel "fused" in the CSVs), its signal in fused.csv, its weights in fused.json
+           out/r01/r01.edf.fqrs     --events: WFDB annotations of the fetal (.mqrs: maternal) R peaks of the fused
+                                    output of all leads (cass_tf.fusion; channel "fused" in the CSVs, its signal in
+                                    fused.csv, its weights in fused.json), or with one lead of that lead;
+                                    beats.csv (every channel's peaks), heart_rate.csv
            out/r01/separation.png   --plot: waveforms, spectrograms and the heart-rate traces under them
     A WFDB record gives out/<name>/<name>.hea + .dat (+ .fqrs/.mqrs); a CSV gives out/<stem>/<stem>.csv; an NPY
     out/<stem>/<stem>.npy; a PPG model's --events gives rates.csv (pulse and breathing rate per window, per
@@ -102,11 +102,11 @@ def prepare(paths: Sequence[str], model: Any, channels: Optional[Sequence[str]],
     return separator, [Prepared(record, *record_mixture(record, separator, channels)) for record in read]
 
 
-def fused_outputs(separator: Any, parts: dict[str, np.ndarray], rate: int) -> dict[str, Any]:
-    """A multi-lead ECG model's outputs of two or more leads fused (fusion.fuse_outputs), else {} (a one-lead model's
-    events stay per channel: the most regular channel, as validate_real's "own blind" column scores it)."""
+def fused_outputs(parts: dict[str, np.ndarray], rate: int) -> dict[str, Any]:
+    """An ECG model's outputs of two or more leads of one record fused (fusion.fuse_outputs; a one-lead model's
+    channels separated on their own, a multi-lead model's together), else {} (one lead, or not an ECG model)."""
     leads = next(iter(parts.values()))
-    if not separator.multilead or leads.ndim != 2 or leads.shape[0] < 2 or not {"maternal", "fetal"} <= set(parts):
+    if leads.ndim != 2 or leads.shape[0] < 2 or not {"maternal", "fetal"} <= set(parts):
         return {}
     return fusion.fuse_outputs(parts, rate)
 
@@ -131,7 +131,7 @@ def run(prepared: Sequence[Prepared], separator: Any, out_dir: str, block_second
         name = os.path.basename(item.record.path)
         report = (lambda f, i=index, n=name: progress(i, f, n)) if progress else None
         parts = separate(item.x, separator, sample_rate=item.rate, block_seconds=block_seconds, progress=report)
-        found = events_module.detect(parts, item.names, item.rate, fused=fused_outputs(separator, parts, item.rate)) \
+        found = events_module.detect(parts, item.names, item.rate, fused=fused_outputs(parts, item.rate)) \
             if events else None
         target = output_path(item.record, out_dir)
         extra = events_module.annotations(found) if found and item.record.format in ("edf", "bdf") else ()

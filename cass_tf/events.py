@@ -153,7 +153,7 @@ def write(found: Events, folder: str, base: str) -> list[str]:
         written.append(_write_csv(os.path.join(folder, FUSED_CSV), ["time_s"] + names,
                                   [[_seconds(k / found.rate)] + [f"{v:.9g}" for v in row]
                                    for k, row in enumerate(signals)]))
-        choice = {n: {"candidate": f.candidate, "channels": list(found.channels[:-1]),
+        choice = {n: {"candidate": f.candidate, "beats_from": list(f.combined), "channels": list(found.channels[:-1]),
                       "weights": [float(w) for w in f.weights]} for n, f in found.fused.items()}
         written.append(atomic.write_text(os.path.join(folder, FUSED_JSON), json.dumps(choice, indent=2) + "\n"))
     if found.peaks:

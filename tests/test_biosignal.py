@@ -164,8 +164,9 @@ def test_ecg_events_find_known_beats_and_pick_the_regular_channel(tmp_path):
 
 
 def test_fused_events_are_one_more_channel_and_the_chosen_one(tmp_path):
-    """With fused outputs (a multi-lead model's), the annotation files hold the fused beats, the CSVs name the fused
-    channel, and fused.csv / fused.json hold the fused signals and their weights over the leads (checked by hand)."""
+    """With fused outputs (any ECG model's, on two or more leads), the annotation files hold the fused beats, the
+    CSVs name the fused channel, and fused.csv / fused.json hold the fused signals and their weights over the leads
+    (checked by hand)."""
     rate, samples = 500, 500 * 30
     fetal_regular, truth = spikes(140, samples, rate)
     fetal_jittered, _ = spikes(140, samples, rate, jitter=0.3, seed=1)
@@ -184,6 +185,7 @@ def test_fused_events_are_one_more_channel_and_the_chosen_one(tmp_path):
     np.testing.assert_allclose(table["time_s"], np.arange(samples) / rate, atol=1e-6)
     choice = json.loads((tmp_path / "fused.json").read_text())
     assert choice["fetal"]["channels"] == ["A", "B"] and choice["fetal"]["candidate"] == fused["fetal"].candidate
+    assert choice["fetal"]["beats_from"] == list(fused["fetal"].combined)
     assert {os.path.basename(p) for p in written} >= {"fused.csv", "fused.json", "rec.edf.fqrs"}
     assert sum(1 for b in (tmp_path / "beats.csv").read_text().splitlines() if b.startswith("fetal,fused,")) \
         == fused["fetal"].peaks.size
@@ -311,8 +313,8 @@ needs_data = pytest.mark.skipif(not (DATA / "ADFECGDB").is_dir() or not (DATA / 
 @needs_data
 def test_adfecgdb_fqrs_scores_as_validate_real_reports(tmp_path):
     """`cass-tf separate r01.edf --events` with the shipped ECG model: the .fqrs F1 against the reference equals what
-    pipelines/validate_real.py reported (docs/results/real.json, the newest model's tables): a one-lead model's
-    own-blind F1 on the same channel, a multi-lead model's fused F1 (the fused output is channel 4, after the leads)."""
+    pipelines/validate_real.py reported for the fused output of the 4 leads (docs/results/real.json, the newest
+    model's tables; the fused output is channel 4, after the leads), one-lead and multi-lead models alike."""
     out = tmp_path / "out"
     assert cli.main(["separate", str(DATA / "ADFECGDB" / "r01.edf"), "--model", str(REPO / "saved_models" / "ecg"),
                      "--out_dir", str(out), "--quiet", "--events"]) == 0
@@ -320,12 +322,9 @@ def test_adfecgdb_fqrs_scores_as_validate_real_reports(tmp_path):
     reference = wfdb.rdann(str(DATA / "ADFECGDB" / "r01.edf"), "qrs").sample
     reported = next(r for r in json.loads((REPO / "docs" / "results" / "real.json").read_text())["adfecgdb"]
                     if r["record"] == "r01")
-    if cass_tf.Separator(str(REPO / "saved_models" / "ecg")).multilead:
-        channel, f1 = 4, reported["leads"]["model_fused"]["f1"]
-    else:
-        channel, f1 = reported["own_blind_channel"]["model"], reported["own_blind"]["model"]
-    assert set(fqrs.chan) == {channel}
-    assert metrics.match_events(fqrs.sample, reference, 50)["f1"] == pytest.approx(f1, abs=1e-12)
+    assert set(fqrs.chan) == {4}
+    assert metrics.match_events(fqrs.sample, reference, 50)["f1"] == pytest.approx(reported["leads"]["model_fused"]["f1"],
+                                                                                  abs=1e-12)
     edf = pyedflib.EdfReader(str(out / "r01" / "r01.edf"))
     assert edf.getSignalLabels()[4:] == [f"fetal/Abdomen_{k}" for k in range(1, 5)]
     assert set(edf.getSampleFrequencies()) == {1000} and edf.getPhysicalDimension(0) == "uV"

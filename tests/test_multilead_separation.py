@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cass_tf import contract, separate
+from cass_tf import contract, fusion, separate
 from cass_tf.config import load_config
 from cass_tf.exporting import export
 from cass_tf.models.cass import CASSModel
@@ -170,11 +170,17 @@ def test_recording_scores_of_leads_average_the_leads_and_score_the_fused_beats(c
 
 
 @pytest.mark.slow
-def test_command_line_writes_the_fused_output_of_a_multilead_model(model, tmp_path):
-    """`cass-tf separate rec.npy --events` with a multi-lead export: every lead's components (rows = component x
-    lead), and the fused fetal output: fused.csv equals its weights times the written fetal leads."""
+@pytest.mark.parametrize("multilead", [True, False])
+def test_command_line_writes_the_fused_output_of_all_leads(model, config, multilead, tmp_path):
+    """`cass-tf separate rec.npy --events` with a multi-lead export, and with a one-lead one (each lead separated on
+    its own): every lead's components (rows = component x lead), and the fused fetal output of all leads: fused.csv
+    equals its weights times the written fetal leads, and the .fqrs beats are the fused ones (channel 4)."""
+    import wfdb
     from conftest import run_cli
 
+    if not multilead:
+        keras.utils.set_random_seed(3)
+        model = CASSModel(load_config(REPO / "configs/ecg.json", TINY + ["model.multilead=false"]))
     version = export(model, tmp_path / "ecg")
     x = leads(4, 256 * 30, 11)
     np.save(tmp_path / "rec.npy", x)
@@ -190,6 +196,9 @@ def test_command_line_writes_the_fused_output_of_a_multilead_model(model, tmp_pa
     scale = np.abs(table["fetal"]).max()
     np.testing.assert_allclose(table["fetal"], np.asarray(choice["fetal"]["weights"]) @ rows[4:], rtol=0,
                                atol=1e-5 * scale)
+    fqrs = wfdb.rdann(str(tmp_path / "out" / "rec" / "rec"), "fqrs")
+    assert set(fqrs.chan) <= {4}
+    np.testing.assert_array_equal(fqrs.sample, fusion.fuse_outputs(expected, 256)["fetal"].peaks)
 
 
 @pytest.mark.slow
