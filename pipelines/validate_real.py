@@ -21,7 +21,8 @@ energy, |fetal|^2 / (|fetal|^2 + |maternal|^2); all three methods are scored on 
 blind choice by one rule for all: the channel whose detected fetal RR series is most regular (rr_irregularity); the
 best channel per method is shown as an oracle bound.
 All 4 leads together (no reference in any choice): the model's per-lead fetal outputs fused by cass_tf.fusion.fuse
-(maternal remnants told apart by fusion.maternal_peaks of the model's maternal outputs), and the classical
+(maternal remnants told apart by fusion.maternal_peaks of the model's maternal outputs; the fetal beats from the 3
+most regular candidates, fusion.combined_peaks), and the classical
 multi-lead reference realdata.multilead_fetal (template subtraction per lead, FastICA across leads, the same blind
 rule). The same methods also run on SYNTHETIC_RECORDINGS synthetic 4-lead recordings (cass_tf.data.leads, the
 settings of configs/ecg.json with data.ecg.leads=4), scored against their true fetal R peaks.
@@ -363,9 +364,11 @@ def leads_markdown(ecg: list[dict[str, Any]], synthetic: list[dict[str, Any]], m
              "No reference in any choice. *Own blind* = the single-lead rule above (the channel with the most regular "
              "fetal RR). *Fused* = `cass_tf.fusion.fuse` of the model's 4 fetal outputs: among the leads and their "
              "FastICA components, the one with the most regular fetal RR (maternal remnants excluded by the maternal "
-             "peaks of the model's maternal outputs). *Multi-lead classical* = `realdata.multilead_fetal`: maternal "
-             "peaks of all leads, template subtraction on each lead, the same rule over the residuals and their "
-             "FastICA components (after Varanini et al. 2014). The chosen candidate in brackets (0-based).", "",
+             "peaks of the model's maternal outputs), its beats from the QRS evidence of the 3 most regular with "
+             "Pan-Tompkins search-back (`fusion.combined_peaks`). *Multi-lead classical* = `realdata.multilead_fetal`: "
+             "maternal peaks of all leads, template subtraction on each lead, the same rule over the residuals and "
+             "their FastICA components (after Varanini et al. 2014). The most regular candidate in brackets "
+             "(0-based).", "",
              "| record | model own blind | model fused | classical own blind | multi-lead classical |",
              "|---|---|---|---|---|"]
     for r in ecg:
