@@ -263,11 +263,18 @@ def yule_walker(x: np.ndarray, order: int) -> np.ndarray | None:
 
 def spectral_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> float:
     """Rate (per minute) of the largest periodogram peak of a 1-D signal inside band (Hz)."""
+    frequencies, power = band_periodogram(signal, rate, band)
+    return float(60.0 * frequencies[np.argmax(power)])
+
+
+def band_periodogram(signal: np.ndarray, rate: float, band: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, power) inside band (Hz) of the "spectral" estimator's periodogram: Hann window, linear detrend,
+    zero-padded to RATE_RESOLUTION_HZ."""
     x = np.asarray(signal, dtype=np.float64)
     nfft = max(x.size, int(np.ceil(rate / RATE_RESOLUTION_HZ)))
     frequencies, power = sps.periodogram(x, fs=rate, window="hann", nfft=nfft, detrend="linear")
     inside = (frequencies >= band[0]) & (frequencies <= band[1])
-    return float(60.0 * frequencies[inside][np.argmax(power[inside])])
+    return frequencies[inside], power[inside]
 
 
 def peak_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> float:
@@ -275,10 +282,11 @@ def peak_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> flo
 
     Peaks are at least 1/band[1] s apart and stand out by a quarter of the filtered signal's standard deviation.
     """
-    return event_rate(_band_peaks(signal, rate, band), rate)
+    return event_rate(band_peaks(signal, rate, band), rate)
 
 
-def _band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
+def band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
+    """Peaks of the signal band-passed to `band`, as `peak_rate` counts them (e.g. the pulses of a PPG)."""
     filtered = bandpass(signal, rate, band)
     peaks, _ = sps.find_peaks(filtered, distance=max(1, int(rate / band[1])), prominence=0.25 * np.std(filtered))
     return peaks
@@ -313,7 +321,7 @@ def _spectral_rates(x: np.ndarray, rate: float, band: tuple[float, float], windo
 
 def _peak_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: list[tuple[int, int]]
                 ) -> np.ndarray:
-    peaks = _band_peaks(x, rate, band)
+    peaks = band_peaks(x, rate, band)
     return np.array([event_rate(peaks[(peaks >= a) & (peaks < b)], rate) for a, b in windows])
 
 
