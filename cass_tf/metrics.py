@@ -282,11 +282,10 @@ def peak_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> flo
 
     Peaks are at least 1/band[1] s apart and stand out by a quarter of the filtered signal's standard deviation.
     """
-    return event_rate(band_peaks(signal, rate, band), rate)
+    return event_rate(_band_peaks(signal, rate, band), rate)
 
 
-def band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
-    """Peaks of the signal band-passed to `band`, as `peak_rate` counts them (e.g. the pulses of a PPG)."""
+def _band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
     filtered = bandpass(signal, rate, band)
     peaks, _ = sps.find_peaks(filtered, distance=max(1, int(rate / band[1])), prominence=0.25 * np.std(filtered))
     return peaks
@@ -321,7 +320,7 @@ def _spectral_rates(x: np.ndarray, rate: float, band: tuple[float, float], windo
 
 def _peak_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: list[tuple[int, int]]
                 ) -> np.ndarray:
-    peaks = band_peaks(x, rate, band)
+    peaks = _band_peaks(x, rate, band)
     return np.array([event_rate(peaks[(peaks >= a) & (peaks < b)], rate) for a, b in windows])
 
 
