@@ -2,7 +2,7 @@
 
     from cass_tf import fusion
     fused = fusion.fuse(parts["fetal"], rate=1000)     # parts["fetal"]: (leads, samples) per-lead fetal estimates
-    fused.signal, fused.peaks, fused.heart_rate        # the chosen signal, the fused R peaks, BPM per fused.windows window
+    fused.signal, fused.peaks, fused.heart_rate        # the chosen signal, the fused R peaks, BPM per window
     fused.weights                                      # fused.signal == fused.weights @ leads
 
 Candidates: every lead, and every independent component of the leads (FastICA, `fastica`: symmetric, log-cosh
@@ -19,8 +19,9 @@ go to the first candidate (leads before components). That candidate is the fused
 evidence of the 3 most regular admissible candidates (COMBINED, `combined_peaks`): their QRS envelopes, each scaled
 to its own detection level, summed, detected by the same rule, and gaps longer than 1.66 median RRs searched again at
 half the threshold (Pan & Tompkins 1985's search-back); a beat one candidate misses in noise another often shows.
-This was chosen over the single candidate's peaks on 24 synthetic 4-lead recordings (docs/multilead.md, "Fetal beats
-from three candidates"); maternal beats stay the chosen candidate's own. Nothing here is fitted to real data.
+This was chosen over the single candidate's peaks on 24 synthetic 4-lead recordings and kept over 32 (docs/multilead.md,
+"Fetal beats from three candidates"); maternal beats stay the chosen candidate's own. Nothing here is fitted to real
+data.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def fuse(leads: np.ndarray, rate: float, component: str = "fetal",
     seconds = min(HEART_RATE_SECONDS, samples / rate)
     return Fused(found.signals[used[0]], found.weights[used[0]], found.names[used[0]],
                  tuple(found.names[k] for k in used), peaks, float(found.scores[used[0]]),
-                 metrics.rate_windows(samples, rate, seconds), metrics.windowed_event_rates(peaks, samples, rate, seconds))
+                 metrics.rate_windows(samples, rate, seconds),
+                 metrics.windowed_event_rates(peaks, samples, rate, seconds))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Compares blind rules for the fused fetal beats of 4 leads, for a model's fused output and the classical reference.
 
-    python pipelines/fetal_beats_rule.py [--model saved_models/ecg/3] [--adfecgdb] [--out docs/raw/fetal_beats_rule.json]
+    python pipelines/fetal_beats_rule.py [--model saved_models/ecg/3] [--adfecgdb]
+                                         [--out docs/raw/fetal_beats_rule.json]
 
 Rules, each on the candidates of cass_tf.fusion (`fusion.candidates`: the leads and their FastICA components, ranked
 by fetal RR regularity, maternal remnants excluded): "single", events.r_peaks of the most regular candidate (the
@@ -30,9 +31,9 @@ if __package__ in (None, ""):
 
 from cass_tf import cancellation, fusion, metrics, realdata  # noqa: E402
 from cass_tf.atomic import write_text  # noqa: E402
-from cass_tf.separator import Separator  # noqa: E402
 from cass_tf.config import load_config  # noqa: E402
 from cass_tf.data import load_recordings  # noqa: E402
+from cass_tf.separator import Separator  # noqa: E402
 from pipelines.validate_real import (MULTILEAD_CONFIG, REPO, SYNTHETIC_RECORDINGS, separate_channels,  # noqa: E402
                                      synthetic_leads)
 
@@ -43,9 +44,8 @@ RULES = {"single": 0, "search_back": 1, "combined": fusion.COMBINED["fetal"]}  #
 
 def rule_peaks(found: fusion.Candidates, rate: float) -> dict[str, np.ndarray]:
     """The fetal beats of each of RULES from one set of candidates."""
-    used = found.ranking or [0]
-    return {rule: found.peaks[used[0]] if count == 0 else fusion.combined_peaks(found.signals[used[:count]], rate,
-                                                                                  "fetal")
+    used = found.ranking or [0]  # as fusion.fuse: none admissible, the first candidate
+    return {rule: fusion.combined_peaks(found.signals[used[:count]], rate, "fetal") if count else found.peaks[used[0]]
             for rule, count in RULES.items()}
 
 

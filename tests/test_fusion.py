@@ -2,6 +2,8 @@
 synthetic multi-lead signals."""
 
 import pathlib
+import runpy
+import types
 
 import numpy as np
 import pytest
@@ -117,6 +119,12 @@ def test_fetal_beats_combine_the_three_most_regular_candidates():
     assert len(fused.combined) == 3 and fused.combined[0] == fused.candidate and "lead 3" not in fused.combined
     assert metrics.match_events(fused.peaks, truth, tolerance)["f1"] == 1.0
     np.testing.assert_allclose(fused.signal, fused.weights @ x)
+    # pipelines/fetal_beats_rule.py's rules: "combined" is fuse's, "single" the most regular candidate's own peaks
+    tool = types.SimpleNamespace(**runpy.run_path(str(REPO / "pipelines" / "fetal_beats_rule.py")))
+    found = fusion.candidates(x, RATE, "fetal")
+    rules = tool.rule_peaks(found, RATE)
+    np.testing.assert_array_equal(rules["combined"], fused.peaks)
+    np.testing.assert_array_equal(rules["single"], r_peaks(fused.signal, RATE, "fetal"))
     # maternal beats stay the chosen candidate's own detector peaks
     maternal = fusion.fuse(x, RATE, "maternal")
     np.testing.assert_array_equal(maternal.peaks, r_peaks(maternal.signal, RATE, "maternal"))
