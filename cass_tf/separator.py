@@ -7,8 +7,9 @@
 
 A model is any of: a SavedModel version directory (`saved_models/x/3`), a TF Serving base directory (its highest
 integer version), a training model_dir (config.json + checkpoints/: the weights its exports hold,
-`cass_tf.exporting.trained_model`), or a Separator (loading: cass_tf.loading). Whichever it is, separation is `cass_tf.windows.separate_waveform` (in the SavedModel it is inside the
-exported graph), traced once for inputs of shape [None, None], so new lengths never re-trace.
+`cass_tf.exporting.trained_model`), or a Separator (loading: cass_tf.loading). Whichever it is, separation is
+`cass_tf.windows.separate_waveform` (in the SavedModel it is inside the exported graph), traced once for inputs of
+shape [None, None], so new lengths never re-trace.
 
 Scale: a model with `model.input_rms` brings each row (a channel) to that RMS before separating and scales the
 outputs back by the row's level, so separate(c * x) == c * separate(x); blocks of a long row all use the whole row's
