@@ -106,6 +106,8 @@ class PPGConfig:
     sigh_rate: float = 0.0  # sighs: one breath about 2-3x as deep
     pause_rate: float = 0.0  # breathing pauses (the breathing phase stops)
     rate_changes: float = 0.0  # the breathing rate jumps to a new draw from breathing_hz
+    # breathing rates log-normal around [median Hz, sigma of ln f], redrawn until inside breathing_hz; None: uniform
+    breathing_prior: Optional[Range] = None
     motion_rate: float = 0.0  # motion artefacts in the mixture only
     vasomotion: Optional[Range] = None  # slow non-respiratory baseline (Mayer waves, VLF), RMS range, in `heart`
     # what `respiratory` is: "wander", the baseline wander the PPG carries additively (heart + respiratory is the
@@ -121,6 +123,11 @@ class PPGConfig:
             raise ConfigError(f"{path}.beat_variability: must be in [0, 0.5), got {self.beat_variability}")
         if self.breathing_hz[1] >= sample_rate / 2:
             raise ConfigError(f"{path}.breathing_hz: above the Nyquist rate of data.sample_rate, got {list(self.breathing_hz)}")
+        if self.breathing_prior is not None:
+            median, sigma = self.breathing_prior
+            if not (self.breathing_hz[0] <= median <= self.breathing_hz[1] and 0 < sigma <= 2):
+                raise ConfigError(f"{path}.breathing_prior: [median Hz inside breathing_hz, sigma in (0, 2]], got "
+                                  f"{list(self.breathing_prior)}")
         if not 0.0 <= self.morphology_jitter < 0.5:
             raise ConfigError(f"{path}.morphology_jitter: must be in [0, 0.5), got {self.morphology_jitter}")
         for name, below in (("amplitude_modulation", 1), ("frequency_modulation", 1), ("breath_harmonic", 1),

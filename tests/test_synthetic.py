@@ -8,6 +8,7 @@ import pytest
 import signalz
 import signalz.misc
 from scipy.signal import find_peaks
+from scipy.stats import norm
 
 from cass_tf.config import ConfigError, load_config
 from cass_tf.data import ecg, ecg_model, leads, ppg
@@ -632,3 +633,31 @@ def test_ppg_breathing_target_is_the_breath_wave_at_the_pulse_amplitude():
                 assert 0.99 < np.abs(b.components["respiratory"]).max() <= 1.0 + 1e-6
                 assert np.median(ratio[finite]) > 1  # respiratory_depth [0.2, 1.0] in the paper config
             assert not np.allclose(b.mixture - b.components["heart"], b.components["respiratory"], atol=1e-3)
+
+
+def test_ppg_breathing_prior_draws_log_normal_rates_inside_the_range():
+    """breathing_prior [median, sigma]: the draws' median and log-spread match it (20000 draws, NumPy's own
+    log-normal as the reference), every draw stays inside breathing_hz (redrawn), and recordings breathe at them."""
+    params = ppg_config("data.ppg.breathing_hz=[0.067, 0.667]", "data.ppg.breathing_prior=[0.267, 0.3]").data.ppg
+    rates = np.array([ppg._breathing_rate(np.random.default_rng(i), params) for i in range(20000)])
+    reference = np.random.default_rng(0).lognormal(np.log(0.267), 0.3, 20000)
+    assert np.median(rates) == pytest.approx(np.median(reference), rel=0.02)
+    assert np.std(np.log(rates)) == pytest.approx(0.3, rel=0.03)
+    assert rates.min() >= 0.067 and rates.max() <= 0.667
+    tight = ppg_config("data.ppg.breathing_hz=[0.25, 0.3]", "data.ppg.breathing_prior=[0.267, 0.3]").data.ppg
+    clipped = np.array([ppg._breathing_rate(np.random.default_rng(i), tight) for i in range(2000)])
+    assert clipped.min() >= 0.25 and clipped.max() <= 0.3
+    # redrawn, not clipped onto the edges: the truncated log-normal's share below the median, from its CDF
+    low, high = (norm.cdf(np.log(edge / 0.267) / 0.3) for edge in (0.25, 0.3))
+    assert np.mean(clipped < 0.267) == pytest.approx((0.5 - low) / (high - low), abs=0.03)
+    config = ppg_config("data.ppg.breathing_hz=[0.2, 0.4]", "data.ppg.breathing_prior=[0.3, 0.1]",
+                        "data.ppg.seconds=60")
+    for recording in all_recordings(ppg.load(config)):
+        period = np.median(np.diff(recording.events["respiratory"])) / config.data.sample_rate
+        assert 0.2 - 0.01 <= 1 / period <= 0.4 + 0.01
+
+
+@pytest.mark.parametrize("prior", ["[0.05, 0.3]", "[0.267, 0]", "[0.267, NaN]"])
+def test_ppg_breathing_prior_must_sit_inside_the_range(prior):
+    with pytest.raises(ConfigError, match=r"data\.ppg\.breathing_prior"):
+        ppg_config("data.ppg.breathing_hz=[0.067, 0.667]", f"data.ppg.breathing_prior={prior}")

@@ -59,7 +59,12 @@ proportions vary between recordings as between people (which modulation is stron
   the wander, the pulse heights and the pulse intervals together, as the fusion methods of Karlen et al. 2013 and
   Charlton et al. 2016 read one rate from the three; the wander belongs to neither target.
   Breathing rates: configs/ppg.json draws 0.067-0.667 Hz (4-40 /min, issue 21's range, from slow deep breathing
-  to adult tachypnoea; 40 /min stays inside metrics.BREATHING_BAND).
+  to adult tachypnoea; 40 /min stays inside metrics.BREATHING_BAND), uniform unless breathing_prior [median Hz,
+  sigma] draws them log-normal (redrawn until inside the range), so that rates are as common in training as they
+  are in people. The adult prior [0.267, 0.3] puts the median at 16 /min, the middle of the normal adult range
+  12-20 /min (Cretikos et al., "Respiratory rate: the neglected vital sign", Med J Aust 188(11):657, 2008), and
+  about 2.5% of draws on each side of 9-29 /min, near the bands that the National Early Warning Score counts as
+  alarming (<= 8 and >= 25 /min; Royal College of Physicians, NEWS2, 2017); the range still reaches 4 and 40.
 Irregular breathing and motion (PPGConfig fields in events per minute, 0 = off; every draw from a third generator
 spawned from the recording's seed, so the settings without them are unchanged; event times are Poisson):
   rate_changes: at each, the breathing frequency steps (between KNOT_SECONDS knots) to a new draw from
@@ -149,7 +154,7 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
     irregular = np.random.default_rng(seed.spawn(1)[0])  # every draw of irregular breathing and motion
     vasomotor = np.random.default_rng(seed.spawn(1)[0])  # every draw of vasomotion
-    breathing = rng.uniform(*params.breathing_hz)
+    breathing = _breathing_rate(rng, params)
     phase = rng.uniform(0, 2 * np.pi)
     seconds = samples / rate
     breath_phase = _breath_phase(realism, irregular, params, breathing, phase, seconds)
@@ -189,7 +194,7 @@ def _breath_phase(rng: np.random.Generator, irregular: np.random.Generator, para
     knots = np.arange(-2, math.ceil(seconds / KNOT_SECONDS) + 3) * KNOT_SECONDS  # covers beats before t = 0
     base = np.full(knots.size, breathing)
     for change in _event_times(irregular, params.rate_changes, knots[0], knots[-1]):
-        base[knots >= change] = irregular.uniform(*params.breathing_hz)
+        base[knots >= change] = _breathing_rate(irregular, params)
     frequency = base * (1 + params.breathing_variability * rng.uniform(-1, 1, knots.size)) \
         if params.breathing_variability else base
     grid = np.linspace(knots[0], knots[-1], (knots.size - 1) * PHASE_GRID + 1)
@@ -197,6 +202,18 @@ def _breath_phase(rng: np.random.Generator, irregular: np.random.Generator, para
     cumulative = np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) / 2 * np.diff(grid))])
     angle = phase + 2 * np.pi * (cumulative - np.interp(0.0, grid, cumulative))
     return lambda times: np.interp(times, grid, angle)
+
+
+def _breathing_rate(rng: np.random.Generator, params: PPGConfig) -> float:
+    """A breathing frequency (Hz) in breathing_hz: uniform, or with breathing_prior (median, sigma) log-normal,
+    redrawn until inside the range."""
+    if params.breathing_prior is None:
+        return float(rng.uniform(*params.breathing_hz))
+    median, sigma = params.breathing_prior
+    while True:
+        rate = median * math.exp(sigma * rng.standard_normal())
+        if params.breathing_hz[0] <= rate <= params.breathing_hz[1]:
+            return rate
 
 
 def _event_times(rng: np.random.Generator, per_minute: float, start: float, end: float) -> np.ndarray:
