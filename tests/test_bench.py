@@ -97,3 +97,21 @@ def test_ecg_ideal_mask_is_exact_without_noise_and_shares_a_bin_by_power():
     assert 0.7 < gain < 0.9
     # A perfect estimate scores 0; a silent one 1.
     assert ecg_ideal_mask.l2(noise, noise) == 0 and ecg_ideal_mask.l2(np.zeros_like(noise), noise) == 1
+
+
+def test_oracle_wiener_nulls_a_noise_with_its_own_projection_and_returns_a_lone_component():
+    import ecg_oracle_beats
+
+    rng = np.random.default_rng(1)
+    rate, samples = 256, 20 * 256
+    source, interference = rng.standard_normal(samples), rng.standard_normal(samples)
+    toward, away = np.array([1.0, 0.5, -0.3, 0.8]), np.array([0.2, -1.0, 0.7, 0.4])
+    component = np.outer(toward, source)
+    mixture = component + 3 * np.outer(away, interference)  # two rank-1 sources on four leads
+    # A spatial filter can cancel the interference exactly in every band, so the oracle recovers the component.
+    estimate = ecg_oracle_beats.wiener(mixture, component, rate)
+    assert max(ecg_oracle_beats.l2(e, t) for e, t in zip(estimate, component)) < 1e-6
+    # Asked for the whole mixture it returns it; a component with no projection at all it returns as silence.
+    np.testing.assert_allclose(ecg_oracle_beats.wiener(mixture, mixture, rate), mixture, atol=1e-9)
+    one_lead = np.vstack([component[:1] + rng.standard_normal((1, samples)), np.zeros((3, samples))])
+    assert np.abs(ecg_oracle_beats.wiener(one_lead, np.zeros_like(one_lead), rate)).max() < 1e-9
