@@ -109,9 +109,9 @@ def summarize(values: np.ndarray | Sequence[float]) -> dict[str, float | int]:
 # - Matching: detected and reference events match one-to-one within MATCH_SECONDS (50 ms, the PhysioNet/CinC
 #   Challenge 2013 and FECGSYN rule), greedily in time order, which maximises the number of matches on a line.
 # - Rates per RATE_WINDOW_SECONDS window (32 s; by default non-overlapping, or every `hop` s, e.g. RATE_HOP_SECONDS;
-#   a partial last window is dropped) by one of RATE_ESTIMATORS: "spectral", the dominant periodogram peak inside the
-#   band (Hann window, linear detrend, zero-padded to RATE_RESOLUTION_HZ); "peaks", peak counting, the mean interval
-#   between peaks of the band-passed signal; "ar", the peak of an autoregressive spectrum (Yule-Walker, order
+#   a partial last window is dropped), after band-passing the whole signal to the band, by one of RATE_ESTIMATORS:
+#   "spectral", the dominant periodogram peak inside the band (Hann window, linear detrend, zero-padded to
+#   RATE_RESOLUTION_HZ); "peaks", peak counting, the mean interval between peaks; "ar", the peak of an autoregressive spectrum (Yule-Walker, order
 #   AR_ORDER, after resampling to about AR_OVERSAMPLING times the band's upper edge). References from event times
 #   the same way. These are the three families of Charlton et al. 2016/2018 (spectral, time-domain counting,
 #   AR spectral; Pimentel et al. 2017 fuse AR orders 2-20 on BIDMC, this is one fixed order inside that range).
@@ -282,11 +282,10 @@ def peak_rate(signal: np.ndarray, rate: float, band: tuple[float, float]) -> flo
 
     Peaks are at least 1/band[1] s apart and stand out by a quarter of the filtered signal's standard deviation.
     """
-    return event_rate(_band_peaks(signal, rate, band), rate)
+    return event_rate(_peaks(bandpass(signal, rate, band), rate, band), rate)
 
 
-def _band_peaks(signal: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
-    filtered = bandpass(signal, rate, band)
+def _peaks(filtered: np.ndarray, rate: float, band: tuple[float, float]) -> np.ndarray:
     peaks, _ = sps.find_peaks(filtered, distance=max(1, int(rate / band[1])), prominence=0.25 * np.std(filtered))
     return peaks
 
@@ -302,14 +301,16 @@ def event_rate(events: np.ndarray, rate: float) -> float:
 def windowed_rates(signal: np.ndarray, rate: float, band: tuple[float, float], method: str = "spectral",
                    seconds: float = RATE_WINDOW_SECONDS, hop: float | None = None) -> np.ndarray:
     """Per-window rates (per minute) of a 1-D signal over rate_windows(samples, rate, seconds, hop) by a
-    RATE_ESTIMATORS method: "spectral" (spectral_rate: the periodogram peak), "peaks" (peak_rate: the mean interval
-    between peaks) or "ar" (ar_rate: the autoregressive spectrum's peak).
+    RATE_ESTIMATORS method: "spectral" (spectral_rate: the periodogram peak), "peaks" (the mean interval between
+    peaks, as peak_rate) or "ar" (ar_rate: the autoregressive spectrum's peak).
 
-    "peaks" filters the whole signal once and counts peaks per window, so window edges see no filter transient.
+    Every method first band-passes the whole signal to `band` once (filters.bandpass), the filtering stage of
+    Charlton et al.'s RRest, so window edges see no filter transient and what lies outside the band cannot leak into
+    it: without it a strong wave just below band[0] wins a window's periodogram at the band's edge.
     """
     if method not in RATE_ESTIMATORS:
         raise ValueError(f"method must be one of {sorted(RATE_ESTIMATORS)}, got {method!r}")
-    x = np.asarray(signal, dtype=np.float64)
+    x = bandpass(np.asarray(signal, dtype=np.float64), rate, band)
     return RATE_ESTIMATORS[method](x, rate, band, rate_windows(x.size, rate, seconds, hop))
 
 
@@ -320,7 +321,7 @@ def _spectral_rates(x: np.ndarray, rate: float, band: tuple[float, float], windo
 
 def _peak_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: list[tuple[int, int]]
                 ) -> np.ndarray:
-    peaks = _band_peaks(x, rate, band)
+    peaks = _peaks(x, rate, band)
     return np.array([event_rate(peaks[(peaks >= a) & (peaks < b)], rate) for a, b in windows])
 
 
@@ -328,8 +329,8 @@ def _ar_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: li
     return np.array([ar_rate(x[a:b], rate, band) for a, b in windows])
 
 
-# Rate estimators by name: (signal float64, rate, band (Hz), rate_windows' (start, end) list) -> rate per window (per
-# minute). Another estimator is one more entry; windowed_rates and cass_tf.events take any name here.
+# Rate estimators by name: (signal float64, already band-passed to band, rate, band (Hz), rate_windows' (start, end)
+# list) -> rate per window (per minute). Another estimator is one more entry; windowed_rates and cass_tf.events take any name here.
 RATE_ESTIMATORS = {"spectral": _spectral_rates, "peaks": _peak_rates, "ar": _ar_rates}
 
 

@@ -295,6 +295,20 @@ def test_all_three_estimators_track_a_rate_change_in_overlapping_windows():
         assert 12.0 - 0.6 <= rates[1] <= 30.0 + 0.6  # the middle window holds both rates
 
 
+def test_every_estimator_band_passes_first_so_a_wave_below_the_band_does_not_win_at_its_edge():
+    """Breathing at 0.3 Hz under a 0.05-Hz wave 20 times larger (a slow baseline below the breathing band): a window's
+    periodogram without the band-pass peaks at the band's lower edge (the wave's Hann skirt), windowed_rates reads
+    18 /min with every estimator."""
+    rate = 25
+    t = np.arange(96 * rate) / rate
+    x = np.sin(2 * np.pi * 0.3 * t) + 20 * np.sin(2 * np.pi * 0.05 * t + 1.0)
+    window = x[16 * rate:48 * rate]
+    assert metrics.spectral_rate(window, rate, metrics.BREATHING_BAND) == pytest.approx(60 * 0.1)
+    for method in metrics.RATE_ESTIMATORS:
+        rates = metrics.windowed_rates(x, rate, metrics.BREATHING_BAND, method=method, hop=16)
+        np.testing.assert_allclose(rates, 18.0, atol=0.6, err_msg=method)
+
+
 def test_search_back_finds_a_beat_between_half_and_the_full_threshold_in_a_long_gap_only():
     rate, beats = 500, np.arange(250, 9750, 350)  # 85.7 BPM
     x = spike_train(10_000, beats)
