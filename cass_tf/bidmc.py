@@ -6,8 +6,9 @@ breaths (BREATH_ANNOTATOR; the rate of the breaths inside the window), pulse rat
 monitor's once-a-second HR inside the window; breathing read from a model's respiratory output, pulse from its heart
 output, each by every estimator in its band (metrics.BREATHING_BAND, PULSE_BAND; every estimator band-passes its
 input to the band first, metrics.windowed_rates); the reference method is the raw PLETH band-passed to the same band
-(BANDPASS): the PLETH itself given to the same estimators. Per record the MAE over windows where both rates exist; summaries:
-mean and median of the record MAEs, and MAE and median over all windows pooled.
+(BANDPASS), then given to the estimators like every other source, which filter it once more. Per record the MAE
+over windows where both rates exist; summaries: mean and median of the record MAEs, and MAE and median over all
+windows pooled.
 
 Validation only: BIDMC chooses between trained models (the push rule); nothing here trains, fits or tunes.
 """
@@ -58,7 +59,8 @@ def score_record(record: realdata.PPGRecord, outputs: Mapping[str, Mapping[str, 
     refs = references(record)
     result: dict[str, Any] = {"record": record.name, **{f"{q}/reference": r.tolist() for q, r in refs.items()}}
     for quantity, (component, band) in QUANTITIES.items():
-        signals = {BANDPASS: record.pleth, **{label: out[component] for label, out in outputs.items()}}
+        signals = {BANDPASS: metrics.bandpass(record.pleth, record.rate, band),
+                   **{label: out[component] for label, out in outputs.items()}}
         result[quantity] = {}
         for source, signal in signals.items():
             result[quantity][source] = {}
