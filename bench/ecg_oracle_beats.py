@@ -99,7 +99,8 @@ def main() -> int:
         rows = [score(r, rate) for r in recordings]
         mean = {key: float(np.mean([r[key] for r in rows]))
                 for key in ("detector", "perfect_cancellation", "max_snr_filter", "max_snr_filter_db")}
-        mean["wiener_l2"] = {name: float(np.mean([r["wiener_l2"][name] for r in rows])) for name in ("fetal", "maternal")}
+        mean["wiener_l2"] = {name: float(np.mean([r["wiener_l2"][name] for r in rows]))
+                             for name in ("fetal", "maternal")}
         result[label] = {"mean": mean, "recordings": rows}
         print(label, json.dumps(mean), flush=True)
     write_text(args.out, json.dumps(result, indent=1) + "\n")

@@ -106,7 +106,7 @@ class PPGConfig:
     sigh_rate: float = 0.0  # sighs: one breath about 2-3x as deep
     pause_rate: float = 0.0  # breathing pauses (the breathing phase stops)
     rate_changes: float = 0.0  # the breathing rate jumps to a new draw from breathing_hz
-    # breathing rates log-normal around [median Hz, sigma of ln f], redrawn until inside breathing_hz; None: uniform
+    # breathing rates log-normal around [median Hz, sigma of ln f], truncated to breathing_hz; None: uniform
     breathing_prior: Optional[Range] = None
     motion_rate: float = 0.0  # motion artefacts in the mixture only
     vasomotion: Optional[Range] = None  # slow non-respiratory baseline (Mayer waves, VLF), RMS range, in `heart`

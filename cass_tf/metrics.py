@@ -111,8 +111,9 @@ def summarize(values: np.ndarray | Sequence[float]) -> dict[str, float | int]:
 # - Rates per RATE_WINDOW_SECONDS window (32 s; by default non-overlapping, or every `hop` s, e.g. RATE_HOP_SECONDS;
 #   a partial last window is dropped), after band-passing the whole signal to the band, by one of RATE_ESTIMATORS:
 #   "spectral", the dominant periodogram peak inside the band (Hann window, linear detrend, zero-padded to
-#   RATE_RESOLUTION_HZ); "peaks", peak counting, the mean interval between peaks; "ar", the peak of an autoregressive spectrum (Yule-Walker, order
-#   AR_ORDER, after resampling to about AR_OVERSAMPLING times the band's upper edge). References from event times
+#   RATE_RESOLUTION_HZ); "peaks", peak counting, the mean interval between peaks; "ar", the peak of an
+#   autoregressive spectrum (Yule-Walker, order AR_ORDER, after resampling to about AR_OVERSAMPLING times the
+#   band's upper edge). References from event times
 #   the same way. These are the three families of Charlton et al. 2016/2018 (spectral, time-domain counting,
 #   AR spectral; Pimentel et al. 2017 fuse AR orders 2-20 on BIDMC, this is one fixed order inside that range).
 
@@ -330,7 +331,8 @@ def _ar_rates(x: np.ndarray, rate: float, band: tuple[float, float], windows: li
 
 
 # Rate estimators by name: (signal float64, already band-passed to band, rate, band (Hz), rate_windows' (start, end)
-# list) -> rate per window (per minute). Another estimator is one more entry; windowed_rates and cass_tf.events take any name here.
+# list) -> rate per window (per minute). Another estimator is one more entry; windowed_rates and cass_tf.events take
+# any name here.
 RATE_ESTIMATORS = {"spectral": _spectral_rates, "peaks": _peak_rates, "ar": _ar_rates}
 
 

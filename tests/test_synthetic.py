@@ -637,7 +637,7 @@ def test_ppg_breathing_target_is_the_breath_wave_at_the_pulse_amplitude():
 
 def test_ppg_breathing_prior_draws_log_normal_rates_inside_the_range():
     """breathing_prior [median, sigma]: the draws' median and log-spread match it (20000 draws, NumPy's own
-    log-normal as the reference), every draw stays inside breathing_hz (redrawn), and recordings breathe at them."""
+    log-normal as the reference), every draw stays inside breathing_hz (truncated), and recordings breathe at them."""
     params = ppg_config("data.ppg.breathing_hz=[0.067, 0.667]", "data.ppg.breathing_prior=[0.267, 0.3]").data.ppg
     rates = np.array([ppg._breathing_rate(np.random.default_rng(i), params) for i in range(20000)])
     reference = np.random.default_rng(0).lognormal(np.log(0.267), 0.3, 20000)
@@ -647,7 +647,7 @@ def test_ppg_breathing_prior_draws_log_normal_rates_inside_the_range():
     tight = ppg_config("data.ppg.breathing_hz=[0.25, 0.3]", "data.ppg.breathing_prior=[0.267, 0.3]").data.ppg
     clipped = np.array([ppg._breathing_rate(np.random.default_rng(i), tight) for i in range(2000)])
     assert clipped.min() >= 0.25 and clipped.max() <= 0.3
-    # redrawn, not clipped onto the edges: the truncated log-normal's share below the median, from its CDF
+    # truncated, not clipped onto the edges: the share below the median, from the log-normal CDF
     low, high = (norm.cdf(np.log(edge / 0.267) / 0.3) for edge in (0.25, 0.3))
     assert np.mean(clipped < 0.267) == pytest.approx((0.5 - low) / (high - low), abs=0.03)
     config = ppg_config("data.ppg.breathing_hz=[0.2, 0.4]", "data.ppg.breathing_prior=[0.3, 0.1]",

@@ -60,7 +60,7 @@ proportions vary between recordings as between people (which modulation is stron
   Charlton et al. 2016 read one rate from the three; the wander belongs to neither target.
   Breathing rates: configs/ppg.json draws 0.067-0.667 Hz (4-40 /min, issue 21's range, from slow deep breathing
   to adult tachypnoea; 40 /min stays inside metrics.BREATHING_BAND), uniform unless breathing_prior [median Hz,
-  sigma] draws them log-normal (redrawn until inside the range), so that rates are as common in training as they
+  sigma] draws them log-normal (truncated to the range), so that rates are as common in training as they
   are in people. The adult prior [0.267, 0.3] puts the median at 16 /min, the middle of the normal adult range
   12-20 /min (Cretikos et al., "Respiratory rate: the neglected vital sign", Med J Aust 188(11):657, 2008), and
   about 2.5% of draws on each side of 9-29 /min, near the bands that the National Early Warning Score counts as
@@ -100,6 +100,8 @@ import math
 from typing import Callable
 
 import numpy as np
+
+from scipy.stats import norm
 
 from cass_tf.config import Config, PPGConfig
 from cass_tf.data import Recording
@@ -205,15 +207,13 @@ def _breath_phase(rng: np.random.Generator, irregular: np.random.Generator, para
 
 
 def _breathing_rate(rng: np.random.Generator, params: PPGConfig) -> float:
-    """A breathing frequency (Hz) in breathing_hz: uniform, or with breathing_prior (median, sigma) log-normal,
-    redrawn until inside the range."""
+    """A breathing frequency (Hz) in breathing_hz: uniform, or with breathing_prior (median, sigma) log-normal
+    truncated to the range (one uniform draw through the inverse of its CDF)."""
     if params.breathing_prior is None:
         return float(rng.uniform(*params.breathing_hz))
     median, sigma = params.breathing_prior
-    while True:
-        rate = median * math.exp(sigma * rng.standard_normal())
-        if params.breathing_hz[0] <= rate <= params.breathing_hz[1]:
-            return rate
+    low, high = (norm.cdf(math.log(edge / median) / sigma) for edge in params.breathing_hz)
+    return float(median * math.exp(sigma * norm.ppf(rng.uniform(low, high))))
 
 
 def _event_times(rng: np.random.Generator, per_minute: float, start: float, end: float) -> np.ndarray:
