@@ -41,7 +41,7 @@ from bench.ecg_ideal_mask import FETAL_BAND, l2  # noqa: E402
 from cass_tf import events, fusion, metrics  # noqa: E402
 from cass_tf.atomic import write_text  # noqa: E402
 from cass_tf.filters import bandpass  # noqa: E402
-from pipelines.fetal_beats_rule import multilead_split  # noqa: E402
+from pipelines.fetal_beats_rule import multilead_split, rule_peaks  # noqa: E402
 from pipelines.validate_real import synthetic_leads  # noqa: E402
 
 WIENER_BAND_HZ = 1.0  # 20 spectral lines per 4 x 4 cross-spectrum on a 20-s recording
@@ -79,8 +79,7 @@ def score(recording: Any, rate: float) -> dict[str, Any]:
     return {"recording": recording.name,
             "fetal_to_noise_db": (10 * np.log10(fetal_power / noise_power)).round(2).tolist(),
             "detector": f1(events.r_peaks(parts["fetal"][np.argmax(fetal_power)], rate, "fetal")),
-            "perfect_cancellation": f1(fusion.combined_peaks(
-                found.signals[(found.ranking or [0])[:fusion.COMBINED["fetal"]]], rate, "fetal")),
+            "perfect_cancellation": f1(rule_peaks(found, rate)["combined"]),
             "max_snr_filter": max(f1(events.r_peaks(sign * beamformed, rate, "fetal")) for sign in (1, -1)),
             "max_snr_filter_db": float(10 * np.log10(np.sum((weights @ fetal_band) ** 2)
                                                      / np.sum((weights @ noise_band) ** 2))),
