@@ -299,6 +299,11 @@ class ModelConfig:
     # one-lead models, consistency "none"): for a component the mixture does not hold additively, such as a breathing
     # waveform a PPG carries as modulations of its pulses (data.ppg.respiratory_target "breathing")
     direct: tuple[str, ...] = ()
+    # components whose autoencoders output a softplus magnitude with the mixture's phase, as model.output "magnitude"
+    # does, inside a "complex_mask" one-lead model whose other components keep their complex masks: the magnitude is
+    # not bounded by the mixture's, so it may be larger than the mixture's in a bin (a breath's peak in a PPG whose
+    # breathing band is weak), never of another phase
+    borrowed_phase: tuple[str, ...] = ()
     # "maternal_template": the networks separate what maternal template subtraction leaves (cass_tf.cancellation; ECG
     # with a "maternal" component), in training and in separation, and the templates are added back to the maternal
     # output; "none": they separate the recording itself
@@ -314,6 +319,12 @@ class ModelConfig:
             raise ConfigError(f"{path}.direct: needs a one-lead model.output \"complex_mask\" with consistency \"none\" "
                               f"(a direct output is not a share of the mixture), got output {self.output!r}, multilead "
                               f"{self.multilead}, consistency {self.consistency!r}")
+        if self.borrowed_phase and (self.output != "complex_mask" or self.multilead):
+            raise ConfigError(f"{path}.borrowed_phase: needs a one-lead model.output \"complex_mask\" (the other "
+                              f"components' masks), got output {self.output!r}, multilead {self.multilead}")
+        if set(self.direct) & set(self.borrowed_phase):
+            raise ConfigError(f"{path}: a component is either direct or borrowed_phase, got both for "
+                              f"{sorted(set(self.direct) & set(self.borrowed_phase))}")
         if self.output != "complex_mask":
             for name, default in (("input", "magnitude"), ("consistency", "none")):
                 if getattr(self, name) != default:
@@ -484,10 +495,11 @@ class Config:
         self.stft.check("stft")
         self.scaling.check("scaling")
         self.model.check("model")
-        unknown = [n for n in self.model.direct if n not in self.data.components]
-        if unknown or len(set(self.model.direct)) != len(self.model.direct):
-            raise ConfigError(f"model.direct: must name distinct data.components {list(self.data.components)}, "
-                              f"got {list(self.model.direct)}")
+        for field_name in ("direct", "borrowed_phase"):
+            named = getattr(self.model, field_name)
+            if any(n not in self.data.components for n in named) or len(set(named)) != len(named):
+                raise ConfigError(f"model.{field_name}: must name distinct data.components "
+                                  f"{list(self.data.components)}, got {list(named)}")
         self.loss.check("loss", len(self.data.components))
         if self.model.cancellation != "none" and (self.data.source != "ecg" or "maternal" not in self.data.components):
             raise ConfigError(f"model.cancellation: {self.model.cancellation!r} needs data.source \"ecg\" with a "

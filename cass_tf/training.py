@@ -411,6 +411,7 @@ def start_from(model: CASSModel, version_dir: str) -> None:
     fields = {"stft": (mine.stft, theirs.stft), "patch": (mine.patch, theirs.patch),
               "components": (mine.components, theirs.components), "model.input": (mine.model.input, theirs.model.input),
               "model.output": (mine.model.output, theirs.model.output), "model.direct": ((), theirs.model.direct),
+              "model.borrowed_phase": ((), theirs.model.borrowed_phase),
               "model.multilead": (False, theirs.model.multilead), "scaling": (mine.scaling, theirs.scaling),
               "model.cancellation": (mine.model.cancellation, theirs.model.cancellation)}
     if mine.train.wise_ft is not None:  # its weights are mixed with the trained ones: the same network throughout

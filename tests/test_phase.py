@@ -11,7 +11,7 @@ import tensorflow as tf
 from cass_tf import losses
 from cass_tf.config import ConfigError, PatchConfig, ReconstructionConfig, ScalingConfig, STFTConfig, load_config
 from cass_tf.models.cass import CASSModel, apply_autoencoders
-from cass_tf.models.resnet9 import ComplexMask, NetworkInput, build_autoencoder
+from cass_tf.models.resnet9 import BorrowedPhase, ComplexMask, NetworkInput, build_autoencoder
 from cass_tf.spectral import Spectral, from_reference, level, to_reference
 from cass_tf.windows import separate_at_level, separate_waveform
 from conftest import REPO, TINY
@@ -136,6 +136,36 @@ def test_a_direct_output_is_the_network_output_the_mask_would_bound():
     assert [layer.name for layer in model.autoencoders["heart"].layers][-1] == "ae_heart_masked"
 
 
+def test_a_borrowed_phase_output_is_a_softplus_magnitude_on_the_mixtures_phase():
+    """model.borrowed_phase: the component's output is the decoder's non-negative magnitude times the mixture's unit
+    phasor, checked against NumPy; unlike a mask it may exceed the mixture's magnitude, never leaves its phase; the
+    other components keep their complex masks."""
+    magnitude = np.abs(noise((2, 8, 8, 1), seed=5)).astype(np.float32)
+    mixture = noise((2, 8, 8, 2), seed=6)
+    mixture[0, 0, :3] = 0.0  # a silent bin: phase 0
+    out = BorrowedPhase()((tf.constant(magnitude), tf.constant(mixture))).numpy()
+    phasor = mixture[..., 0] + 1j * mixture[..., 1]
+    unit = np.where(np.abs(phasor) > 0, phasor / np.where(np.abs(phasor) > 0, np.abs(phasor), 1.0), 1.0)
+    np.testing.assert_allclose(out[..., 0] + 1j * out[..., 1], magnitude[..., 0] * unit, rtol=1e-5, atol=1e-6)
+    keras.utils.set_random_seed(3)
+    ae = build_autoencoder((16, 16), 2, "complex_mask", "ae_phased", "complex", borrowed_phase=True)
+    x = noise((2, 16, 16, 2), seed=4)
+    y = ae(tf.constant(x)).numpy()
+    cross = y[..., 0] * x[..., 1] - y[..., 1] * x[..., 0]  # zero: the same phase
+    dot = y[..., 0] * x[..., 0] + y[..., 1] * x[..., 1]  # >= 0: not the opposite one
+    np.testing.assert_allclose(cross, 0.0, atol=1e-5)
+    assert dot.min() >= 0
+    model = CASSModel(load_config(REPO / "configs" / "paper" / "ppg.json", [
+        *COMPLEX, "model.borrowed_phase=[\"respiratory\"]"]))
+    assert [layer.name for layer in model.autoencoders["respiratory"].layers][-1] == "ae_respiratory_phased"
+    assert [layer.name for layer in model.autoencoders["heart"].layers][-1] == "ae_heart_masked"
+    quiet = tf.constant(0.01 * x)  # a mask bounds the output by the mixture; a magnitude does not
+    assert float(tf.reduce_max(tf.norm(model.autoencoders["heart"](quiet), axis=-1))) <= float(
+        tf.reduce_max(tf.norm(quiet, axis=-1)))
+    phased = model.autoencoders["respiratory"](quiet).numpy()
+    assert np.any(np.linalg.norm(phased, axis=-1) > np.linalg.norm(quiet.numpy(), axis=-1))
+
+
 def test_consistency_projection_sums_to_the_mixture():
     mixture = tf.constant(noise((2, 16, 16, 2)))
     autoencoders = {"a": lambda x, training: 0.3 * x, "b": lambda x, training: -0.1 * x + 1.0}
@@ -171,6 +201,10 @@ def test_ideal_complex_mask_oracle_scores_zero():
      "model.direct: .*consistency 'project'"),
     (["model.output=complex_mask", "model.direct=[\"lungs\"]"], r"model.direct: must name distinct data.components"),
     (["model.output=complex_mask", "model.direct=[\"heart\", \"heart\"]"], r"model.direct: must name distinct"),
+    (["model.borrowed_phase=[\"respiratory\"]"], "model.borrowed_phase: needs a one-lead model.output"),
+    (["model.output=complex_mask", "model.direct=[\"heart\"]", "model.borrowed_phase=[\"heart\"]"],
+     r"either direct or borrowed_phase, got both for \['heart'\]"),
+    (["model.output=complex_mask", "model.borrowed_phase=[\"lungs\"]"], r"model.borrowed_phase: must name distinct"),
 ])
 def test_config_rules(overrides, message):
     with pytest.raises(ConfigError, match=message):

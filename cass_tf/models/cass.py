@@ -43,7 +43,8 @@ class CASSModel(keras.Model):
                                                                 config.scaling) for n in self.names}
         else:
             self.autoencoders = {n: build_autoencoder(shape, width, output, f"ae_{n}", config.model.input,
-                                                      config.scaling, n in config.model.direct) for n in self.names}
+                                                      config.scaling, n in config.model.direct,
+                                                      n in config.model.borrowed_phase) for n in self.names}
         adversarial = config.loss.mode != "baseline"
         # complex estimates are judged by their scaled magnitude (the paper's view) unless loss.discriminator_input
         # is "complex"; magnitude estimates are judged as they are

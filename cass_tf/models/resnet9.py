@@ -141,6 +141,20 @@ class ComplexMask(layers.Layer):
         return tf.stack([real, imag], axis=-1)
 
 
+class BorrowedPhase(layers.Layer):
+    """(magnitude [..., 1], mixture [..., 2]) -> magnitude * mixture / |mixture|, complex; where the mixture is zero
+    its phase is taken as 0 (the magnitude on the real axis)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+
+    def call(self, inputs: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        magnitude, mixture = (tf.cast(t, tf.float32) for t in inputs)
+        modulus = tf.sqrt(tf.reduce_sum(tf.square(mixture), axis=-1, keepdims=True))
+        unit = tf.where(modulus > 0, mixture / tf.maximum(modulus, _TINY), tf.constant([1.0, 0.0]))
+        return magnitude * unit
+
+
 class FoldLeads(layers.Layer):
     """[B, leads, ...] -> [B * leads, ...]: every lead of every example becomes one example of the shared path."""
 
@@ -202,18 +216,22 @@ def build_decoder(shape: tuple[int, int], width: int, output: str, name: str = "
 
 
 def build_autoencoder(shape: tuple[int, int], width: int, output: str, name: str, network_input: str = "magnitude",
-                      scaling: ScalingConfig | None = None, direct: bool = False) -> keras.Model:
+                      scaling: ScalingConfig | None = None, direct: bool = False, borrowed_phase: bool = False
+                      ) -> keras.Model:
     """AE_i = Decoder_i o Encoder_i: mixture features [F, T, C] -> component features [F, T, C] (C: 1, or 2 complex).
 
     With output "mask" the decoder's [0, 1] mask multiplies the mixture features (masking in the scaled domain);
     with "complex_mask" the encoder sees `NetworkInput(network_input, scaling)` of the complex mixture feature and
     the decoder's bounded complex mask multiplies it, or (`direct`) the decoder's output is the component's complex
-    feature itself (linear, float32), which may hold what the mixture's STFT does not."""
+    feature itself (linear, float32), which may hold what the mixture's STFT does not, or (`borrowed_phase`) the
+    decoder's softplus magnitude takes the mixture's phase (`BorrowedPhase`)."""
     if output == "complex_mask":
         inputs = keras.Input((*shape, 2), name="mixture")
         seen = NetworkInput(network_input, scaling or ScalingConfig(), name=f"{name}_input")(inputs)
         encoder = build_encoder(shape, width, f"{name}_encoder", INPUT_CHANNELS[network_input])
-        z = build_decoder(shape, width, output, f"{name}_decoder")(encoder(seen))
+        z = build_decoder(shape, width, "magnitude" if borrowed_phase else output, f"{name}_decoder")(encoder(seen))
+        if borrowed_phase:
+            return keras.Model(inputs, BorrowedPhase(name=f"{name}_phased")((z, inputs)), name=name)
         return keras.Model(inputs, z if direct else ComplexMask(name=f"{name}_masked")((z, inputs)), name=name)
     inputs = keras.Input((*shape, 1), name="mixture")
     encoder = build_encoder(shape, width, f"{name}_encoder")
