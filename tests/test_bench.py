@@ -115,3 +115,22 @@ def test_oracle_wiener_nulls_a_noise_with_its_own_projection_and_returns_a_lone_
     np.testing.assert_allclose(ecg_oracle_beats.wiener(mixture, mixture, rate), mixture, atol=1e-9)
     one_lead = np.vstack([component[:1] + rng.standard_normal((1, samples)), np.zeros((3, samples))])
     assert np.abs(ecg_oracle_beats.wiener(one_lead, np.zeros_like(one_lead), rate)).max() < 1e-9
+
+
+def test_breath_share_is_the_band_power_near_the_annotated_rate():
+    """bench/ppg_breath_outputs.breath_share: a lone breath at the annotated rate holds all of the band's power near
+    it; an equal tone 12 /min away halves the share; a window without a reference is left out."""
+    import ppg_breath_outputs
+    from cass_tf.metrics import rate_windows
+
+    rate, seconds = 25.0, 96.0
+    t = np.arange(int(rate * seconds)) / rate
+    breath = np.sin(2 * np.pi * 0.3 * t)  # 18 /min
+    windows = len(rate_windows(t.size, rate, hop=16.0))
+    reference = np.full(windows, 18.0)
+    assert ppg_breath_outputs.breath_share(breath, rate, reference) > 0.99
+    other = np.sin(2 * np.pi * 0.5 * t)  # 30 /min, as strong
+    assert ppg_breath_outputs.breath_share(breath + other, rate, reference) == pytest.approx(0.5, abs=0.02)
+    reference[1:] = np.nan
+    assert ppg_breath_outputs.breath_share(breath + other, rate, reference) == pytest.approx(0.5, abs=0.02)
+    assert np.isnan(ppg_breath_outputs.breath_share(breath, rate, np.full(windows, np.nan)))
