@@ -44,7 +44,8 @@ def breathing_signals(record: realdata.PPGRecord, sources: dict[str, Any]) -> di
 
 
 def breath_share(signal: np.ndarray, rate: float, reference: np.ndarray) -> float:
-    """Mean over windows with a reference rate (per minute) of the in-band power share within BREATH_HALF_WIDTH of it."""
+    """Mean over windows with a reference rate (per minute) of the in-band power share within BREATH_HALF_WIDTH of
+    that rate."""
     shares = []
     for (a, b), expected in zip(metrics.rate_windows(signal.size, rate, hop=metrics.RATE_HOP_SECONDS), reference):
         frequencies, power = metrics.band_periodogram(signal[a:b], rate, metrics.BREATHING_BAND)

@@ -302,7 +302,7 @@ class ModelConfig:
     # components whose autoencoders output a softplus magnitude with the mixture's phase, as model.output "magnitude"
     # does, inside a "complex_mask" one-lead model whose other components keep their complex masks: the magnitude is
     # not bounded by the mixture's, so it may be larger than the mixture's in a bin (a breath's peak in a PPG whose
-    # breathing band is weak), never of another phase
+    # breathing band is weak), never of another phase (before model.consistency's projection, if any)
     borrowed_phase: tuple[str, ...] = ()
     # "maternal_template": the networks separate what maternal template subtraction leaves (cass_tf.cancellation; ECG
     # with a "maternal" component), in training and in separation, and the templates are added back to the maternal

@@ -113,9 +113,9 @@ def summarize(values: np.ndarray | Sequence[float]) -> dict[str, float | int]:
 #   "spectral", the dominant periodogram peak inside the band (Hann window, linear detrend, zero-padded to
 #   RATE_RESOLUTION_HZ); "peaks", peak counting, the mean interval between peaks; "ar", the peak of an
 #   autoregressive spectrum (Yule-Walker, order AR_ORDER, after resampling to about AR_OVERSAMPLING times the
-#   band's upper edge). References from event times
-#   the same way. These are the three families of Charlton et al. 2016/2018 (spectral, time-domain counting,
-#   AR spectral; Pimentel et al. 2017 fuse AR orders 2-20 on BIDMC, this is one fixed order inside that range).
+#   band's upper edge). References from event times the same way. These are the three families of Charlton et al.
+#   2016/2018 (spectral, time-domain counting, AR spectral; Pimentel et al. 2017 fuse AR orders 2-20 on BIDMC,
+#   this is one fixed order inside that range).
 
 QRS_BAND = (8.0, 40.0)  # Hz: QRS energy, above baseline wander and T waves, below mains
 QRS_THRESHOLD = 0.35  # a sweep of 0.2-0.6 on synthetic realistic ECG peaks at 0.3-0.35 (flat within 0.01 F1)

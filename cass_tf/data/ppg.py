@@ -100,7 +100,6 @@ import math
 from typing import Callable
 
 import numpy as np
-
 from scipy.stats import norm
 
 from cass_tf.config import Config, PPGConfig
