@@ -109,6 +109,7 @@ class PPGConfig:
     # breathing rates log-normal around [median Hz, sigma of ln f], truncated to breathing_hz; None: uniform
     breathing_prior: Optional[Range] = None
     motion_rate: float = 0.0  # motion artefacts in the mixture only
+    ectopic_rate: float = 0.0  # premature beats per minute (Poisson): early, smaller pulses, see data/ppg.py
     vasomotion: Optional[Range] = None  # slow non-respiratory baseline (Mayer waves, VLF), RMS range, in `heart`
     # what `respiratory` is: "wander", the baseline wander the PPG carries additively (heart + respiratory is the
     # clean PPG); "breathing", the breathing waveform all three modulations follow, at the pulse amplitude (not in
@@ -140,7 +141,7 @@ class PPGConfig:
             _check_range(f"{path}.scale", self.scale, low=1e-12)
         if not 0.0 <= self.breathing_variability < 0.5:
             raise ConfigError(f"{path}.breathing_variability: must be in [0, 0.5), got {self.breathing_variability}")
-        for name in ("sigh_rate", "pause_rate", "rate_changes", "motion_rate"):
+        for name in ("sigh_rate", "pause_rate", "rate_changes", "motion_rate", "ectopic_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0.0 <= value <= 10.0):
                 raise ConfigError(f"{path}.{name}: must be a number of events per minute in [0, 10], got {value}")

@@ -79,6 +79,13 @@ spawned from the recording's seed, so the settings without them are unchanged; e
     whole-signal L2 of about 0.21 (heart) and 0.34 (respiratory) on its recordings (measured on 32 test recordings;
     0.04 / 0.06 without them, the sensor noise's share). A model trained with them (ppg/3 candidate A) is in
     saved_models/README.md.
+Premature beats (PPGConfig.ectopic_rate, per minute, Poisson, 0 = off; draws from a fifth generator spawned from the
+recording's seed): at each, the next beat comes early (ECTOPIC_COUPLING of its interval) with a smaller pulse
+(ECTOPIC_HEIGHT), and the beat after it keeps its time (a full compensatory pause) with a larger one (POTENTIATION).
+Ectopic beats are common in the ICU patients real PPG datasets are recorded from, and their pulse heights and
+intervals move the way breathing moves them (RIAV, RIFV) but at random times, so a model that never saw them reads
+them as breaths. They belong to `heart` (they are pulses; the events include them). Only their timing and height are
+modelled: each pulse keeps the two-Gaussian shape of its sinus interval.
 Vasomotion (PPGConfig.vasomotion, an RMS range relative to the pulse amplitude; None = off; draws from a fourth
 generator spawned from the recording's seed): the PPG baseline also moves slowly for reasons other than breathing,
 sympathetic vasomotor activity (Mayer waves, about 0.1 Hz) and thermoregulation (Allen, "Photoplethysmography and
@@ -128,6 +135,15 @@ MOTION_SECONDS = (1.0, 6.0)
 MOTION_AMPLITUDE = (0.2, 2.0)  # RMS relative to the pulse amplitude
 VASOMOTION_BANDS = ((0.04, 0.15), (0.01, 0.04))  # Hz: LF (Mayer waves) and VLF, the HRV standard's bands
 VASOMOTION_PAD = 100.0  # s of extra noise filtered away at each end (1 / the lowest band edge)
+# Premature (ectopic) beats, atrial or ventricular: the beat comes after a shortened interval, its pulse is smaller
+# because the ventricle had less time to fill (pulse amplitude grows with the preceding interval), and the next,
+# after a compensatory pause, is larger (post-extrasystolic potentiation). Sološenko, Petrėnas, Marozas, "Photo-
+# plethysmography-based method for automatic detection of premature ventricular contractions", IEEE TBioCAS 9(5):662,
+# 2015; Sološenko et al., "Modeling of the photoplethysmogram during atrial fibrillation", Comput Biol Med 81:130,
+# 2017. The ranges are a design choice, not fitted to any recording.
+ECTOPIC_COUPLING = (0.5, 0.8)  # the premature interval, relative to the sinus interval it cuts short
+ECTOPIC_HEIGHT = (0.2, 0.8)  # the premature pulse's height, relative
+POTENTIATION = (1.0, 1.3)  # the next pulse's height, relative
 BREATHING_PEAK = 1.0  # respiratory_target "breathing": the breath wave's peak (sighs: deeper), in pulse amplitudes
 
 
@@ -155,12 +171,13 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     realism = np.random.default_rng(seed.spawn(1)[0])  # every draw of the realistic setting; none when it is off
     irregular = np.random.default_rng(seed.spawn(1)[0])  # every draw of irregular breathing and motion
     vasomotor = np.random.default_rng(seed.spawn(1)[0])  # every draw of vasomotion
+    ectopic = np.random.default_rng(seed.spawn(1)[0])  # every draw of premature beats
     breathing = _breathing_rate(rng, params)
     phase = rng.uniform(0, 2 * np.pi)
     seconds = samples / rate
     breath_phase = _breath_phase(realism, irregular, params, breathing, phase, seconds)
     envelope = _sighs(irregular, params.sigh_rate, breathing, seconds)
-    heart, peaks = _pulse_train(rng, realism, params, rate, samples, breath_phase, envelope)
+    heart, peaks = _pulse_train(rng, realism, ectopic, params, rate, samples, breath_phase, envelope)
     t = np.arange(samples) / rate
     depth = rng.uniform(*params.respiratory_depth)
     breath = envelope(t) * _breath_wave(realism, params, breath_phase(t))
@@ -301,11 +318,12 @@ def _samples(times: np.ndarray, rate: int, samples: int) -> np.ndarray:
     return index
 
 
-def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params: PPGConfig, rate: int, samples: int,
-                 breath_phase: Callable[[np.ndarray], np.ndarray], envelope: Callable[[np.ndarray], np.ndarray]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, ectopic: np.random.Generator,
+                 params: PPGConfig, rate: int, samples: int, breath_phase: Callable[[np.ndarray], np.ndarray],
+                 envelope: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The amplitude-modulated two-Gaussian pulse train (float64, `samples`) and its systolic peak times (s); the
-    modulation depths follow the breathing's depth envelope (sighs)."""
+    modulation depths follow the breathing's depth envelope (sighs). Premature beats (ectopic_rate) move onsets
+    and scale heights; each pulse keeps the shape of its own sinus interval."""
     waves = (SYSTOLIC, DIASTOLIC)
     if params.morphology_jitter:
         jitter = params.morphology_jitter
@@ -319,9 +337,10 @@ def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params:
         intervals = intervals * (1 + realism.uniform(*params.frequency_modulation)
                                  * envelope(onsets) * np.sin(breath_phase(onsets)))
         onsets = onsets[0] + np.concatenate([[0.0], np.cumsum(intervals[:-1])])
+    onsets, strength = _premature_beats(ectopic, params.ectopic_rate, intervals, onsets)
     systolic = waves[0]
     peaks = onsets + (systolic[1] + np.pi) / (2 * np.pi) * intervals
-    heights = 1 + depth * (envelope(peaks) * np.sin(breath_phase(peaks)))
+    heights = strength * (1 + depth * (envelope(peaks) * np.sin(breath_phase(peaks))))
     # Each beat is evaluated on [onset - RR, onset + 2 RR], beyond which both Gaussians are below 1e-15.
     width = math.ceil(3 * intervals.max() * rate) + 1
     index = np.floor((onsets - intervals) * rate).astype(np.int64)[:, None] + np.arange(width)
@@ -329,6 +348,22 @@ def _pulse_train(rng: np.random.Generator, realism: np.random.Generator, params:
     values = heights[:, None] * sum(a * np.exp(-0.5 * ((theta - c) / b) ** 2) for a, c, b in waves)
     inside = (index >= 0) & (index < samples)
     return np.bincount(index[inside], weights=values[inside], minlength=samples), peaks
+
+
+def _premature_beats(rng: np.random.Generator, per_minute: float, intervals: np.ndarray, onsets: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(onsets, height factors) with premature beats at Poisson times: the next beat after each comes early, after
+    ECTOPIC_COUPLING of its interval, at ECTOPIC_HEIGHT of its height, and the beat after it keeps its time (a full
+    compensatory pause) at POTENTIATION of its height. Beside another premature beat, none is added."""
+    strength = np.ones(onsets.size)
+    if not per_minute:
+        return onsets, strength
+    onsets = onsets.copy()
+    for k in np.unique(np.searchsorted(onsets, _event_times(rng, per_minute, onsets[0], onsets[-1]))):
+        if 1 <= k < onsets.size - 1 and np.all(strength[k - 1:k + 2] == 1):
+            onsets[k] = onsets[k - 1] + rng.uniform(*ECTOPIC_COUPLING) * intervals[k - 1]
+            strength[k], strength[k + 1] = rng.uniform(*ECTOPIC_HEIGHT), rng.uniform(*POTENTIATION)
+    return onsets, strength
 
 
 def _intervals(rng: np.random.Generator, mean: float, variability: float, seconds: float) -> np.ndarray:
