@@ -280,6 +280,9 @@ class ModelConfig:
     input_rms: every input (a training crop, or a whole row at inference) is scaled to this RMS before the STFT and
         the outputs scaled back, which makes separation scale-equivariant; None (models trained before this field)
         feeds inputs as they come.
+    remove_dc (needs input_rms): at inference each row's mean is subtracted before its level is taken, so a constant
+        offset changes nothing (separate(x + c) = separate(x)) and the outputs sum to the row less its mean. For
+        signals whose DC is set by the device, not the source (a PPG); training crops are fed as they come.
     """
 
     width: int = 32  # channels of the first ResNet-9 stage; doubled at each of the three downsamplings
@@ -287,6 +290,7 @@ class ModelConfig:
     input: Literal["magnitude", "magnitude_phase", "complex"] = "magnitude"
     consistency: Literal["none", "project"] = "none"
     input_rms: Optional[float] = None
+    remove_dc: bool = False
     # the discriminators' normalisation: BatchNorm (the paper's ResNet-9), LayerNorm, spectral normalisation of the
     # convolutions, or none; only "batch" makes a discriminator's output depend on the rest of its batch
     discriminator_norm: Literal["batch", "layer", "spectral", "none"] = "batch"
@@ -316,6 +320,9 @@ class ModelConfig:
             raise ConfigError(f"{path}.multilead: needs model.output \"complex_mask\", got {self.output!r}")
         if self.input_rms is not None:
             _check_positive(f"{path}.input_rms", self.input_rms)
+        if self.remove_dc and self.input_rms is None:
+            raise ConfigError(f"{path}.remove_dc: needs model.input_rms (blocks of a long row are separated at the "
+                              "whole row's level, less the whole row's mean)")
         if self.direct and (self.output != "complex_mask" or self.multilead or self.consistency != "none"):
             raise ConfigError(f"{path}.direct: needs a one-lead model.output \"complex_mask\" with consistency \"none\" "
                               f"(a direct output is not a share of the mixture), got output {self.output!r}, multilead "

@@ -11,8 +11,12 @@ Format 2 (current) signatures, as cass_tf.exporting writes them:
   With `model.input_rms` set, each row is first brought to that RMS and the outputs scaled back by the row's level
   (`cass_tf.windows.separate_at_level`), so separate(c x) = c separate(x). Complex-mask models cross-fade complex
   spectra and invert them without the mixture phase.
+  With `model.remove_dc` (which needs input_rms) each row is first centred (its mean subtracted), so separate(x + c)
+  = separate(x) and the outputs sum to the row less its mean.
 - `separate_at_level`: inputs `waveform` as above and `level` float32 [batch] -> as `serving_default`, but each row
-  scaled by the given level instead of its own (the whole signal's level, for blocks of a long signal).
+  scaled by the given level instead of its own (the whole signal's level, for blocks of a long signal). With
+  `model.remove_dc` the rows are taken as they come: send blocks of the signal less the whole signal's mean, and its
+  level (cass_tf.separate does).
 - `features`: input `mixture_features` float32 [batch, F, T, 1] -> one output per component, float32
   [batch, F, T, 1]: the networks alone, in the *scaled feature domain* of `cass_tf.spectral`: for the lowest
   F = patch.frequency_bins bins of T = patch.frames consecutive STFT frames, scale(|STFT(x)|) with the config's

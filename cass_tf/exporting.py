@@ -248,7 +248,7 @@ class _ServingModule(tf.Module):
         # serve: each row at its own level; serve_at_level: at the given level (a block of a longer signal: the whole
         # signal's); both ignore the level without model.input_rms (cass_tf.windows.separate_at_level)
         self.serve, self.serve_at_level = traced(self._spectral, self.networks, self._names, config.model.input_rms,
-                                                 max_patches, config.model.multilead)
+                                                 max_patches, config.model.multilead, config.model.remove_dc)
         self.features = tf.function(self.networks, input_signature=[
             tf.TensorSpec(patch, tf.float32, name=features_input)], autograph=False)
 

@@ -76,7 +76,7 @@ def _wrap_model(model: Any, path: str) -> Loaded:
     config = model.config
     reference = config.model.input_rms
     function, at_level = traced(Spectral.from_config(config), lambda f: model(f, training=False), config.components,
-                                reference, leads=config.model.multilead)
+                                reference, leads=config.model.multilead, remove_dc=config.model.remove_dc)
     return Loaded(path, "checkpoint", function, config, model, at_level if reference is not None else None)
 
 

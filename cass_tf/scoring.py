@@ -235,7 +235,8 @@ def signal_errors(model: Any, data, config: Config, max_patches: int = 64) -> Er
             separated = {n: _ideal(spectral, recording.components[n][np.newaxis], mixture, pad=True) for n in names}
         else:
             separated = separate_at_level(spectral, as_networks(model), names, recording.mixture[np.newaxis],
-                                          config.model.input_rms, max_patches=max_patches)
+                                          config.model.input_rms, max_patches=max_patches,
+                                          remove_dc=config.model.remove_dc)
         for name in names:
             reference = recording.components[name][np.newaxis]
             per_recording[name].append(score(np.asarray(separated[name]), reference))
@@ -289,7 +290,7 @@ def signal_scores(model: Any, recordings: Sequence[Any], config: Config, max_pat
 
     def separate(mixture: np.ndarray) -> dict[str, Any]:
         return separate_at_level(spectral, as_networks(model), names, mixture[np.newaxis], config.model.input_rms,
-                                 max_patches=max_patches, leads=leads)
+                                 max_patches=max_patches, leads=leads, remove_dc=config.model.remove_dc)
 
     if config.model.cancellation != "none":
         return recording_scores(lambda m: cancellation.around(m, config.data.sample_rate, leads, separate),

@@ -13,7 +13,9 @@ shape [None, None], so new lengths never re-trace.
 
 Scale: a model with `model.input_rms` brings each row (a channel) to that RMS before separating and scales the
 outputs back by the row's level, so separate(c * x) == c * separate(x); blocks of a long row all use the whole row's
-level (the export's `separate_at_level` signature), so blocking does not change that.
+level (the export's `separate_at_level` signature), so blocking does not change that. A model with
+`model.remove_dc` separates each row (each lead) less its mean, so separate(x + c) == separate(x); blocks take the
+whole row's mean.
 Channels: a (channels, samples) input is separated channel by channel (channels go through the model as batch rows)
 and every component comes back as (channels, samples); `mono=True` averages the channels first instead.
 Multi-lead models (`model.multilead`, configs/ecg_leads.json) take a (leads, samples) input as ONE recording: all its leads go
@@ -49,7 +51,7 @@ from cass_tf.checks import (PathLike, check_array, check_block_seconds, check_ou
 from cass_tf.frontend import Backend, record_mixture, separate_mixtures
 from cass_tf.loading import load
 from cass_tf.records import Record
-from cass_tf.spectral import recording_level
+from cass_tf.spectral import centred, recording_level
 
 Progress = Callable[[float], None]
 
@@ -153,6 +155,8 @@ class Separator:
         samples = batch.shape[-1]
         done = _scaled(progress, 0.0, 1.0)
         blocks = self.blocks(samples, block_seconds)
+        if self.config.model.remove_dc:  # at the whole row's level and mean (separate_at_level centres no block)
+            batch = centred(batch).numpy()
         level = self._level(batch)
         if len(blocks) == 1:
             outputs = self._run(batch, level)

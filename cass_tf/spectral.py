@@ -161,6 +161,13 @@ def level(waveform: tf.Tensor) -> tf.Tensor:
     return peak * tf.sqrt(tf.reduce_mean(tf.square(waveform / safe[..., tf.newaxis]), axis=-1))
 
 
+def centred(waveform: tf.Tensor) -> tf.Tensor:
+    """float32 waveform less its mean over the last axis (each row's, each lead's): what a model.remove_dc model
+    separates (cass_tf.windows.separate_at_level; the blocks of cass_tf.separator take the whole row's)."""
+    waveform = tf.cast(waveform, tf.float32)
+    return waveform - tf.reduce_mean(waveform, axis=-1, keepdims=True)
+
+
 def recording_level(waveform: tf.Tensor, leads: bool = False) -> tf.Tensor:
     """[B] levels (`spectral.level`) of [B, samples] rows, or with `leads` of [B, leads, samples] recordings over all
     their leads together: the level a model's input is brought to `model.input_rms` from (in training and in

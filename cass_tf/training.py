@@ -369,7 +369,7 @@ def draw_example(model: CASSModel, recording: Any, path: str) -> dict[str, np.nd
                                       config.stft.samples_for(config.patch.frames)))
     mixture = recording.mixture[..., :samples]
     own_level, _ = traced(Spectral.from_config(config), lambda f: model(f, training=False), config.components,
-                          config.model.input_rms, leads=config.model.multilead)
+                          config.model.input_rms, leads=config.model.multilead, remove_dc=config.model.remove_dc)
     outputs = own_level(tf.constant(mixture[np.newaxis], tf.float32))
     estimates = {n: outputs[n].numpy()[0] for n in config.components}
     truth = {n: recording.components[n][..., :samples] for n in config.components}

@@ -7,7 +7,9 @@ parts) are overlap-added with a Hann weight over the patch's frames and divided 
 STFT (magnitudes with the mixture phase) then gives each component. Cross-fading happens before the inverse STFT,
 so there are no seams at patch boundaries.
 `separate_at_level` brings each row to the model's input RMS first (given the row's level, e.g. a whole signal's
-when this is one block of it) and scales the outputs back, which makes separation scale-equivariant. `traced` is
+when this is one block of it) and scales the outputs back, which makes separation scale-equivariant; with
+`remove_dc` (model.remove_dc) a row at its own level is first centred (`spectral.centred`), while a block given a
+level is taken as it comes: the caller has centred the whole row (cass_tf.separator does). `traced` is
 that pair of functions traced once for any batch and length: what an export serves, what a Separator of a
 checkpoint runs and what training draws example.png with.
 Multi-lead models (`model.multilead`, `leads=True`): waveforms are [B, leads, samples]; every lead is cut into patches
@@ -23,7 +25,7 @@ from typing import Any, Callable, Sequence
 import tensorflow as tf
 
 from cass_tf.contract import LEVEL_INPUT, WAVEFORM_INPUT
-from cass_tf.spectral import Spectral, from_reference, recording_level, to_reference
+from cass_tf.spectral import Spectral, centred, from_reference, recording_level, to_reference
 
 # features [N, F, T, C] (multi-lead: [N, leads, F, T, C]) -> {component: the same shape}
 Networks = Callable[[tf.Tensor], dict[str, tf.Tensor]]
@@ -76,11 +78,14 @@ def separate_waveform(spectral: Spectral, networks: Networks, names: Sequence[st
 
 def separate_at_level(spectral: Spectral, networks: Networks, names: Sequence[str], waveform: tf.Tensor,
                       reference: float | None, row_level: tf.Tensor | None = None,
-                      max_patches: int = 64, leads: bool = False) -> dict[str, tf.Tensor]:
+                      max_patches: int = 64, leads: bool = False, remove_dc: bool = False) -> dict[str, tf.Tensor]:
     """`separate_waveform` of each row brought from `row_level` [B] (default: the row's own `spectral.recording_level`,
     with `leads` the recording's over all its leads) to RMS `reference`, outputs scaled back by row_level / reference;
-    `reference` None: `separate_waveform` as it is."""
+    `reference` None: `separate_waveform` as it is. `remove_dc` (needs `reference`): without `row_level` each row (each
+    lead) is centred first; with it the rows are taken as centred blocks of a longer row."""
     waveform = tf.convert_to_tensor(waveform, tf.float32)
+    if remove_dc and row_level is None:
+        waveform = centred(waveform)
     if reference is None:
         return separate_waveform(spectral, networks, names, waveform, max_patches, leads)
     row_level = recording_level(waveform, leads) if row_level is None else tf.convert_to_tensor(row_level, tf.float32)
@@ -91,18 +96,19 @@ def separate_at_level(spectral: Spectral, networks: Networks, names: Sequence[st
 
 
 def traced(spectral: Spectral, networks: Networks, names: Sequence[str], reference: float | None,
-           max_patches: int = 64, leads: bool = False) -> tuple[Any, Any]:
+           max_patches: int = 64, leads: bool = False, remove_dc: bool = False) -> tuple[Any, Any]:
     """(own_level, at_level): `separate_at_level` as two tf.functions over float32 [batch, samples] (`leads`:
     [batch, leads, samples]) of any shape (so new lengths never re-trace), the inputs named as the serving contract
     names them: `own_level(waveform)` takes each row's own level, `at_level(waveform, level)` the given level [batch]
-    (a block of a longer signal)."""
+    (a block of a longer signal, centred by the whole signal's mean with `remove_dc`)."""
     waveform_spec = tf.TensorSpec([None, None, None] if leads else [None, None], tf.float32, name=WAVEFORM_INPUT)
 
     def own_level(waveform: tf.Tensor) -> dict[str, tf.Tensor]:
-        return separate_at_level(spectral, networks, names, waveform, reference, max_patches=max_patches, leads=leads)
+        return separate_at_level(spectral, networks, names, waveform, reference, max_patches=max_patches, leads=leads,
+                                 remove_dc=remove_dc)
 
     def at_level(waveform: tf.Tensor, level: tf.Tensor) -> dict[str, tf.Tensor]:
-        return separate_at_level(spectral, networks, names, waveform, reference, level, max_patches, leads)
+        return separate_at_level(spectral, networks, names, waveform, reference, level, max_patches, leads, remove_dc)
 
     return (tf.function(own_level, input_signature=[waveform_spec], autograph=False),
             tf.function(at_level, input_signature=[waveform_spec, tf.TensorSpec([None], tf.float32, name=LEVEL_INPUT)],

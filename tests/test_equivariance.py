@@ -12,6 +12,7 @@ import cass_tf
 from cass_tf import contract
 from cass_tf.config import load_config
 from cass_tf.export import export
+from cass_tf.exporting import reexport
 from cass_tf.models.cass import CASSModel
 from conftest import REPO, TINY, assert_close, signal
 
@@ -36,6 +37,8 @@ class Separators(dict):
     def __missing__(self, which):
         if which in TINY_MODELS:
             path = export(CASSModel(load_config(*TINY_MODELS[which])), self.tmp_path_factory.mktemp(which) / "tiny")
+        elif which == "complex_dc":  # "complex"'s weights, exported again with model.remove_dc
+            path = reexport(self["complex"].source, ["model.remove_dc=true"])
         else:
             path = os.path.join(REPO, "saved_models", which)
         self[which] = cass_tf.Separator(path)
@@ -122,6 +125,27 @@ def test_blocks_use_the_whole_signals_level(separators, which):
     blocked = separator.process(x, block_seconds=15)
     for name in separator.components:
         assert_close(blocked[name], whole[name])
+
+
+def test_remove_dc_separates_the_rows_less_their_mean(separators):
+    """model.remove_dc: separate(x + c) is the same model's separate(x - mean(x)) without it (centred in NumPy), one
+    shot (the Separator, and the export's serving_default as TF Serving runs it) and in blocks of a long row whose
+    parts differ in level, for offsets far above and below the signal."""
+    plain, dc = separators["complex"], separators["complex_dc"]
+    assert dc.config.model.remove_dc and not plain.config.model.remove_dc
+    rate = plain.sample_rate
+    x = signal(rate * 60, rate=rate)
+    x[: rate * 20] *= 30.0
+    for offset in (-0.5, 40.0, 3e3):
+        shifted = (x + offset).astype(np.float32)
+        expected = plain((shifted.astype(np.float64) - shifted.astype(np.float64).mean()).astype(np.float32))
+        served = dc._loaded.keep.signatures[contract.SERVING_SIGNATURE](waveform=tf.constant(shifted[np.newaxis]))
+        # offsets above the signal cost float32 digits in x + c itself: tolerance relative to the offset
+        tolerance = 1e-4 * max(1.0, abs(offset) / np.abs(x).max())
+        for outputs in (dc(shifted), dc.process(shifted, block_seconds=15), {n: v.numpy()[0] for n, v in served.items()}):
+            for name in plain.components:
+                assert_close(outputs[name], expected[name], tolerance=tolerance)
+        assert not np.allclose(plain(shifted)["heart"], expected["heart"], atol=1e-2 * np.abs(expected["heart"]).max())
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))

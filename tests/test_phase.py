@@ -205,6 +205,7 @@ def test_ideal_complex_mask_oracle_scores_zero():
     (["model.output=complex_mask", "model.direct=[\"heart\"]", "model.borrowed_phase=[\"heart\"]"],
      r"either direct or borrowed_phase, got both for \['heart'\]"),
     (["model.output=complex_mask", "model.borrowed_phase=[\"lungs\"]"], r"model.borrowed_phase: must name distinct"),
+    (["model.remove_dc=true"], r"model.remove_dc: needs model.input_rms"),
 ])
 def test_config_rules(overrides, message):
     with pytest.raises(ConfigError, match=message):
