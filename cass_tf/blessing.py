@@ -5,7 +5,9 @@ One JSON object a line, each with "event" and "time" (UTC):
 
     frozen      written once, when the run starts: "bounds" ({score: bound}), "blessing_set" (what is scored:
                 split, count, data seed, the data section), "blessing_set_sha256", "config_sha256" (the config but
-                for `rundir.RESUMABLE_FIELDS`). A rerun whose bounds, blessing set or config differ is refused.
+                for `rundir.RESUMABLE_FIELDS`) and "config" (the config itself). A rerun whose bounds, blessing set
+                or config differ is refused; a field added to the code since the run froze, at its default, is no
+                difference (the frozen config is completed with today's defaults before it is hashed).
     evaluation  every scoring, never replaced: the model's epoch and step, "recordings" (described),
                 "recordings_sha256" (of the scored mixtures), "candidate", "pushed_version", "pushed", "bounds",
                 "blessed", "reasons".
@@ -25,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cass_tf.config import Config, flatten
+from cass_tf.config import Config, completed, flatten
 from cass_tf.reports import jsonable
 from cass_tf.rundir import RESUMABLE_FIELDS
 
@@ -42,9 +44,10 @@ def sha256_json(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def config_sha256(config: Config) -> str:
-    """sha256 of the config without the fields a resume may change (`rundir.RESUMABLE_FIELDS`)."""
-    return sha256_json({k: v for k, v in flatten(config.to_dict()).items() if k not in RESUMABLE_FIELDS})
+def config_sha256(config: Config | Mapping[str, Any]) -> str:
+    """sha256 of the config (or its plain dict) without the fields a resume may change (`rundir.RESUMABLE_FIELDS`)."""
+    plain = config.to_dict() if isinstance(config, Config) else config
+    return sha256_json({k: v for k, v in flatten(plain).items() if k not in RESUMABLE_FIELDS})
 
 
 def recordings_sha256(mixtures: Sequence[np.ndarray]) -> str:
@@ -86,14 +89,17 @@ def freeze(path: str, config: Config, blessing_set: Mapping[str, Any]) -> dict[s
               "blessing_set_sha256": sha256_json(blessing_set), "config_sha256": config_sha256(config)}
     entries = read(path)
     if not entries:
-        append(path, FROZEN, wanted)
+        append(path, FROZEN, {**wanted, "config": config.to_dict()})
         return read(path)[0]
     frozen = entries[0]
+    then = dict(frozen)
+    if "config" in frozen:  # records older than this field carry the hash alone
+        then["config_sha256"] = config_sha256(completed(frozen["config"]))
     checks = (("bounds", "bounds", "bounds"), ("blessing set", "blessing_set_sha256", "blessing_set"),
               ("config", "config_sha256", None))
     for what, key, shown in checks:
-        if frozen.get(key) != jsonable(wanted[key]):
-            detail = f" ({frozen.get(shown)} then, {jsonable(wanted[shown])} now)" if shown else ""
+        if then.get(key) != jsonable(wanted[key]):
+            detail = f" ({then.get(shown)} then, {jsonable(wanted[shown])} now)" if shown else ""
             raise BlessingError(f"{path}: this run froze its {what} when it started{detail}; a rerun may not "
                                 "change it: rerun with the same settings or choose another --work_dir")
     return frozen

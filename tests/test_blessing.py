@@ -30,6 +30,25 @@ def test_freeze_writes_once_and_refuses_changed_bounds_set_or_config(tmp_path):
     assert open(path).read() == text  # nothing appended by a refused rerun
 
 
+def test_a_field_added_since_the_run_froze_is_no_change_at_its_default(tmp_path):
+    """A record frozen by older code lacks today's newest fields: the rerun of the same run is accepted while the
+    new field is at its default (what the run trained with), refused when it is not."""
+    path = str(tmp_path / "record.jsonl")
+    config = load_config(CONFIG, TINY)
+    frozen = blessing.freeze(path, config, SET)
+    assert blessing.completed(frozen["config"]) == config.to_dict()
+    ppg = {k: v for k, v in frozen["config"]["data"]["ppg"].items() if k != "ectopic_rate"}
+    older = {**frozen, "config": {**frozen["config"], "data": {**frozen["config"]["data"], "ppg": ppg}}}
+    older["config_sha256"] = blessing.sha256_json({k: v for k, v in blessing.flatten(older["config"]).items()
+                                                   if k not in blessing.RESUMABLE_FIELDS})
+    assert older["config_sha256"] != frozen["config_sha256"]  # what the code of the day hashed
+    with open(path, "w") as f:
+        f.write(json.dumps(older) + "\n")
+    assert blessing.freeze(path, config, SET) == older
+    with pytest.raises(blessing.BlessingError, match="froze its config"):
+        blessing.freeze(path, config.replace(["data.ppg.ectopic_rate=1"]), SET)
+
+
 def test_entries_are_appended_in_order_and_non_finite_scores_written_as_strings(tmp_path):
     path = str(tmp_path / "record.jsonl")
     assert blessing.append(path, blessing.EVALUATION, {"candidate": {"fetal": {"qrs_f1": float("nan")}}}) == 1
