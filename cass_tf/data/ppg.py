@@ -82,10 +82,10 @@ spawned from the recording's seed, so the settings without them are unchanged; e
 Premature beats (PPGConfig.ectopic_rate, per minute, Poisson, 0 = off; draws from a fifth generator spawned from the
 recording's seed): at each, the next beat comes early (ECTOPIC_COUPLING of its interval) with a smaller pulse
 (ECTOPIC_HEIGHT), and the beat after it keeps its time (a full compensatory pause) with a larger one (POTENTIATION).
-Ectopic beats are common in the ICU patients real PPG datasets are recorded from, and their pulse heights and
-intervals move the way breathing moves them (RIAV, RIFV) but at random times, so a model that never saw them reads
-them as breaths. They belong to `heart` (they are pulses; the events include them). Only their timing and height are
-modelled: each pulse keeps the two-Gaussian shape of its sinus interval.
+Ectopic beats are common in the ICU patients real PPG datasets are recorded from, and they move pulse heights and
+intervals as breathing does (RIAV, RIFV), but at random times. They belong to `heart` (they are pulses; the events
+include them). Only their timing and height are modelled: each pulse keeps the two-Gaussian shape of its sinus
+interval.
 Vasomotion (PPGConfig.vasomotion, an RMS range relative to the pulse amplitude; None = off; draws from a fourth
 generator spawned from the recording's seed): the PPG baseline also moves slowly for reasons other than breathing,
 sympathetic vasomotor activity (Mayer waves, about 0.1 Hz) and thermoregulation (Allen, "Photoplethysmography and
