@@ -111,6 +111,7 @@ class PPGConfig:
     motion_rate: float = 0.0  # motion artefacts in the mixture only
     ectopic_rate: float = 0.0  # premature beats per minute (Poisson): early, smaller pulses, see data/ppg.py
     vasomotion: Optional[Range] = None  # slow non-respiratory baseline (Mayer waves, VLF), RMS range, in `heart`
+    vasomotion_bands: tuple[Range, ...] = ((0.04, 0.15), (0.01, 0.04))  # its bands (Hz), each at an RMS drawn from it
     # what `respiratory` is: "wander", the baseline wander the PPG carries additively (heart + respiratory is the
     # clean PPG); "breathing", the breathing waveform all three modulations follow, at the pulse amplitude (not in
     # the mixture as such: a model outputs it from model.direct), see data/ppg.py
@@ -135,6 +136,10 @@ class PPGConfig:
                             ("vasomotion", 10)):
             if getattr(self, name) is not None:
                 _check_range_below(f"{path}.{name}", getattr(self, name), below)
+        if not self.vasomotion_bands or not all(len(b) == 2 and 0 < b[0] < b[1] < sample_rate / 2
+                                                for b in self.vasomotion_bands):
+            raise ConfigError(f"{path}.vasomotion_bands: must be one or more [low, high] Hz bands with 0 < low < high "
+                              f"< data.sample_rate / 2, got {as_json(self.vasomotion_bands)}")
         if self.noise_snr_db is not None:
             _check_range(f"{path}.noise_snr_db", self.noise_snr_db, low=-math.inf)
         if self.scale is not None:

@@ -606,6 +606,29 @@ def test_ppg_vasomotion_is_a_slow_wave_in_heart_only():
     assert data_sha256(ppg.load(ppg_config("data.ppg.vasomotion=null"))) == BEFORE_IRREGULAR["paper"]
 
 
+def test_ppg_vasomotion_bands_choose_where_the_slow_wave_lies():
+    """vasomotion_bands [[0.01, 0.04]]: the VLF drift alone, one band at RMS 0.3, with almost nothing left at the
+    breathing band's lowest rates (0.08 Hz and up; the default bands put a fifth of it in 0.05-0.14 Hz)."""
+    common = ["data.ppg.seconds=120", "data.ppg.heart_bpm=[60, 90]", "data.ppg.train_recordings=4"]
+    slow, plain = (all_recordings(ppg.load(ppg_config(*common, *extra))) for extra in
+                   (["data.ppg.vasomotion=[0.3, 0.3]", "data.ppg.vasomotion_bands=[[0.01, 0.04]]"], []))
+    rate = ppg_config().data.sample_rate
+    for s, p in zip(slow, plain):
+        np.testing.assert_array_equal(s.components["respiratory"], p.components["respiratory"])
+        wave = s.components["heart"].astype(np.float64) - p.components["heart"]
+        assert 0.27 < np.sqrt(np.mean(wave ** 2)) < 0.33
+        spectrum = np.abs(np.fft.rfft(wave)) ** 2
+        frequencies = np.fft.rfftfreq(wave.size, 1 / rate)
+        assert spectrum[frequencies > 0.08].sum() < 0.03 * spectrum.sum()
+        assert spectrum[(frequencies > 0.008) & (frequencies < 0.045)].sum() > 0.8 * spectrum.sum()
+
+
+@pytest.mark.parametrize("value", ["[]", "[[0.04, 0.01]]", "[[0, 0.04]]", "[[0.01, 500]]", "[[0.01]]"])
+def test_ppg_vasomotion_bands_must_be_sane(value):
+    with pytest.raises(ConfigError, match=r"data\.ppg\.vasomotion_bands"):
+        ppg_config(f"data.ppg.vasomotion_bands={value}")
+
+
 @pytest.mark.parametrize("value", ["[0.5, 0.2]", "[-0.1, 0.2]", "[0.1, 11]"])
 def test_ppg_vasomotion_must_be_a_sane_range(value):
     with pytest.raises(ConfigError, match=r"data\.ppg\.vasomotion: must be \[low, high\]"):

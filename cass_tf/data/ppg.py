@@ -91,10 +91,11 @@ generator spawned from the recording's seed): the PPG baseline also moves slowly
 sympathetic vasomotor activity (Mayer waves, about 0.1 Hz) and thermoregulation (Allen, "Photoplethysmography and
 its application in clinical physiological measurement", Physiol Meas 28(3):R1, 2007; Nitzan et al., "The
 variability of the photoplethysmographic signal - a potential method for the evaluation of the autonomic nervous
-system", Physiol Meas 19(1):93, 1998; Julien, "The enigma of Mayer waves", Cardiovasc Res 70(1):12, 2006). Two
-band-limited Gaussian processes in the HRV standard's bands (Task Force of the ESC and NASPE, Circulation 93:1043,
-1996): LF VASOMOTION_BANDS[0] and VLF VASOMOTION_BANDS[1], each at an RMS drawn in the range (a design choice, not
-fitted to any recording). Without it, everything slow in a synthetic PPG is breathing, so a model learns that a
+system", Physiol Meas 19(1):93, 1998; Julien, "The enigma of Mayer waves", Cardiovasc Res 70(1):12, 2006). One
+band-limited Gaussian process per band of PPGConfig.vasomotion_bands, by default the HRV standard's LF (0.04-0.15 Hz)
+and VLF (0.01-0.04 Hz) bands (Task Force of the ESC and NASPE, Circulation 93:1043, 1996), each at an RMS drawn in
+the range (a design choice, not fitted to any recording); [[0.01, 0.04]] keeps the VLF drift alone, below every
+breathing rate of the estimators' band (metrics.BREATHING_BAND). Without it, everything slow in a synthetic PPG is breathing, so a model learns that a
 slow wave is breath; with it, a model must tell breath from other slow waves (ppg/3 candidate C trained with it and
 read real breathing worse, saved_models/README.md). It belongs to `heart`, which is then the PPG less its breathing
 (the pulses and the slow non-respiratory baseline; the pulse rate is read in metrics.PULSE_BAND, above it), so the
@@ -133,8 +134,6 @@ PAUSE_RAMP = 1.0  # s
 MOTION_BAND = (0.1, 4.0)  # Hz
 MOTION_SECONDS = (1.0, 6.0)
 MOTION_AMPLITUDE = (0.2, 2.0)  # RMS relative to the pulse amplitude
-VASOMOTION_BANDS = ((0.04, 0.15), (0.01, 0.04))  # Hz: LF (Mayer waves) and VLF, the HRV standard's bands
-VASOMOTION_PAD = 100.0  # s of extra noise filtered away at each end (1 / the lowest band edge)
 # Premature (ectopic) beats, atrial or ventricular: the beat comes after a shortened interval, its pulse is smaller
 # because the ventricle had less time to fill (pulse amplitude grows with the preceding interval), and the next,
 # after a compensatory pause, is larger (post-extrasystolic potentiation). Sološenko, Petrėnas, Marozas, "Photo-
@@ -185,7 +184,7 @@ def _recording(name: str, seed: np.random.SeedSequence, params: PPGConfig, rate:
     breathing = wander if params.respiratory_target == "wander" else (BREATHING_PEAK * breath).astype(np.float32)
     signals = {"heart": (heart - heart.mean()).astype(np.float32), "respiratory": breathing}
     if params.vasomotion is not None:
-        signals["heart"] = signals["heart"] + _vasomotion(vasomotor, params.vasomotion, rate, samples).astype(np.float32)
+        signals["heart"] = signals["heart"] + _vasomotion(vasomotor, params, rate, samples).astype(np.float32)
     mixture = signals["heart"] + wander
     if params.noise_snr_db is not None:
         snr, white = realism.uniform(*params.noise_snr_db), realism.standard_normal(samples)
@@ -282,14 +281,15 @@ def _motion(rng: np.random.Generator, per_minute: float, rate: int, samples: int
     return artefacts
 
 
-def _vasomotion(rng: np.random.Generator, rms: tuple[float, float], rate: int, samples: int) -> np.ndarray:
-    """The slow non-respiratory baseline (float64, `samples`, mean 0): for each of VASOMOTION_BANDS, white noise
-    band-passed to it (VASOMOTION_PAD s of filter transient cut at each end), brought to an RMS uniform in `rms`."""
-    pad = round(VASOMOTION_PAD * rate)
+def _vasomotion(rng: np.random.Generator, params: PPGConfig, rate: int, samples: int) -> np.ndarray:
+    """The slow non-respiratory baseline (float64, `samples`, mean 0): for each of params.vasomotion_bands, white
+    noise band-passed to it (1 / the lowest band edge in s of filter transient cut at each end), brought to an RMS
+    uniform in params.vasomotion."""
+    pad = round(rate / min(low for low, _ in params.vasomotion_bands))
     total = np.zeros(samples)
-    for band in VASOMOTION_BANDS:
+    for band in params.vasomotion_bands:
         wave = bandpass(rng.standard_normal(samples + 2 * pad), rate, band)[pad:pad + samples]
-        total += rng.uniform(*rms) * wave / np.sqrt(np.mean(wave ** 2))
+        total += rng.uniform(*params.vasomotion) * wave / np.sqrt(np.mean(wave ** 2))
     return total - total.mean()
 
 
