@@ -222,6 +222,21 @@ def test_bandpass_passes_the_band_and_rejects_outside():
         metrics.bandpass(inside, rate, (3.0, 1.0))
 
 
+@pytest.mark.parametrize("band", [(0.0, 2.0), (2.0, 100.0)])
+def test_a_band_with_one_edge_is_a_low_or_high_pass_at_half_amplitude_on_the_edge(band):
+    """Zero phase means the Butterworth's |H|^2: half the amplitude exactly at the cut-off, whichever edge is kept."""
+    rate = 100
+    t = np.arange(40 * rate) / rate
+    core = slice(10 * rate, 30 * rate)
+    amplitude = {f: np.sqrt(2 * np.mean(metrics.bandpass(np.sin(2 * np.pi * f * t), rate, band)[core] ** 2))
+                 for f in (0.2, 2.0, 20.0)}
+    kept, removed = (0.2, 20.0) if band[0] == 0 else (20.0, 0.2)
+    assert amplitude[2.0] == pytest.approx(0.5, abs=0.01)
+    assert amplitude[kept] > 0.99 and amplitude[removed] < 0.01
+    with pytest.raises(ValueError, match="edge"):
+        metrics.bandpass(t, rate, (0.0, 50.0))
+
+
 def test_component_event_scores_per_kind():
     rate = 256
     truth = np.arange(50, 20 * rate, 110)  # fetal R peaks 430 ms apart (140 BPM)
