@@ -134,3 +134,30 @@ def test_breath_share_is_the_band_power_near_the_annotated_rate():
     reference[1:] = np.nan
     assert ppg_breath_outputs.breath_share(breath + other, rate, reference) == pytest.approx(0.5, abs=0.02)
     assert np.isnan(ppg_breath_outputs.breath_share(breath, rate, np.full(windows, np.nan)))
+
+
+def test_rate_sources_filter_each_component_in_its_own_band_and_average_seeds():
+    """bench/ppg_rate_sources: "band-passed" is exactly the reference's filter of each quantity's band; the high-pass
+    keeps a breath and drops a slow drift, the low-pass keeps it and drops a pulse; a mean of seeds is sample-wise."""
+    import ppg_rate_sources
+    from cass_tf import metrics
+
+    rate = 32.0
+    t = np.arange(int(rate * 240)) / rate
+    breath, drift, pulse = (np.sin(2 * np.pi * f * t) for f in (0.3, 0.01, 1.5))
+    core = slice(int(rate * 60), int(rate * 180))
+    outputs = {"respiratory": breath + drift + pulse, "heart": pulse + breath}
+    band = ppg_rate_sources.filtered(outputs, rate, "band-passed")
+    np.testing.assert_array_equal(band["heart"], metrics.bandpass(outputs["heart"], rate, metrics.PULSE_BAND))
+    np.testing.assert_array_equal(band["respiratory"],
+                                  metrics.bandpass(outputs["respiratory"], rate, metrics.BREATHING_BAND))
+
+    def share(x, wave):  # the fraction of x's power that is `wave`'s, by projection
+        return float(np.dot(x[core], wave[core]) ** 2 / np.dot(wave[core], wave[core]) / np.dot(x[core], x[core]))
+
+    high = ppg_rate_sources.filtered(outputs, rate, "high-passed")["respiratory"]
+    low = ppg_rate_sources.filtered(outputs, rate, "low-passed")["respiratory"]
+    assert share(high, drift) < 0.01 and share(high, pulse) > 0.45 and share(high, breath) > 0.45
+    assert share(low, pulse) < 0.01 and share(low, drift) > 0.4 and share(low, breath) > 0.4
+    a, b = {"heart": np.arange(4.0)}, {"heart": np.arange(4.0) * 3}
+    np.testing.assert_array_equal(ppg_rate_sources.mean_outputs([a, b])["heart"], [0.0, 2.0, 4.0, 6.0])
