@@ -1,5 +1,6 @@
 """Scores, on BIDMC, sources derived from PPG models' outputs beside the push rule's own: what a second band-pass and a
-mean of several trained models do to the rate errors (saved_models/README.md "Matched filtering and seed means").
+mean of several trained models do to the rate errors (saved_models/README.md,
+"Candidates PD and V, a second filtering, and seed means").
 
     python bench/ppg_rate_sources.py --ppg_model P=runs/p1r/P/Trainer/serving_model ... \
         [--mean P3=P,P1,P2 ...] [--out docs/raw/ppg_rate_sources.json]

@@ -95,11 +95,11 @@ system", Physiol Meas 19(1):93, 1998; Julien, "The enigma of Mayer waves", Cardi
 band-limited Gaussian process per band of PPGConfig.vasomotion_bands, by default the HRV standard's LF (0.04-0.15 Hz)
 and VLF (0.01-0.04 Hz) bands (Task Force of the ESC and NASPE, Circulation 93:1043, 1996), each at an RMS drawn in
 the range (a design choice, not fitted to any recording); [[0.01, 0.04]] keeps the VLF drift alone, below every
-breathing rate of the estimators' band (metrics.BREATHING_BAND). Without it, everything slow in a synthetic PPG is breathing, so a model learns that a
-slow wave is breath; with it, a model must tell breath from other slow waves (ppg/3 candidate C trained with it and
-read real breathing worse, saved_models/README.md). It belongs to `heart`, which is then the PPG less its breathing
-(the pulses and the slow non-respiratory baseline; the pulse rate is read in metrics.PULSE_BAND, above it), so the
-components still sum to the clean PPG.
+breathing rate of the estimators' band (metrics.BREATHING_BAND). Without it, everything slow in a synthetic PPG is
+breathing, so a model learns that a slow wave is breath; with it, a model must tell breath from other slow waves
+(ppg/3 candidates C, G, V1 and V2 trained with it and read real breathing no better, saved_models/README.md). It
+belongs to `heart`, which is then the PPG less its breathing (the pulses and the slow non-respiratory baseline; the
+pulse rate is read in metrics.PULSE_BAND, above it), so the components still sum to the clean PPG.
 """
 
 from __future__ import annotations
