@@ -95,9 +95,7 @@ def main() -> int:
             print(offset, name, flush=True)
         summary = bidmc.summary(per_record)
         result[offset] = {"record_mean": record_means(summary), "summary": summary,
-                          "records": {r["record"]: {q: {s: {e: v["mae"] for e, v in per.items()}
-                                                       for s, per in r[q].items()} for q in bidmc.QUANTITIES}
-                                      for r in per_record}}
+                          "records": bidmc.record_maes(per_record)}
         for quantity, per_source in result[offset]["record_mean"].items():
             for source, values in per_source.items():
                 print(offset, quantity, source, " ".join(f"{e} {v:.3f}" for e, v in values.items()))

@@ -106,6 +106,12 @@ def summary(per_record: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict
     return result
 
 
+def record_maes(per_record: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """{record: {quantity: {source: {estimator: MAE}}}} of `score`'s per-record results, the rates left out."""
+    return {r["record"]: {q: {s: {e: v["mae"] for e, v in per.items()} for s, per in r[q].items()} for q in QUANTITIES}
+            for r in per_record}
+
+
 def push_rule(scores: Mapping[str, Any], candidate: str, references: Sequence[str]) -> list[str]:
     """Reasons not to push `candidate` (empty: it may be pushed): for each quantity and estimator in `scores`
     (a `summary`), its RULE_STATISTIC is worse (higher) than any reference source's (the band-pass, the pushed
@@ -135,7 +141,6 @@ def check(root: str, candidate: str, pushed: str | None) -> tuple[dict[str, Any]
     models = {CANDIDATE: candidate, **({pushed: pushed} if pushed else {})}
     per_record = score(root, models)
     scores = summary(per_record)
-    records = {r["record"]: {q: {s: {e: v["mae"] for e, v in per.items()} for s, per in r[q].items()}
-                             for q in QUANTITIES} for r in per_record}
+    records = record_maes(per_record)
     references = [BANDPASS, *(label for label in models if label != CANDIDATE)]
     return {"summary": scores, "records": records}, push_rule(scores, CANDIDATE, references)
